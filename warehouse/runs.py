@@ -1,0 +1,114 @@
+"""Run records (`meta.runs`) and rejections (`raw.raw_rejections`): the bookkeeping every stage shares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import polars as pl
+
+from tasks.common.ids import config_fingerprint, config_json
+from warehouse.db import Warehouse
+
+MAX_PAYLOAD_BYTES = 1_000_000
+REJECTION_KEY = ["stage", "source_ref", "reason_code", "payload_hash"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_run_id(stage: str) -> str:
+    try:  # inside a Prefect flow run, reuse its id so the UI and the warehouse line up
+        from prefect.runtime import flow_run
+
+        if flow_run.id:
+            return f"{stage}-{flow_run.id}"
+    except Exception:  # noqa: BLE001 - prefect.runtime raises varied errors outside a run
+        pass
+    return f"{stage}-{uuid.uuid4()}"
+
+
+def start_run(wh: Warehouse, *, flow_name: str, stage: str, config: Any = None, parent_run_id: str | None = None) -> str:
+    """Insert a `running` row into meta.runs and return its run_id."""
+    run_id = new_run_id(stage)
+    row = {
+        "run_id": run_id,
+        "flow_name": flow_name,
+        "stage": stage,
+        "config_fingerprint": config_fingerprint(config) if config is not None else None,
+        "config_json": config_json(config) if config is not None else None,
+        "status": "running",
+        "started_at": utcnow(),
+        "parent_run_id": parent_run_id,
+    }
+    wh.load("meta.runs", pl.DataFrame([row]), key=["run_id"], mode="replace")
+    return run_id
+
+
+def finish_run(
+    wh: Warehouse,
+    run_id: str,
+    *,
+    status: str = "completed",
+    n_in: int | None = None,
+    n_out: int | None = None,
+    n_rejected: int | None = None,
+    stats: Mapping[str, Any] | None = None,
+    error_message: str | None = None,
+) -> None:
+    wh.execute(
+        "update meta.runs set status = ?, finished_at = ?, n_in = ?, n_out = ?, n_rejected = ?,"
+        " stats_json = ?, error_message = ? where run_id = ?",
+        [status, utcnow(), n_in, n_out, n_rejected, json.dumps(stats or {}, default=str), error_message, run_id],
+    )
+
+
+def payload_text(raw: bytes | str | None) -> tuple[str | None, str]:
+    """(payload kept, sha256 of the full payload); payloads over 1 MB are truncated, saying so."""
+    if raw is None:
+        return None, hashlib.sha256(b"").hexdigest()
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) > MAX_PAYLOAD_BYTES:
+        head = data[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace")
+        return f"{head}\n[truncated: payload was {len(data)} bytes, first {MAX_PAYLOAD_BYTES} kept]", digest
+    return data.decode("utf-8", "replace"), digest
+
+
+def rejection_rows(
+    run_id: str, stage: str, items: Iterable[tuple[str, str, str, bytes | str | None]]
+) -> pl.DataFrame:
+    """Rows for raw.raw_rejections from (source_ref, reason_code, detail, payload) tuples."""
+    now = utcnow()
+    rows = []
+    for source_ref, reason_code, detail, payload in items:
+        kept, digest = payload_text(payload)
+        rows.append(
+            {
+                "run_id": run_id,
+                "stage": stage,
+                "source_ref": source_ref,
+                "reason_code": reason_code,
+                "detail": detail,
+                "payload": kept,
+                "payload_hash": digest,
+                "rejected_at": now,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "run_id": pl.String, "stage": pl.String, "source_ref": pl.String, "reason_code": pl.String,
+            "detail": pl.String, "payload": pl.String, "payload_hash": pl.String, "rejected_at": pl.Datetime("us"),
+        },
+    )
+
+
+def record_rejections(wh: Warehouse, df: pl.DataFrame, con=None) -> int:
+    """Idempotent: the same row rejected for the same reason by a re-run is not stored twice."""
+    return wh.load("raw.raw_rejections", df, key=REJECTION_KEY, mode="ignore", con=con)
