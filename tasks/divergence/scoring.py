@@ -1,0 +1,298 @@
+"""Teacher-forced scoring: per-token log-probs of a completion under any causal LM.
+
+The prompt is rendered with the model's chat template (generation prompt added), the completion
+is appended as its own token sequence (as a sampler would have produced it), and the log-prob of
+every completion token given everything before it is gathered. Logits are never materialised for
+a whole batch: the model body runs once per batch, then the output head + log_softmax run over
+`chunk_tokens` completion positions at a time and only the target token's log-prob is kept.
+Batches are length-sorted and bounded by padded tokens. Char offsets of each completion token
+(offset mapping) come out too, so sentences map across tokenizers.
+
+>>> scorer = TeacherForcedScorer("toyworld/models/student")            # doctest: +SKIP
+>>> table = scorer.score([ScoringItem("t1", "Compute 2+3.", "<think>\\n2+3=5.\\n</think>\\n\\\\boxed{5}")])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import pyarrow as pa
+
+TOKEN_LOGPROBS_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("model_id", pa.string()),
+        ("token_ids", pa.list_(pa.int32())),
+        ("logprobs", pa.list_(pa.float32())),
+        ("char_starts", pa.list_(pa.int32())),
+    ]
+)
+
+
+class ScoringError(RuntimeError):
+    """A model/tokenizer cannot be scored as configured; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ..."})
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "'auto' (bfloat16 on CUDA, float32 on CPU), 'float32', 'bfloat16', 'float16'; "
+                  "log_softmax always runs in float32"},
+    )
+    max_batch_size: int = field(default=32, metadata={"help": "sequences per forward pass"})
+    max_batch_tokens: int = field(default=16384, metadata={"help": "padded tokens (batch x longest) per forward pass"})
+    chunk_tokens: int = field(
+        default=1024,
+        metadata={"help": "completion positions per log_softmax chunk (memory = chunk x vocab floats)"},
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "max prompt+completion tokens; longer completions are scored up to the limit "
+                  "(default: the model's max_position_embeddings)"},
+    )
+    use_chat_template: bool = field(
+        default=True, metadata={"help": "render the prompt with the tokenizer's chat template (user turn + generation prompt)"}
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "system message added before the user turn"})
+
+    def __str__(self) -> str:
+        from tasks.common.ids import config_fingerprint
+
+        return config_fingerprint(self)
+
+
+class ScoringItem(NamedTuple):
+    trace_id: str
+    prompt_text: str
+    completion_text: str
+
+
+@dataclass
+class _Encoded:
+    item: ScoringItem
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    char_starts: list[int]
+
+    @property
+    def length(self) -> int:
+        return len(self.prompt_ids) + len(self.completion_ids)
+
+
+def model_id_for_path(path: str | Path) -> str:
+    """A model id for a local folder: `<folder name>@<hash of its config and weights index>`.
+
+    Hub ids pass through unchanged.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return str(path)
+    h = hashlib.sha256()
+    for name in sorted(f.name for f in p.iterdir() if f.is_file()):
+        f = p / name
+        h.update(name.encode())
+        h.update(str(f.stat().st_size).encode())
+        if f.suffix in (".json", ".txt", ".jinja") and f.stat().st_size < 5_000_000:
+            h.update(f.read_bytes())
+    return f"{p.name}@{h.hexdigest()[:10]}"
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def resolve_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ScoringError(f"ScoringConfig.dtype must be auto, float32, bfloat16 or float16, not {name!r}") from None
+
+
+class TeacherForcedScorer:
+    """Loads one causal LM + tokenizer and scores completions with it.
+
+    Args:
+        model: a local folder or hub id (loaded with AutoModelForCausalLM / AutoTokenizer), or an
+            already loaded model (then pass `tokenizer` too).
+        model_id: the id written next to the log-probs (default `model_id_for_path(model)`).
+    """
+
+    def __init__(self, model, cfg: ScoringConfig = ScoringConfig(), *, tokenizer=None, model_id: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if isinstance(model, (str, Path)):
+            self.model_id = model_id or model_id_for_path(model)
+            dtype = resolve_dtype(cfg.dtype, self.device)
+            self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model))
+            self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype)
+        else:
+            if tokenizer is None:
+                raise ScoringError("pass tokenizer= with an already loaded model")
+            self.model_id = model_id or getattr(model, "name_or_path", None) or type(model).__name__
+            self.tokenizer = tokenizer
+            self.model = model
+        self.model.to(self.device).eval()
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ScoringError(
+                f"{self.model_id}: teacher-forced scoring needs a fast tokenizer (character offsets); "
+                "save the tokenizer with `tokenizers` support or convert it with AutoTokenizer(use_fast=True)"
+            )
+        if cfg.use_chat_template and not getattr(self.tokenizer, "chat_template", None):
+            raise ScoringError(
+                f"{self.model_id}: the tokenizer has no chat template; set one or score with use_chat_template=False"
+            )
+        mpe = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_length = cfg.max_length or mpe or 1 << 30
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        self._torch = torch
+        self._split_head = self._check_split_head()
+
+    # -- encoding ----------------------------------------------------------------------------------
+    def render_prompt(self, prompt_text: str) -> str:
+        """The prompt string the model sees before the completion."""
+        if not self.cfg.use_chat_template:
+            return prompt_text
+        messages = []
+        if self.cfg.system_prompt:
+            messages.append({"role": "system", "content": self.cfg.system_prompt})
+        messages.append({"role": "user", "content": prompt_text})
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def encode(self, item: ScoringItem) -> _Encoded:
+        tok = self.tokenizer
+        rendered = self.render_prompt(item.prompt_text)
+        prompt_ids = tok(rendered, add_special_tokens=not self.cfg.use_chat_template)["input_ids"]
+        if not prompt_ids:
+            if tok.bos_token_id is None:
+                raise ScoringError(f"trace {item.trace_id}: empty prompt and no BOS token: nothing to condition on")
+            prompt_ids = [tok.bos_token_id]
+        enc = tok(item.completion_text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        starts = [int(a) for a, _ in enc["offset_mapping"]]
+        room = max(self.max_length - len(prompt_ids), 0)
+        return _Encoded(item, list(prompt_ids), ids[:room], starts[:room])
+
+    # -- forward ------------------------------------------------------------------------------------
+    def _check_split_head(self) -> bool:
+        """True when body + output head reproduces the model's own logits (then logits are chunked)."""
+        torch = self._torch
+        head = self.model.get_output_embeddings()
+        body = self.model.base_model
+        if head is None or body is self.model:
+            return False
+        ids = torch.arange(1, min(9, self.model.config.vocab_size), device=self.device)[None]
+        with torch.inference_mode():
+            ref = self.model(input_ids=ids).logits.float()
+            mine = self._head(head, body(input_ids=ids).last_hidden_state)
+        return bool(torch.allclose(ref, mine, atol=1e-3, rtol=1e-3))
+
+    def _head(self, head, hidden):
+        logits = head(hidden).float()
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch_tanh_cap(logits, cap)
+        return logits
+
+    def _score_batch(self, batch: list[_Encoded]) -> list[list[float]]:
+        torch = self._torch
+        width = max(e.length for e in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        want = torch.zeros((len(batch), width), dtype=torch.bool)  # positions whose NEXT token is scored
+        for b, e in enumerate(batch):
+            seq = e.prompt_ids + e.completion_ids
+            ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[b, : len(seq)] = 1
+            want[b, len(e.prompt_ids) - 1 : len(seq) - 1] = True
+        ids, mask, want = ids.to(self.device), mask.to(self.device), want.to(self.device)
+        targets = torch.roll(ids, -1, dims=1)[want]
+        with torch.inference_mode():
+            if self._split_head:
+                hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[want]
+                head = self.model.get_output_embeddings()
+                parts = []
+                for s in range(0, hidden.shape[0], self.cfg.chunk_tokens):
+                    logp = torch.log_softmax(self._head(head, hidden[s : s + self.cfg.chunk_tokens]), dim=-1)
+                    parts.append(logp.gather(1, targets[s : s + self.cfg.chunk_tokens, None])[:, 0])
+                flat = torch.cat(parts) if parts else torch.zeros(0)
+            else:  # models whose head is not a plain projection: full logits, one row at a time
+                rows = []
+                for b in range(len(batch)):
+                    logits = self.model(input_ids=ids[b : b + 1], attention_mask=mask[b : b + 1]).logits[0]
+                    sel = logits[want[b]].float()
+                    rows.append(torch.log_softmax(sel, -1).gather(1, ids[b].roll(-1)[want[b]][:, None])[:, 0])
+                flat = torch.cat(rows)
+        flat = flat.float().cpu().tolist()
+        out, k = [], 0
+        for e in batch:
+            n = len(e.completion_ids)
+            out.append(flat[k : k + n])
+            k += n
+        return out
+
+    def batches(self, encoded: list[_Encoded]) -> list[list[_Encoded]]:
+        """Length-sorted batches bounded by `max_batch_size` and `max_batch_tokens` (padded)."""
+        order = sorted(encoded, key=lambda e: e.length, reverse=True)
+        out: list[list[_Encoded]] = []
+        cur: list[_Encoded] = []
+        for e in order:
+            width = cur[0].length if cur else e.length
+            if cur and (len(cur) + 1 > self.cfg.max_batch_size or (len(cur) + 1) * width > self.cfg.max_batch_tokens):
+                out.append(cur)
+                cur = []
+            cur.append(e)
+        if cur:
+            out.append(cur)
+        return out
+
+    def score(self, items: Sequence[ScoringItem]) -> pa.Table:
+        """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts), one row per item, input order."""
+        encoded = [self.encode(it) for it in items]
+        scored: dict[int, list[float]] = {}
+        started = time.perf_counter()
+        for batch in self.batches([e for e in encoded if e.completion_ids]):
+            for e, lps in zip(batch, self._score_batch(batch)):
+                scored[id(e)] = lps
+        self.last_seconds = time.perf_counter() - started
+        self.last_tokens = sum(len(e.completion_ids) for e in encoded)
+        return pa.table(
+            {
+                "trace_id": [e.item.trace_id for e in encoded],
+                "model_id": [self.model_id] * len(encoded),
+                "token_ids": [e.completion_ids for e in encoded],
+                "logprobs": [scored.get(id(e), []) for e in encoded],
+                "char_starts": [e.char_starts for e in encoded],
+            },
+            schema=TOKEN_LOGPROBS_SCHEMA,
+        )
+
+    def describe(self) -> str:
+        return json.dumps({"model_id": self.model_id, "device": self.device, "split_head": self._split_head})
+
+
+def torch_tanh_cap(logits, cap: float):
+    import torch
+
+    return torch.tanh(logits / cap) * cap

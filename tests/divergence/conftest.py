@@ -1,0 +1,73 @@
+"""Tiny random causal LMs with two different fast tokenizers (char-level vs trained BPE)."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|system|>", "<|user|>", "<|assistant|>"]
+CHARS = [c for c in string.printable if c not in "\r\x0b\x0c"]
+
+CORPUS = [
+    "<think>\n5*3=15.\n7+15=22.\nCheck: 22-4=18.\n</think>\n\\boxed{18}",
+    "<think>\n2+2=4. Then 4*3=12! Is $a.b$ ok?\n\n</think>\n\\boxed{12}",
+    "Compute 7 + 5 * 3 - 4. Wait, let me re-check. 5*3 is 15.",
+]
+
+
+def _tokenizer(kind: str):
+    from tokenizers import AddedToken, Regex, Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if kind == "char":
+        vocab = {t: i for i, t in enumerate(SPECIALS + CHARS)}
+        tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+        tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    else:  # BPE over whole strings: multi-char tokens that straddle sentence boundaries (".\n7")
+        tk = Tokenizer(models.BPE(unk_token="<unk>"))
+        trainer = trainers.BpeTrainer(vocab_size=160, special_tokens=SPECIALS, initial_alphabet=CHARS, show_progress=False)
+        tk.train_from_iterator(CORPUS * 20, trainer)
+    tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIALS])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+        additional_special_tokens=SPECIALS[4:], clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _model(tokenizer, seed: int, path: Path) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():  # larger weights than the default init: probabilities far from uniform
+        for p in model.parameters():
+            p.mul_(8.0) if p.dim() == 2 else None
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """{'teacher': char-level model, 'student': BPE model, 'teacher2': another char-level model}."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "teacher": _model(_tokenizer("char"), 1, root / "teacher"),
+        "student": _model(_tokenizer("bpe"), 2, root / "student"),
+        "teacher2": _model(_tokenizer("char"), 3, root / "teacher2"),
+    }

@@ -1,0 +1,96 @@
+"""Teacher-forced scoring matches an independent plain-transformers recomputation (acceptance)."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from tasks.divergence.provenance import sentence_score_rows
+from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
+from tasks.divergence.sentences import split_sentences
+
+TRACES = [
+    ScoringItem("t1", "Compute 5*3+7-4.", "<think>\n5*3=15.\n7+15=22.\nCheck: 22-4=18.\n</think>\n\\boxed{18}"),
+    ScoringItem("t2", "Compute 2+2*3.", "<think>\n2+2=4. Then 4*3=12! Is $a.b$ ok?\n\n</think>\n\\boxed{12}"),
+    ScoringItem("t3", "Say it.", "Wait, let me re-check. 5*3 is 15.\nDone."),
+    ScoringItem("t4", "Compute 1+1.", "<think>\n1+1=2.\n</think>\n\\boxed{2}"),
+]
+
+
+def recompute(path, item: ScoringItem) -> list[tuple[int, float]]:
+    """Plain transformers: full logits of one unpadded sequence, log_softmax, per-sentence mean.
+
+    Written apart from tasks.divergence.scoring on purpose; token spans come from offset *ends*.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    prompt = tok.apply_chat_template([{"role": "user", "content": item.prompt_text}], add_generation_prompt=True, tokenize=False)
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    enc = tok(item.completion_text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = p_ids + enc["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), -1)
+    tok_lp = [logp[len(p_ids) + i - 1, t].item() for i, t in enumerate(enc["input_ids"])]
+    out = []
+    for s in split_sentences(item.completion_text):
+        vals = []
+        for (a, b), lp in zip(enc["offset_mapping"], tok_lp):
+            piece = item.completion_text[a:b]
+            first = a + (len(piece) - len(piece.lstrip())) if piece.strip() else None
+            if first is not None and s.char_start <= first < s.char_end:
+                vals.append(lp)
+        out.append((len(vals), sum(vals) / len(vals) if vals else math.nan))
+    return out
+
+
+@pytest.mark.parametrize("which", ["teacher", "student"])
+def test_sentence_scores_match_independent_recomputation(tiny_models, which):
+    # tiny batches and chunks so padding, length sorting and chunked log_softmax are all exercised
+    cfg = ScoringConfig(device="cpu", max_batch_size=3, max_batch_tokens=200, chunk_tokens=7)
+    scorer = TeacherForcedScorer(tiny_models[which], cfg)
+    table = scorer.score(TRACES)
+    assert table["trace_id"].to_pylist() == [t.trace_id for t in TRACES]
+    assert len(scorer.batches([scorer.encode(t) for t in TRACES])) >= 2
+    traces = pl.DataFrame({"trace_id": [t.trace_id for t in TRACES], "completion_text": [t.completion_text for t in TRACES]})
+    rows, rejected = sentence_score_rows(traces, pl.from_arrow(table))
+    assert rejected == []
+    for item in TRACES:
+        got = rows.filter(pl.col("trace_id") == item.trace_id).sort("sentence_index")
+        want = recompute(tiny_models[which], item)
+        assert got["n_tokens"].to_list() == [n for n, _ in want]
+        for g, (_, w) in zip(got["mean_logprob"].to_list(), want):
+            assert abs(g - w) < 1e-4, (item.trace_id, g, w)
+
+
+def test_cross_tokenizer_pair_aligns_on_sentences(tiny_models):
+    cfg = ScoringConfig(device="cpu")
+    item = TRACES[0]
+    traces = pl.DataFrame({"trace_id": [item.trace_id], "completion_text": [item.completion_text]})
+    t = pl.from_arrow(TeacherForcedScorer(tiny_models["teacher"], cfg, model_id="T").score([item]))
+    s = pl.from_arrow(TeacherForcedScorer(tiny_models["student"], cfg, model_id="S").score([item]))
+    assert len(t["token_ids"][0]) != len(s["token_ids"][0])  # really different tokenizers
+    rows, _ = sentence_score_rows(traces, pl.concat([t, s]))
+    spans = rows.group_by("model_id").agg(pl.col("char_start"), pl.col("char_end")).sort("model_id")
+    assert spans["char_start"][0].to_list() == spans["char_start"][1].to_list()
+    by_model = {m: rows.filter(pl.col("model_id") == m)["mean_logprob"].to_list() for m in ("T", "S")}
+    for m, path in (("T", tiny_models["teacher"]), ("S", tiny_models["student"])):
+        for g, (_, w) in zip(by_model[m], recompute(path, item)):
+            assert abs(g - w) < 1e-4
+    # the BPE student has fewer tokens per sentence than the char-level teacher
+    n = rows.pivot(on="model_id", index="sentence_index", values="n_tokens")
+    assert (n["S"] < n["T"]).all()
+
+
+def test_truncation_scores_the_prefix_only(tiny_models):
+    cfg = ScoringConfig(device="cpu", max_length=30)
+    scorer = TeacherForcedScorer(tiny_models["teacher"], cfg)
+    full = TeacherForcedScorer(tiny_models["teacher"], ScoringConfig(device="cpu")).score(TRACES[:1])
+    cut = scorer.score(TRACES[:1])
+    n = len(cut["logprobs"][0])
+    assert 0 < n < len(full["logprobs"][0]) and len(scorer.encode(TRACES[0]).prompt_ids) + n == 30
+    assert cut["logprobs"][0].as_py() == pytest.approx(full["logprobs"][0].as_py()[:n], abs=1e-5)
