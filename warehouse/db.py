@@ -250,7 +250,10 @@ class Warehouse:
     def query(self, sql: str, params: Sequence | dict | None = None) -> pl.DataFrame:
         """Run a query and return a polars DataFrame (via Arrow)."""
         with self.connect() as con:
-            return pl.from_arrow(con.execute(sql, params).to_arrow_table())  # type: ignore[return-value]
+            rel = con.sql(sql, params=params)
+            if rel is None:  # a statement that returns nothing
+                return pl.DataFrame()
+            return pl.from_arrow(rel.to_arrow_table())  # type: ignore[return-value]
 
     def scalar(self, sql: str, params: Sequence | dict | None = None):
         with self.connect() as con:

@@ -1,0 +1,45 @@
+# potstill: every target creates .venv idempotently, then acts.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.potstill-installed
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: venv demo test test-slow bench bench-scale deploy server sandbox lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present.
+sandbox:
+	@if [ -x tasks/verify/install_sandbox.sh ] || [ -f tasks/verify/install_sandbox.sh ]; then bash tasks/verify/install_sandbox.sh; fi
+
+demo: venv
+	$(VENV)/bin/potstill demo
+
+test: venv sandbox
+	$(PY) -m pytest
+
+test-slow: venv sandbox
+	$(PY) -m pytest -m slow
+
+bench: venv sandbox
+	$(PY) bench/run_all.py
+
+bench-scale: venv
+	$(PY) bench/bench_scale.py
+
+lint: venv
+	$(VENV)/bin/ruff check flows tasks warehouse tests bench
+
+clean-venv:
+	rm -rf $(VENV)

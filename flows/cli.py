@@ -1,0 +1,218 @@
+"""The `potstill` command line: thin wrappers over the cores and flows.
+
+Errors print one line and exit non-zero; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="potstill: curate reasoning-distillation data into a DuckDB warehouse.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+ingest_app = typer.Typer(help="Load prompts or existing trace datasets into the warehouse.", no_args_is_help=True)
+run_app = typer.Typer(help="Run one pipeline stage (as a Prefect flow) on what the warehouse holds.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(run_app, name="run")
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+STATE: dict[str, object] = {"warehouse": None, "debug": False}
+
+WarehouseOpt = Annotated[Optional[str], typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+
+
+class CliError(RuntimeError):
+    """A user-facing error: printed as one line."""
+
+
+@app.callback()
+def _root(
+    warehouse: WarehouseOpt = None,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+) -> None:
+    STATE["warehouse"] = warehouse
+    STATE["debug"] = debug
+
+
+def _wh_path(local: str | None = None) -> str:
+    from warehouse import default_path
+
+    return str(local or STATE["warehouse"] or default_path())
+
+
+def _warehouse(local: str | None = None, read_only: bool = False):
+    from warehouse import Warehouse
+
+    path = _wh_path(local)
+    if read_only and not Path(path).exists():
+        raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
+    return Warehouse(path, read_only=read_only)
+
+
+def _parse_map(pairs: list[str] | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise CliError(f"--map {pair!r}: expected FIELD=COLUMN, e.g. --map problem=question")
+        field_name, column = pair.split("=", 1)
+        mapping[field_name.strip()] = column.strip()
+    return mapping
+
+
+@app.command()
+def init(warehouse: WarehouseOpt = None) -> None:
+    """Create the warehouse (or bring it up to date) and show where it is."""
+    wh = _warehouse(warehouse)
+    applied = wh.migrate()
+    console.print(f"warehouse {wh.path}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
+
+
+def _ingest(kind: str, path: Path, warehouse: str | None, **kwargs) -> None:
+    from flows.ingest import run_ingest
+
+    with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
+        bar = progress.add_task(path.name, total=None)
+        stats = run_ingest(path, kind=kind, warehouse=_wh_path(warehouse),
+                           on_shard=lambda n: progress.advance(bar, n), **kwargs)
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats["reasons"].items())) or "none"
+    console.print(
+        f"{path}: read {stats['read']}, accepted {stats['accepted']} "
+        f"({stats['new_prompts']} new prompts, {stats['new_traces']} new traces), rejected {stats['rejected']} ({reasons})"
+    )
+    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
+
+
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
+SourceOpt = Annotated[Optional[str], typer.Option(help="dataset name (default: file name); part of prompt_id")]
+DomainOpt = Annotated[Optional[str], typer.Option(help="math|code for all rows (default: per row)")]
+SplitOpt = Annotated[str, typer.Option(help="split for rows without a split column")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
+MaxRowOpt = Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")]
+
+
+@ingest_app.command("prompts")
+def ingest_prompts(
+    path: Annotated[Path, typer.Argument(help="JSONL, Parquet, CSV file or a datasets folder")],
+    map: MapOpt = None,
+    source: SourceOpt = None,
+    domain: DomainOpt = None,
+    split: SplitOpt = "train",
+    format: FormatOpt = None,
+    max_row_bytes: MaxRowOpt = 1_000_000,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Ingest prompts (problem, reference answer, tests for code)."""
+    _ingest("prompts", path, warehouse, source=source, domain=domain, split=split, mapping=_parse_map(map),
+            fmt=format, max_row_bytes=max_row_bytes)
+
+
+@ingest_app.command("traces")
+def ingest_traces(
+    path: Annotated[Path, typer.Argument(help="JSONL, Parquet, CSV file or a datasets folder of traces")],
+    model: Annotated[str, typer.Option(help="the model that wrote the traces (stored as model_id)")],
+    map: MapOpt = None,
+    source: SourceOpt = None,
+    domain: DomainOpt = None,
+    split: SplitOpt = "train",
+    format: FormatOpt = None,
+    max_row_bytes: MaxRowOpt = 1_000_000,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Import an existing trace dataset (chat messages with <think>, or problem + completion columns)."""
+    _ingest("traces", path, warehouse, model=model, source=source, domain=domain, split=split,
+            mapping=_parse_map(map), fmt=format, max_row_bytes=max_row_bytes)
+
+
+def _print_frame(df, fmt: str) -> None:
+    if fmt == "csv":
+        sys.stdout.write(df.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(json.dumps(df.to_dicts(), default=str, ensure_ascii=False) + "\n")
+    elif fmt == "table":
+        table = Table(show_lines=False)
+        for name in df.columns:
+            table.add_column(name, overflow="fold")
+        for row in df.iter_rows():
+            table.add_row(*["" if v is None else str(v) for v in row])
+        console.print(table)
+        console.print(f"({df.height} row{'s' if df.height != 1 else ''})")
+    else:
+        raise CliError(f"--format {fmt!r}: choose table, csv or json")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table|csv|json")] = "table",
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run a SQL query against the warehouse (read-only)."""
+    if format not in ("table", "csv", "json"):
+        raise CliError(f"--format {format!r}: choose table, csv or json")
+    _print_frame(_warehouse(warehouse, read_only=True).query(query), format)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Row counts per table and the most recent runs."""
+    wh = _warehouse(warehouse, read_only=True)
+    tables = wh.query(
+        "select table_schema || '.' || table_name as name from information_schema.tables"
+        " where table_type = 'BASE TABLE' and table_schema in ('raw', 'curated', 'meta') order by 1"
+    )["name"].to_list()
+    counts = {name: int(wh.scalar(f"select count(*) from {name}")) for name in tables}
+    runs = wh.query(
+        "select run_id, stage, status, n_in, n_out, n_rejected, started_at, finished_at"
+        " from meta.runs order by started_at desc limit 10"
+    )
+    if as_json:
+        print(json.dumps({"warehouse": wh.path, "tables": counts, "recent_runs": runs.to_dicts()}, default=str))
+        return
+    table = Table(title=f"warehouse {wh.path}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, str(n))
+    console.print(table)
+    _print_frame(runs, "table")
+
+
+def main() -> None:
+    """Entry point: one clear line per error, tracebacks only with --debug."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    debug = "--debug" in sys.argv
+    try:
+        app(prog_name="potstill", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, non-zero exit
+        if debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
