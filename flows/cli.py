@@ -20,9 +20,7 @@ from rich.table import Table
 app = typer.Typer(help="potstill: curate reasoning-distillation data into a DuckDB warehouse.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 ingest_app = typer.Typer(help="Load prompts or existing trace datasets into the warehouse.", no_args_is_help=True)
-run_app = typer.Typer(help="Run one pipeline stage (as a Prefect flow) on what the warehouse holds.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-app.add_typer(run_app, name="run")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -189,6 +187,91 @@ def status(
         table.add_row(name, str(n))
     console.print(table)
     _print_frame(runs, "table")
+
+
+def _parse_sets(pairs: list[str] | None) -> dict[str, object]:
+    import yaml
+
+    params: dict[str, object] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise CliError(f"--set {pair!r}: expected KEY=VALUE (VALUE is YAML: 3, true, [a, b], {{k: v}})")
+        key, value = pair.split("=", 1)
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
+def _print_result(result: dict) -> None:
+    for key, value in result.items():
+        if key in ("stages", "report"):
+            continue
+        console.print(f"{key}: {value}")
+
+
+@app.command("run")
+def run_stage(
+    stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate")],
+    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
+    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run one stage (or `curate`, all of them) as a Prefect flow on what the warehouse holds."""
+    from flows.recipe import load_recipe, stage_flow, validate_stage_params
+
+    if stage == "curate":
+        from flows.curate import curate
+
+        result = curate(recipe=str(recipe) if recipe else str(load_recipe().path), warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None)
+        _print_curate(result)
+        return
+    spec = load_recipe(recipe) if recipe else None
+    params = {**(spec.stage_params(stage) if spec else {}), **_parse_sets(set)}
+    params = validate_stage_params(stage, params, where=f"run {stage}")
+    wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
+    result = stage_flow(stage)(warehouse=_wh_path(wh), **params)
+    _print_result(result if isinstance(result, dict) else {"result": result})
+
+
+def _print_curate(result: dict) -> None:
+    from flows.report import markdown_table
+    import polars as pl
+
+    rows = [{"stage": s.get("stage"), "n_in": s.get("n_in"), "n_out": s.get("n_out"), "n_rejected": s.get("n_rejected"),
+             "seconds": s.get("seconds")} for s in result["stages"]]
+    console.print(markdown_table(pl.DataFrame(rows, strict=False), max_rows=100))
+    for s in result["stages"]:
+        for key in ("accuracy_before", "accuracy_after", "dataset", "checkpoint_path"):
+            if key in s:
+                console.print(f"{s['stage']}.{key}: {s[key]}")
+    console.print(f"report: {result['report']}")
+    console.print(f"warehouse: {result['warehouse']}  (query it: potstill --warehouse {result['warehouse']} sql \"select * from curated.cur_datasets\")")
+
+
+@app.command()
+def demo(
+    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default: the toy world)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run the toy-world recipe end to end on CPU: curate → publish → fine-tune → evaluate."""
+    from flows.curate import curate
+    from flows.recipe import DEFAULT_RECIPE
+
+    result = curate(recipe=str(recipe or DEFAULT_RECIPE), warehouse=_wh_path(warehouse))
+    _print_curate(result)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="a run id from `potstill status` (a curate run gives the whole funnel)")],
+    format: Annotated[str, typer.Option("--format", "-f", help="md|html")] = "md",
+    out: Annotated[Optional[Path], typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write a run's report (funnel, summary, plots) as markdown or HTML."""
+    from flows.report import build_report, write_report
+
+    path = write_report(build_report(_warehouse(warehouse, read_only=True), run_id), out or Path(f"report-{run_id}.{format}"), format)
+    console.print(f"report written to {path}")
 
 
 def main() -> None:

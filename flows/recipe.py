@@ -1,0 +1,152 @@
+"""Recipes: versioned YAML under deployments/recipes/, validated before anything runs.
+
+A recipe names its inputs and, per stage, the parameters of that stage's flow. Each stage section
+is checked against the stage flow's own signature, so an unknown key or a bad value fails with a
+message naming the recipe file, the section and the key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from tasks.common.ids import config_fingerprint
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES_DIR = REPO / "deployments" / "recipes"
+DEFAULT_RECIPE = RECIPES_DIR / "toy.yaml"
+
+# stage name -> (module, flow function); order is the curate order.
+STAGES: dict[str, tuple[str, str]] = {
+    "ingest": ("flows.ingest", "ingest_flow"),
+    "generate": ("flows.generate", "generate_flow"),
+    "verify": ("flows.verify", "verify_flow"),
+    "dedup": ("flows.dedup", "dedup_flow"),
+    "score": ("flows.score", "score_flow"),
+    "divergence": ("flows.divergence", "divergence_flow"),
+    "select": ("flows.select", "select_flow"),
+    "publish": ("flows.publish", "publish_flow"),
+    "finetune": ("flows.finetune", "finetune_flow"),
+    "evaluate": ("flows.evaluate", "evaluate_flow"),
+}
+# Parameters the curate flow passes itself; a recipe does not set them per stage.
+MANAGED = {"warehouse"}
+
+
+class RecipeError(ValueError):
+    """A recipe file is missing, malformed or invalid; the message names file, section and key."""
+
+
+def stage_flow(stage: str):
+    """The Prefect flow object of a stage (imported lazily: stages pull heavy dependencies)."""
+    if stage not in STAGES:
+        raise RecipeError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    module, name = STAGES[stage]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise RecipeError(f"stage {stage!r} is not available ({module}.{name}: {exc})") from exc
+
+
+@lru_cache(maxsize=None)
+def _section_model(stage: str) -> type[BaseModel]:
+    fn = stage_flow(stage)
+    sig = inspect.signature(getattr(fn, "fn", fn))
+    fields: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        if name in MANAGED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (annotation, default)
+    return create_model(f"{stage.title()}Section", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
+
+
+class InputFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="file or datasets folder, relative to the recipe's repo root or absolute")
+    source: str | None = Field(default=None, description="dataset name (default: file name)")
+    split: str = "train"
+    domain: str | None = None
+    map: dict[str, str] = Field(default_factory=dict, description="potstill field -> input column")
+    model: str | None = Field(default=None, description="for trace datasets: the model that wrote them")
+
+
+class Inputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompts: list[InputFile] = Field(default_factory=list)
+    traces: list[InputFile] = Field(default_factory=list)
+
+
+class Recipe(BaseModel):
+    """A curate recipe. `stages` maps a stage name to its flow's parameters (validated per flow)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="recipe name; used in run names")
+    version: int = Field(ge=1, description="bump when the recipe's meaning changes")
+    description: str = ""
+    warehouse: str | None = Field(default=None, description="DuckDB file; default $POTSTILL_WAREHOUSE")
+    inputs: Inputs = Field(default_factory=Inputs)
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    skip: list[str] = Field(default_factory=list, description="stages not to run")
+    path: str | None = Field(default=None, exclude=True)
+
+    def fingerprint(self) -> str:
+        return config_fingerprint(self.model_dump(mode="json", exclude={"path", "warehouse"}))
+
+    def stage_params(self, stage: str) -> dict[str, Any]:
+        return dict(self.stages.get(stage, {}))
+
+
+def resolve_path(value: str, base: Path = REPO) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path))
+
+
+def load_recipe(path: str | Path | None = None, *, check_stages: bool = True) -> Recipe:
+    """Read and validate a recipe (default: deployments/recipes/toy.yaml)."""
+    path = Path(path) if path else DEFAULT_RECIPE
+    if not path.exists():
+        raise RecipeError(f"{path}: no such recipe file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping")
+    try:
+        recipe = Recipe.model_validate({**raw, "path": str(path)})
+    except ValidationError as exc:
+        raise RecipeError(f"{path}: {_first_error(exc)}") from exc
+    for stage in [*recipe.stages, *recipe.skip]:
+        if stage not in STAGES:
+            raise RecipeError(f"{path}: stages.{stage}: unknown stage; stages: {', '.join(STAGES)}")
+    if check_stages:
+        for stage, params in recipe.stages.items():
+            validate_stage_params(stage, params, where=f"{path}: stages.{stage}")
+    return recipe
+
+
+def validate_stage_params(stage: str, params: dict[str, Any], *, where: str) -> dict[str, Any]:
+    try:
+        model = _section_model(stage)
+    except RecipeError:
+        raise
+    try:
+        return model.model_validate(params).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise RecipeError(f"{where}: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {loc!r}"
+    return f"{loc}: {err['msg']} (got {err.get('input')!r})"[:500]
