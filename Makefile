@@ -9,7 +9,7 @@ export DO_NOT_TRACK ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test test-slow bench bench-scale deploy server sandbox lint clean-venv
+.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop sandbox lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,3 +43,12 @@ lint: venv
 
 clean-venv:
 	rm -rf $(VENV)
+
+server: venv
+	bash deployments/server.sh start
+
+server-stop:
+	bash deployments/server.sh stop
+
+deploy: venv
+	bash deployments/deploy.sh
