@@ -1,0 +1,234 @@
+"""The SFT entry point: one readable function from examples to a checkpoint with a JSON sidecar.
+
+TRL's `SFTTrainer` on conversational prompt/completion examples rendered with the student's own
+chat template; the loss falls on the completion (reasoning + answer) only. Full fine-tuning or LoRA
+(peft; merged into the saved checkpoint so every consumer loads a plain model). CPU for the toy
+world, CUDA with bf16 autocast when present.
+
+Layout under `output_dir` (step-padded names, nanochat style):
+    step-000120/            model + tokenizer (save_pretrained)
+    step-000120.json        sidecar: resolved config, dataset version + content hash, base model, loss
+    resolved_config.json    the config resolved once at the start
+
+>>> result = train_sft(rows, "toyworld/models/student", TrainConfig(), "runs/ft1")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tasks.common.ids import config_fingerprint
+from tasks.train.config import TrainConfig, TrainError, resolve_device
+from tasks.train.data import examples_hash, to_sft_examples
+
+SIDECAR_FORMAT = "potstill.checkpoint/1"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    checkpoint_path: str
+    n_steps: int
+    n_train_tokens: int
+    n_completion_tokens: int
+    final_loss: float | None
+    n_examples: int
+    examples_hash: str
+    device: str
+    precision: str
+    train_seconds: float
+    loss_history: tuple[tuple[int, float], ...]
+
+
+def checkpoint_name(step: int) -> str:
+    """Step-padded checkpoint name.
+
+    >>> checkpoint_name(120)
+    'step-000120'
+    """
+    return f"step-{step:06d}"
+
+
+def read_sidecar(checkpoint_path: str | Path) -> dict[str, Any] | None:
+    """The sidecar written next to a checkpoint folder, or None for a model that is not ours."""
+    path = Path(checkpoint_path)
+    sidecar = path.parent / f"{path.name}.json"
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
+
+
+def _resolved_config(cfg: TrainConfig, base_model: str, device: str, precision: str, run_info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": SIDECAR_FORMAT,
+        "base_model": base_model,
+        "train_config": dataclasses.asdict(cfg),
+        "train_config_fingerprint": config_fingerprint(cfg),
+        "recipe_fingerprint": str(cfg),
+        "device": device,
+        "precision": precision,
+        **run_info,
+    }
+
+
+def _save_checkpoint(model, tokenizer, output_dir: Path, step: int, sidecar: dict[str, Any], *, merge_lora: bool) -> Path:
+    path = output_dir / checkpoint_name(step)
+    to_save = model
+    if merge_lora and hasattr(model, "merge_and_unload"):
+        to_save = model.merge_and_unload()
+    to_save.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    tmp = path.parent / f"{path.name}.json.tmp"
+    tmp.write_text(json.dumps({**sidecar, "step": step, "checkpoint_path": str(path)}, indent=2, default=str))
+    tmp.replace(path.parent / f"{path.name}.json")  # sidecar written last: a checkpoint without one is incomplete
+    return path
+
+
+def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str, Any], losses: list[tuple[int, float]]):
+    from transformers import TrainerCallback
+
+    class PotstillCallback(TrainerCallback):
+        """Loss history, the wall-clock budget, and step-padded intermediate checkpoints."""
+
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append((state.global_step, float(logs["loss"])))
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if cfg.max_train_minutes is not None and time.monotonic() - self.started >= cfg.max_train_minutes * 60:
+                control.should_training_stop = True
+                control.should_log = True
+            if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0 and not control.should_training_stop:
+                _save_checkpoint(model, tokenizer, output_dir, state.global_step,
+                                 {**sidecar, "is_final": False, "format_detail": "lora adapter" if cfg.method == "lora" else "full"},
+                                 merge_lora=False)
+
+    return [PotstillCallback()]
+
+
+def train_sft(
+    rows: pl.DataFrame,
+    base_model: str | Path,
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    *,
+    run_info: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fine-tune `base_model` on `rows` and save `output_dir/step-NNNNNN/` with its sidecar.
+
+    Args:
+        rows: `messages` per row, or `prompt`/`reasoning`/`answer` columns (see `tasks.train.data`).
+        base_model: a local folder or hub id loadable with `AutoModelForCausalLM`.
+        run_info: extra sidecar fields (dataset name, version, content hash, training_run_id).
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    device, precision = resolve_device(cfg)
+    examples = to_sft_examples(rows, system_prompt=cfg.system_prompt)
+    run_info = {**(run_info or {}), "n_examples": len(examples), "examples_hash": examples_hash(examples)}
+    sidecar = _resolved_config(cfg, str(base_model), device, precision, run_info)
+    (output_dir / "resolved_config.json").write_text(json.dumps(sidecar, indent=2, default=str))
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+        model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"cannot load base model {base_model!r}: {exc}; give a local folder or a reachable hub id") from exc
+    if not getattr(tokenizer, "chat_template", None):
+        raise TrainError(f"base model {base_model!r} has no chat template; SFT renders prompts with the student's template")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    peft_config = None
+    if cfg.method == "lora":
+        from peft import LoraConfig
+
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        targets = [m for m in cfg.lora_target_modules if m in present]
+        if not targets:
+            raise TrainError(f"none of train.lora_target_modules {list(cfg.lora_target_modules)} exist in {base_model!r}")
+        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                 target_modules=targets, task_type="CAUSAL_LM")
+
+    args = SFTConfig(
+        output_dir=str(output_dir / "trainer"),
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        max_length=cfg.max_length,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=device == "cpu",
+        bf16=precision == "bf16",
+        completion_only_loss=True,
+        packing=False,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    losses: list[tuple[int, float]] = []
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(examples),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
+    )
+    n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
+    started = time.monotonic()
+    output = trainer.train()
+    seconds = time.monotonic() - started
+    state = trainer.state
+    final_loss = losses[-1][1] if losses else (float(output.training_loss) if output.training_loss is not None else None)
+    if final_loss is not None and not math.isfinite(final_loss):
+        raise TrainError(f"training diverged: final loss {final_loss}; lower train.learning_rate")
+    n_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    final_sidecar = {
+        **sidecar,
+        "is_final": True,
+        "n_steps": state.global_step,
+        "n_train_tokens": n_tokens,
+        "n_completion_tokens_per_epoch": n_completion_tokens,
+        "final_loss": final_loss,
+        "mean_train_loss": float(output.training_loss) if output.training_loss is not None else None,
+        "loss_history": losses,
+        "train_seconds": round(seconds, 3),
+        "format_detail": "lora merged into base weights" if cfg.method == "lora" else "full",
+    }
+    path = _save_checkpoint(trainer.model, tokenizer, output_dir, state.global_step, final_sidecar, merge_lora=cfg.method == "lora")
+    return TrainResult(
+        checkpoint_path=str(path),
+        n_steps=state.global_step,
+        n_train_tokens=n_tokens,
+        n_completion_tokens=n_completion_tokens,
+        final_loss=final_loss,
+        n_examples=len(examples),
+        examples_hash=run_info["examples_hash"],
+        device=device,
+        precision=precision,
+        train_seconds=seconds,
+        loss_history=tuple(losses),
+    )
