@@ -1,0 +1,35 @@
+import polars as pl
+
+from tasks.evaluate.verifier import extract_code, verify_samples
+
+ADD = '["assert f(0) == 2", "assert f(1) == 5"]'
+CASES = [
+    # domain, completion, reference, tests, expected verdict, expected score
+    ("math", "<think>\n5*3=15.\n</think>\n\\boxed{18}", "18", None, "correct", 1.0),
+    ("math", "<think>\n\\boxed{18}\n</think>\n\\boxed{17}", "18", None, "incorrect", 0.0),  # only the answer part counts
+    ("math", "\\boxed{\\frac{1}{2}}", "0.5", None, "correct", 1.0),
+    ("math", "I cannot say.", "18", None, "unverifiable", 0.0),
+    ("code", "```python\ndef f(x):\n    return 3*x + 2\n```", None, ADD, "correct", 1.0),
+    ("code", "```python\ndef f(x):\n    return 2 if x == 0 else 0\n```", None, ADD, "incorrect", 0.5),
+    ("code", "no code", None, ADD, "unverifiable", 0.0),
+    ("code", "```python\nwhile True:\n    pass\n```", None, ADD, "timeout", 0.0),
+    ("code", "```python\nimport os\nf = lambda x: 3*x + 2 if 'SECRET' not in os.environ else 0\n```", None, ADD, "correct", 1.0),
+]
+
+
+def test_verdicts_table(monkeypatch):
+    monkeypatch.setenv("SECRET", "x")  # the sandbox gets a scrubbed environment
+    rows = pl.DataFrame(
+        [c[:4] for c in CASES],
+        schema={"domain": pl.String, "completion_text": pl.String, "reference_answer": pl.String, "tests_json": pl.String},
+        orient="row",
+    )
+    out = verify_samples(rows, timeout_s=2.0)
+    got = list(zip(out["verdict_status"], out["score"]))
+    assert got == [(c[4], c[5]) for c in CASES]
+
+
+def test_extract_code_takes_last_block_after_reasoning():
+    text = "<think>\n```python\nbad\n```\n</think>\n```python\nfirst\n```\n```py\nlast\n```"
+    assert extract_code(text) == "last\n"
+    assert extract_code("<think>```python\nx\n```</think>") is None
