@@ -71,3 +71,50 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
         "student": _model(_tokenizer("bpe"), 2, root / "student"),
         "teacher2": _model(_tokenizer("char"), 3, root / "teacher2"),
     }
+
+
+TOKEN_TABLE_DDL = """
+create table if not exists raw.raw_token_logprobs (
+    trace_id varchar not null, model_id varchar not null, token_ids integer[], logprobs float[],
+    char_starts integer[], run_id varchar, created_at timestamp)
+"""
+
+
+def _ensure_token_table(wh) -> None:
+    """The generation stage owns raw.raw_token_logprobs; tests create it only while its migration is absent."""
+    wh.ensure()
+    with wh.connect() as con:
+        con.execute(TOKEN_TABLE_DDL)
+
+
+def _seed_traces(wh, rows: list[dict]) -> None:
+    """rows: trace_id, prompt_id, problem_text, model_id, completion_text (+ optional trace columns)."""
+    import polars as pl
+
+    from warehouse.runs import utcnow
+
+    now = utcnow()
+    prompts = pl.DataFrame([
+        {"prompt_id": r["prompt_id"], "source": "test", "domain": "math", "problem_text": r["problem_text"],
+         "split": r.get("split", "train"), "ingested_at": now, "run_id": "seed"}
+        for r in rows
+    ]).unique("prompt_id", keep="first")
+    traces = pl.DataFrame([
+        {"trace_id": r["trace_id"], "prompt_id": r["prompt_id"], "model_id": r["model_id"], "origin": "generated",
+         "sample_index": r.get("sample_index", 0), "completion_text": r["completion_text"],
+         "n_completion_tokens": r.get("n_completion_tokens", len(r["completion_text"])),
+         "is_truncated": False, "temperature": r.get("temperature", 0.8), "created_at": now, "run_id": "seed"}
+        for r in rows
+    ])
+    wh.load("raw.raw_prompts", prompts, key=["prompt_id"])
+    wh.load("raw.raw_traces", traces, key=["trace_id"])
+
+
+@pytest.fixture
+def ensure_token_table():
+    return _ensure_token_table
+
+
+@pytest.fixture
+def seed_traces():
+    return _seed_traces

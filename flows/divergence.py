@@ -1,0 +1,278 @@
+"""Divergence flow: teacher-forced log-probs → sentence scores → provenance (METHODS.md §1).
+
+For every teacher trace not yet done for (student, splitter): score it under the student (always
+teacher-forced) and under its teacher when the generation stage did not capture log-probs (needs
+the teacher's weights: `teacher=`), map tokens to sentences by character offsets, and commit the
+shard's token log-probs, sentence scores and rejections in one transaction. A re-run does only
+what is missing. The provenance classes are SQL: `curated.cur_provenance_sentences` /
+`cur_provenance_traces` (beta = 0.1) and their `_at(beta := ...)` table macros.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import call_task
+from tasks.divergence.provenance import sentence_score_rows
+from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
+from tasks.divergence.sentences import SplitConfig
+from warehouse import Warehouse
+from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+
+TOKEN_TABLE = "raw.raw_token_logprobs"
+SENTENCE_TABLE = "raw.raw_sentence_scores"
+STAGE = "divergence"
+
+
+class DivergenceError(RuntimeError):
+    """The divergence stage cannot run as configured; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DivergenceConfig:
+    student: str = field(default="toyworld/models/student", metadata={"help": "student model folder or hub id"})
+    teacher: str | None = field(
+        default=None, metadata={"help": "teacher model folder for traces whose log-probs were not captured at generation"}
+    )
+    student_model_id: str = field(default="", metadata={"help": "id stored for the student's scores (default from its folder)"})
+    teacher_model_id: str | None = field(
+        default=None, metadata={"help": "only traces written by this model id (default: the teacher folder's id, else all)"}
+    )
+    scoring: ScoringConfig = field(default_factory=ScoringConfig, metadata={"help": "teacher-forced scoring settings"})
+    split: SplitConfig = field(default_factory=SplitConfig, metadata={"help": "sentence splitter settings"})
+    shard_size: int = field(default=256, metadata={"help": "traces per Prefect task / transaction"})
+
+
+def resolve_model_id(path: str) -> str:
+    """The id the generation stage gives a local model (`<name>@<weights hash>`), so scores join traces."""
+    try:
+        from tasks.generate.backend import weights_fingerprint
+
+        if os.path.isdir(path):
+            return f"{os.path.basename(os.path.normpath(path))}@{weights_fingerprint(path)[:12]}"
+    except ImportError:
+        pass
+    return model_id_for_path(path)
+
+
+@functools.lru_cache(maxsize=3)
+def _scorer(path: str, model_id: str, cfg: ScoringConfig) -> TeacherForcedScorer:
+    """Models are loaded once per process and reused across shards."""
+    return TeacherForcedScorer(path, cfg, model_id=model_id)
+
+
+def pending_traces(wh: Warehouse, cfg: DivergenceConfig, limit: int | None = None) -> pl.DataFrame:
+    """Teacher traces missing teacher or student sentence scores for the current splitter."""
+    splitter = str(cfg.split)
+    where = ["t.model_id <> $student"]
+    params: dict = {"student": cfg.student_model_id, "splitter": splitter}
+    if cfg.teacher_model_id:
+        where.append("t.model_id = $teacher")
+        params["teacher"] = cfg.teacher_model_id
+    sql = f"""
+        with tokens as (select distinct trace_id, model_id from {TOKEN_TABLE}),
+        sentences as (select distinct trace_id, model_id from {SENTENCE_TABLE} where splitter = $splitter)
+        select * from (
+        select
+            t.trace_id, t.model_id, p.problem_text, t.completion_text,
+            exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = t.model_id) as has_teacher_tokens,
+            exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = $student) as has_student_tokens,
+            exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = t.model_id) as has_teacher_sentences,
+            exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = $student) as has_student_sentences
+        from staging.stg_traces t
+        left join staging.stg_prompts p on p.prompt_id = t.prompt_id
+        where {' and '.join(where)}
+        ) where not (has_teacher_sentences and has_student_sentences)
+        order by trace_id
+        {'limit ' + str(int(limit)) if limit else ''}
+    """
+    return wh.query(sql, params)
+
+
+def _existing_tokens(wh: Warehouse, pairs: pl.DataFrame) -> pl.DataFrame:
+    with wh.connect() as con:
+        con.register("_want", pairs.to_arrow())
+        try:
+            rel = con.sql(
+                f"""select k.trace_id, k.model_id, k.logprobs, k.char_starts from {TOKEN_TABLE} k
+                    join _want w on k.trace_id = w.trace_id and k.model_id = w.model_id
+                    qualify row_number() over (partition by k.trace_id, k.model_id order by len(k.logprobs) desc) = 1"""
+            )
+            return pl.from_arrow(rel.to_arrow_table())
+        finally:
+            con.unregister("_want")
+
+
+def _stamp(wh: Warehouse, table: str, df: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Fill the bookkeeping columns the target table has (run_id, *_at, source/origin)."""
+    cols = wh.columns(table)
+    extra = []
+    for c in cols:
+        if c in df.columns:
+            continue
+        if c == "run_id":
+            extra.append(pl.lit(run_id).alias(c))
+        elif c.endswith("_at"):
+            extra.append(pl.lit(utcnow()).cast(pl.Datetime("us")).alias(c))
+        elif c in ("source", "origin", "logprob_source"):
+            extra.append(pl.lit("teacher_forced").alias(c))
+    return df.with_columns(extra) if extra else df
+
+
+@task(name="divergence-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_id: str) -> dict:
+    """Score one shard under the student (and teacher where needed); commit tokens + sentences together."""
+    wh = Warehouse(warehouse)
+    rejections: list[tuple[str, str, str, str | None]] = []
+    new_tokens: list[pl.DataFrame] = []
+    stats = {"student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0}
+
+    def items(df: pl.DataFrame) -> list[ScoringItem]:
+        return [ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"]) for r in df.iter_rows(named=True)]
+
+    need_student = shard.filter(~pl.col("has_student_tokens"))
+    if need_student.height:
+        scorer = _scorer(cfg.student, cfg.student_model_id, cfg.scoring)
+        table = pl.from_arrow(scorer.score(items(need_student)))
+        new_tokens.append(table)
+        stats["student_tokens"] += scorer.last_tokens
+        stats["scoring_s"] += scorer.last_seconds
+    need_teacher = shard.filter(~pl.col("has_teacher_tokens"))
+    if need_teacher.height:
+        mine = need_teacher.filter(pl.lit(cfg.teacher is not None) & (pl.col("model_id") == (cfg.teacher_model_id or "")))
+        for r in need_teacher.join(mine.select("trace_id"), on="trace_id", how="anti").iter_rows(named=True):
+            rejections.append((r["trace_id"], "teacher_logprobs_missing",
+                               f"no log-probs of {r['model_id']} for this trace; pass teacher=<its model folder> to score it", None))
+        if mine.height:
+            scorer = _scorer(cfg.teacher, cfg.teacher_model_id, cfg.scoring)
+            new_tokens.append(pl.from_arrow(scorer.score(items(mine))))
+            stats["teacher_tokens"] += scorer.last_tokens
+            stats["scoring_s"] += scorer.last_seconds
+
+    fresh = pl.concat(new_tokens) if new_tokens else None
+    want = pl.concat([
+        shard.select("trace_id", "model_id"),
+        shard.select("trace_id", pl.lit(cfg.student_model_id).alias("model_id")),
+    ])
+    stored = _existing_tokens(wh, want)
+    cols = ["trace_id", "model_id", "logprobs", "char_starts"]
+    if fresh is not None:  # freshly scored rows win over stored ones
+        stored = pl.concat([fresh.select(cols), stored.select(cols).join(fresh, on=["trace_id", "model_id"], how="anti")])
+    tokens = stored.select(cols)
+    # only the sentence sets still missing
+    todo = pl.concat([
+        shard.filter(~pl.col("has_teacher_sentences")).select("trace_id", "model_id"),
+        shard.filter(~pl.col("has_student_sentences")).select("trace_id", pl.lit(cfg.student_model_id).alias("model_id")),
+    ])
+    tokens = tokens.join(todo, on=["trace_id", "model_id"], how="semi")
+    sentences, rejected = sentence_score_rows(shard.select("trace_id", "completion_text"), tokens, cfg.split)
+    rejections += [(ref, code, detail, None) for ref, code, detail in rejected]
+    now = utcnow()
+    with wh.transaction() as con:
+        n_tok = 0
+        if fresh is not None and fresh.height:
+            n_tok = wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, fresh, run_id), key=["trace_id", "model_id"], con=con)
+        n_sent = wh.load(
+            SENTENCE_TABLE,
+            sentences.with_columns(pl.lit(now).cast(pl.Datetime("us")).alias("scored_at"), pl.lit(run_id).alias("run_id")),
+            key=["trace_id", "model_id", "splitter", "sentence_index"], con=con,
+        )
+        record_rejections(wh, rejection_rows(run_id, STAGE, rejections), con=con)
+    done = sentences.select("trace_id", "model_id").unique()
+    n_done = shard.filter(
+        (pl.col("has_teacher_sentences") | pl.col("trace_id").is_in(done.filter(pl.col("model_id") != cfg.student_model_id)["trace_id"].implode()))
+        & (pl.col("has_student_sentences") | pl.col("trace_id").is_in(done.filter(pl.col("model_id") == cfg.student_model_id)["trace_id"].implode()))
+    ).height
+    reasons: dict[str, int] = {}
+    for _, code, _, _ in rejections:
+        reasons[code] = reasons.get(code, 0) + 1
+    return {**stats, "n_traces_done": n_done, "n_rejected": len(rejections), "token_rows": n_tok,
+            "sentence_rows": n_sent, "reasons": reasons}
+
+
+def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit: int | None = None) -> dict:
+    """Plain entry point (the flow and tests call it); returns the run's stats."""
+    wh = Warehouse(warehouse)
+    try:
+        wh.columns(TOKEN_TABLE)
+    except Exception as exc:  # the table belongs to the generation stage's migrations
+        raise DivergenceError(f"{TOKEN_TABLE} does not exist in {wh.path}: apply the generation migrations first") from exc
+    if not cfg.student_model_id:
+        cfg = _replace(cfg, student_model_id=resolve_model_id(cfg.student))
+    if cfg.teacher and not cfg.teacher_model_id:
+        cfg = _replace(cfg, teacher_model_id=resolve_model_id(cfg.teacher))
+    run_id = start_run(wh, flow_name="divergence", stage=STAGE, config=cfg)
+    totals = {"n_in": 0, "n_out": 0, "n_rejected": 0, "student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0,
+              "token_rows": 0, "sentence_rows": 0}
+    reasons: dict[str, int] = {}
+    started = time.perf_counter()
+    try:
+        pending = pending_traces(wh, cfg, limit)
+        totals["n_in"] = pending.height
+        for lo in range(0, pending.height, cfg.shard_size):
+            out = call_task(score_shard, wh.path, pending.slice(lo, cfg.shard_size), cfg, run_id)
+            totals["n_out"] += out["n_traces_done"]
+            totals["n_rejected"] += out["n_rejected"]
+            for k in ("student_tokens", "teacher_tokens", "scoring_s", "token_rows", "sentence_rows"):
+                totals[k] += out[k]
+            for code, n in out["reasons"].items():
+                reasons[code] = reasons.get(code, 0) + n
+    except BaseException as exc:
+        finish_run(wh, run_id, status="failed", n_in=totals["n_in"], n_out=totals["n_out"],
+                   n_rejected=totals["n_rejected"], stats={**totals, "reasons": reasons}, error_message=str(exc)[:2000])
+        raise
+    scored = totals["student_tokens"] + totals["teacher_tokens"]
+    totals["tokens_per_s"] = round(scored / totals["scoring_s"], 1) if totals["scoring_s"] else None
+    totals["wall_s"] = round(time.perf_counter() - started, 3)
+    stats = {**totals, "reasons": reasons, "student_model_id": cfg.student_model_id, "teacher_model_id": cfg.teacher_model_id,
+             "splitter": str(cfg.split)}
+    finish_run(wh, run_id, n_in=totals["n_in"], n_out=totals["n_out"], n_rejected=totals["n_rejected"], stats=stats)
+    return {"run_id": run_id, **stats}
+
+
+def _replace(cfg: DivergenceConfig, **changes) -> DivergenceConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+@flow(name="divergence", flow_run_name="divergence-{split_scope}")
+def divergence_flow(
+    warehouse: str | None = None,
+    teacher: str | None = None,
+    student: str = "toyworld/models/student",
+    teacher_model_id: str | None = None,
+    student_model_id: str = "",
+    device: str = "auto",
+    dtype: str = "auto",
+    max_batch_tokens: int = 16384,
+    split_scope: str = "reasoning",
+    shard_size: int = 256,
+    limit: int | None = None,
+) -> dict:
+    """Score teacher traces under the student (and the teacher where log-probs are missing).
+
+    Args:
+        teacher: the teacher's model folder; needed only for traces without captured log-probs.
+        teacher_model_id: restrict to traces of this model (default: the teacher folder's id, else all teachers).
+        student: the student's model folder or hub id.
+    """
+    cfg = DivergenceConfig(
+        student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
+        scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens),
+        split=SplitConfig(scope=split_scope), shard_size=shard_size,
+    )
+    stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
+    get_run_logger().info(
+        "divergence: %d traces in, %d done, %d rejected %s; %d student + %d teacher tokens at %s tok/s",
+        stats["n_in"], stats["n_out"], stats["n_rejected"], stats["reasons"], stats["student_tokens"],
+        stats["teacher_tokens"], stats["tokens_per_s"],
+    )
+    return stats
