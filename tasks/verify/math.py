@@ -1,0 +1,350 @@
+"""Math verification: math-verify `parse` + `verify` in hard-killable workers, and majority vote.
+
+math-verify's own timeout is `signal.alarm`, which raises outside the main thread, so it is
+disabled here (`parsing_timeout=None`, `timeout_seconds=None`) and every item runs in a
+`DeadlinePool` worker that is SIGKILLed when it overruns (`9^{9^{9^9}}` hangs sympy for minutes).
+
+>>> check_math("\\\\boxed{0.5}", "\\\\frac{1}{2}", MathConfig().verify_params())
+('correct', 'answer_matches', 1.0, '\\\\frac{1}{2}', '')
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import polars as pl
+
+from tasks.common.ids import config_fingerprint
+from tasks.common.text import split_think
+from tasks.verify.pool import CRASHED, OK, RAISED, TIMEOUT, DeadlinePool, Outcome
+from tasks.verify.verdicts import (
+    CORRECT,
+    ERROR,
+    INCORRECT,
+    MAJORITY_VERIFIER,
+    MATH_VERIFIER,
+    TIMEOUT as TIMEOUT_STATUS,
+    UNVERIFIABLE,
+    VERDICT_SCHEMA,
+    Verdict,
+)
+
+WORKER_MODULES = ("tasks.verify.math",)
+REVISION = "r1"  # bump when the verdict logic in this file changes
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_DOLLARS = re.compile(r"^\$+|\$+$")
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns once that its timeout is off: by design
+
+
+@dataclass(frozen=True)
+class MathConfig:
+    """Knobs of the math verifier; its fingerprint is part of `verifier_version`."""
+
+    float_rounding: int = field(default=6, metadata={"help": "decimal places floats are rounded to (math-verify)"})
+    numeric_precision: int = field(default=15, metadata={"help": "significant digits for numeric comparison (math-verify)"})
+    strict: bool = field(default=True, metadata={"help": "variables matter; sets are not tuples (math-verify strict mode)"})
+    deadline_s: float = field(default=5.0, metadata={"help": "hard wall-clock limit per item; the worker is killed after it"})
+    memory_limit_mb: int = field(default=2048, metadata={"help": "address-space limit of each worker process"})
+    max_answer_chars: int = field(
+        default=8000, metadata={"help": "only the last N characters of the answer are parsed (final answers sit at the end)"}
+    )
+
+    def verify_params(self) -> tuple:
+        return (self.float_rounding, self.numeric_precision, self.strict, self.max_answer_chars)
+
+    def version(self) -> str:
+        return f"math-verify-{_mv_version()}-{REVISION}-{config_fingerprint(self)}"
+
+    def __str__(self) -> str:
+        return f"MathConfig({config_fingerprint(self)})"
+
+
+@dataclass(frozen=True)
+class VoteConfig:
+    """Self-consistency for prompts without a reference answer (QCRD-style majority vote)."""
+
+    min_answers: int = field(default=3, metadata={"help": "fewest traces with a parseable answer before a vote counts"})
+    min_agreement: float = field(
+        default=0.5, metadata={"help": "the majority answer's share of answered traces must exceed this (clear majority)"}
+    )
+
+    def version(self, math_cfg: MathConfig) -> str:
+        return f"vote-{REVISION}-{config_fingerprint(self)}+{math_cfg.version()}"
+
+    def __str__(self) -> str:
+        return f"VoteConfig({config_fingerprint(self)})"
+
+
+@lru_cache(maxsize=1)
+def _mv_version() -> str:
+    from importlib.metadata import version
+
+    return version("math-verify")
+
+
+# --- worker side ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold(reference: str) -> list:
+    from math_verify import parse
+
+    ref = _DOLLARS.sub("", reference.strip())
+    parsed = parse(ref if _BOXED.search(ref) else "\\boxed{" + ref + "}", parsing_timeout=None)
+    return parsed or parse(ref, parsing_timeout=None)
+
+
+def _parse_answer(answer: str, max_chars: int) -> list:
+    from math_verify import parse
+
+    return parse(answer[-max_chars:], parsing_timeout=None)
+
+
+def _answer_string(parsed: list) -> str:
+    for item in parsed:
+        if isinstance(item, str):
+            return item
+    return str(parsed[0])
+
+
+def check_math(answer: str, reference: str, params: tuple) -> tuple:
+    """Worker function: (status, reason, score, extracted_answer, detail) for one answer vs. reference."""
+    from math_verify import verify
+
+    float_rounding, numeric_precision, strict, max_chars = params
+    gold = _parse_gold(reference)
+    if not any(not isinstance(g, str) for g in gold):  # only the raw-string fallback: nothing to compare
+        return (UNVERIFIABLE, "reference_unparseable", None, None, f"reference answer {reference[:80]!r} did not parse")
+    pred = _parse_answer(answer, max_chars)
+    if not pred:
+        return (UNVERIFIABLE, "answer_unparseable", None, None, "no final answer could be extracted")
+    extracted = _answer_string(pred)
+    ok = verify(
+        gold, pred, float_rounding=float_rounding, numeric_precision=numeric_precision, strict=strict, timeout_seconds=None
+    )
+    n_boxed = len(_BOXED.findall(answer))
+    detail = f"{n_boxed} boxed answers (read as one set)" if n_boxed > 1 else ""
+    if ok:
+        return (CORRECT, "answer_matches", 1.0, extracted, detail)
+    return (INCORRECT, "answer_differs", 0.0, extracted, detail)
+
+
+def cluster_answers(answers: Sequence[str], params: tuple) -> tuple[list[int | None], list[str | None]]:
+    """Worker function: greedy equivalence clusters of answers (label per answer, None if unparseable)."""
+    from math_verify import verify
+
+    float_rounding, numeric_precision, strict, max_chars = params
+    reps: list[list] = []
+    labels: list[int | None] = []
+    extracted: list[str | None] = []
+    for answer in answers:
+        pred = _parse_answer(answer, max_chars) if answer else []
+        if not pred:
+            labels.append(None)
+            extracted.append(None)
+            continue
+        extracted.append(_answer_string(pred))
+        for label, rep in enumerate(reps):
+            if verify(rep, pred, float_rounding=float_rounding, numeric_precision=numeric_precision,
+                      strict=strict, timeout_seconds=None):
+                labels.append(label)
+                break
+        else:
+            labels.append(len(reps))
+            reps.append(pred)
+    return labels, extracted
+
+
+def warm_up() -> None:
+    """Pay math-verify's first-call costs (lazy imports, ANTLR tables) in the zygote, not under a deadline."""
+    params = MathConfig().verify_params()
+    check_math("\\boxed{\\frac{1}{2}}", "0.5", params)
+    cluster_answers(["x = 2", "\\boxed{\\{1, 2\\}}", "[0, 1)"], params)
+
+
+# --- parent side ---------------------------------------------------------------------------------
+
+
+def math_pool(cfg: MathConfig, workers: int | None = None) -> DeadlinePool:
+    """A `DeadlinePool` set up for math: workers preload math-verify, limits from `cfg`."""
+    return DeadlinePool(workers, deadline_s=cfg.deadline_s, memory_limit_mb=cfg.memory_limit_mb, preload=WORKER_MODULES)
+
+
+def answer_part(completion: str, is_truncated: bool) -> tuple[str | None, Verdict | None]:
+    """The text to parse, or the verdict when there is none (truncated, empty)."""
+    split = split_think(completion or "")
+    if not split.is_closed:
+        return None, Verdict(UNVERIFIABLE, "truncated", detail="reasoning never closed (</think> missing)")
+    if not split.answer.strip():
+        reason = "truncated" if is_truncated else "answer_missing"
+        return None, Verdict(UNVERIFIABLE, reason, detail="nothing after the reasoning block")
+    return split.answer, None
+
+
+def _outcome_verdict(outcome: Outcome) -> Verdict:
+    if outcome.kind == OK:
+        status, reason, score, extracted, detail = outcome.value
+        return Verdict(status, reason, score, extracted, detail)
+    if outcome.kind == TIMEOUT:
+        return Verdict(TIMEOUT_STATUS, "deadline_exceeded", detail=outcome.detail)
+    if outcome.kind == RAISED:
+        return Verdict(ERROR, "verifier_raised", detail=outcome.detail)
+    assert outcome.kind == CRASHED, outcome.kind
+    return Verdict(ERROR, "verifier_crashed", detail=outcome.detail)
+
+
+def verify_math(items: pl.DataFrame, cfg: MathConfig, pool: DeadlinePool) -> pl.DataFrame:
+    """Verdicts for math traces with a reference answer.
+
+    Args:
+        items: columns trace_id, prompt_id, completion_text, is_truncated, reference_answer
+            (optional: input_hash, passed through).
+    Returns:
+        one row per input row, columns of `VERDICT_SCHEMA`, verifier `math_verify`.
+    """
+    rows = items.to_dicts()
+    verdicts: list[Verdict | None] = [None] * len(rows)
+    jobs, job_rows = [], []
+    params = cfg.verify_params()
+    for i, row in enumerate(rows):
+        answer, early = answer_part(row["completion_text"], bool(row.get("is_truncated")))
+        if early is not None:
+            verdicts[i] = early
+        else:
+            jobs.append((answer, row["reference_answer"], params))
+            job_rows.append(i)
+    elapsed = [0.0] * len(rows)
+    for i, outcome in zip(job_rows, pool.map(check_math, jobs, deadline_s=cfg.deadline_s)):
+        verdicts[i] = _outcome_verdict(outcome)
+        elapsed[i] = outcome.elapsed_s * 1000
+    return _frame(rows, verdicts, elapsed, MATH_VERIFIER, cfg.version())
+
+
+def majority_vote(
+    items: pl.DataFrame, vote_cfg: VoteConfig, math_cfg: MathConfig, pool: DeadlinePool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Self-consistency verdicts for prompts without a reference, and one agreement row per prompt.
+
+    Answers are clustered by math-verify equivalence (one pool job per prompt). A trace whose
+    answer is in a clear majority (share of answered traces > `min_agreement`, at least
+    `min_answers` answered) is `correct`; a parseable answer outside it is `incorrect`; with no
+    clear majority every answered trace is `unverifiable` (`no_majority`). Score = the share of
+    the trace's own answer.
+
+    Args:
+        items: columns trace_id, prompt_id, completion_text, is_truncated (optional input_hash).
+    Returns:
+        (verdicts with verifier `majority_vote`, agreement rows: prompt_id, n_traces, n_answered,
+        n_clusters, majority_answer, majority_count, agreement_rate, has_majority, is_complete).
+    """
+    version = vote_cfg.version(math_cfg)
+    rows = items.to_dicts()
+    by_prompt: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_prompt.setdefault(row["prompt_id"], []).append(i)
+    verdicts: list[Verdict | None] = [None] * len(rows)
+    answers: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        answer, early = answer_part(row["completion_text"], bool(row.get("is_truncated")))
+        if early is not None:
+            verdicts[i] = early
+        else:
+            answers[i] = answer
+    prompts = list(by_prompt)
+    jobs = [([answers.get(i, "") for i in by_prompt[p]], math_cfg.verify_params()) for p in prompts]
+    deadline = math_cfg.deadline_s * max((len(j[0]) for j in jobs), default=1)
+    outcomes = pool.map(cluster_answers, jobs, deadline_s=deadline) if jobs else []
+    agreement = []
+    elapsed = [0.0] * len(rows)
+    for prompt_id, outcome in zip(prompts, outcomes):
+        members = by_prompt[prompt_id]
+        for i in members:
+            elapsed[i] = outcome.elapsed_s * 1000 / len(members)
+        if outcome.kind != OK:
+            failed = _outcome_verdict(outcome)
+            for i in members:
+                if verdicts[i] is None:
+                    verdicts[i] = failed
+            agreement.append(_agreement_row(prompt_id, len(members), 0, 0, None, 0, False, False))
+            continue
+        labels, extracted = outcome.value
+        counts: dict[int, int] = {}
+        for label in labels:
+            if label is not None:
+                counts[label] = counts.get(label, 0) + 1
+        n_answered = sum(counts.values())
+        top = max(counts, key=lambda k: (counts[k], -k)) if counts else None
+        top_count = counts.get(top, 0) if top is not None else 0
+        has_majority = n_answered >= vote_cfg.min_answers and top_count / n_answered > vote_cfg.min_agreement
+        majority_answer = None
+        for i, label, answer in zip(members, labels, extracted):
+            if label == top and majority_answer is None:
+                majority_answer = answer
+            if verdicts[i] is not None:
+                continue
+            if label is None:
+                verdicts[i] = Verdict(UNVERIFIABLE, "answer_unparseable", detail="no final answer could be extracted")
+                continue
+            share = counts[label] / n_answered
+            detail = f"{counts[label]}/{n_answered} answered traces agree"
+            if not has_majority:
+                verdicts[i] = Verdict(UNVERIFIABLE, "no_majority", share, answer, detail)
+            elif label == top:
+                verdicts[i] = Verdict(CORRECT, "agrees_with_majority", share, answer, detail)
+            else:
+                verdicts[i] = Verdict(INCORRECT, "disagrees_with_majority", share, answer, detail)
+        agreement.append(
+            _agreement_row(prompt_id, len(members), n_answered, len(counts), majority_answer, top_count, has_majority, True)
+        )
+    agreement_df = pl.DataFrame(agreement, schema=AGREEMENT_SCHEMA).with_columns(pl.lit(version).alias("verifier_version"))
+    return _frame(rows, verdicts, elapsed, MAJORITY_VERIFIER, version), agreement_df
+
+
+AGREEMENT_SCHEMA = {
+    "prompt_id": pl.String,
+    "n_traces": pl.Int64,
+    "n_answered": pl.Int64,
+    "n_clusters": pl.Int64,
+    "majority_answer": pl.String,
+    "majority_count": pl.Int64,
+    "agreement_rate": pl.Float64,
+    "has_majority": pl.Boolean,
+    "is_complete": pl.Boolean,
+}
+
+
+def _agreement_row(prompt_id, n_traces, n_answered, n_clusters, majority_answer, majority_count, has_majority, complete):
+    return {
+        "prompt_id": prompt_id,
+        "n_traces": n_traces,
+        "n_answered": n_answered,
+        "n_clusters": n_clusters,
+        "majority_answer": majority_answer,
+        "majority_count": majority_count,
+        "agreement_rate": (majority_count / n_answered) if n_answered else None,
+        "has_majority": has_majority,
+        "is_complete": complete,
+    }
+
+
+def _frame(rows: list[dict], verdicts: list[Verdict | None], elapsed: list[float], verifier: str, version: str) -> pl.DataFrame:
+    out = []
+    for row, verdict, ms in zip(rows, verdicts, elapsed):
+        assert verdict is not None, row["trace_id"]
+        out.append(
+            {
+                "trace_id": row["trace_id"],
+                "prompt_id": row.get("prompt_id"),
+                "verifier": verifier,
+                "verifier_version": version,
+                "input_hash": row.get("input_hash"),
+                **asdict(verdict),
+                "elapsed_ms": ms,
+            }
+        )
+    return pl.DataFrame(out, schema=VERDICT_SCHEMA)
