@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -152,11 +153,15 @@ DQ_SCHEMA = {
 
 
 class ContractViolation(RuntimeError):
-    """A blocking expectation failed; the message names it and shows example rows."""
+    """A blocking expectation failed; the message names it and shows example rows.
 
-    def __init__(self, result: ContractResult) -> None:
-        self.result = result
-        super().__init__(result.failure_message())
+    `results` holds every failing ContractResult (one per suite), `result` the first.
+    """
+
+    def __init__(self, results: ContractResult | Sequence[ContractResult]) -> None:
+        self.results = (results,) if isinstance(results, ContractResult) else tuple(results)
+        self.result = self.results[0]
+        super().__init__("\n".join(r.failure_message() for r in self.results))
 
 
 @cache

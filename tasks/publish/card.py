@@ -1,0 +1,129 @@
+"""The dataset card (README.md) of an export: lineage, counts per stage, length histogram, verdicts.
+
+Pure: takes the facts as plain values and DataFrames, returns markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import polars as pl
+
+BAR_WIDTH = 30
+
+
+def length_histogram(lengths: pl.Series, n_bins: int = 10) -> list[tuple[int, int, int]]:
+    """Equal-width bins over [min, max] of the non-null lengths: (lo, hi, count), hi inclusive on the last bin.
+
+    >>> length_histogram(pl.Series([1, 2, 3, 10]), n_bins=3)
+    [(1, 4, 3), (4, 7, 0), (7, 10, 1)]
+    """
+    values = lengths.drop_nulls()
+    if values.len() == 0:
+        return []
+    lo, hi = int(values.min()), int(values.max())
+    if lo == hi:
+        return [(lo, hi, values.len())]
+    width = max(1, math.ceil((hi - lo) / n_bins))
+    edges = [lo + i * width for i in range(n_bins + 1)]
+    counts = [0] * n_bins
+    for v in values.to_list():
+        counts[min((int(v) - lo) // width, n_bins - 1)] += 1
+    bins = [(edges[i], min(edges[i + 1], hi), counts[i]) for i in range(n_bins)]
+    return [b for b in bins if b[0] <= hi]
+
+
+def _table(df: pl.DataFrame) -> str:
+    if df.height == 0:
+        return "_none_\n"
+    cols = df.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_card(
+    version: dict[str, Any],
+    rows: pl.DataFrame,
+    *,
+    runs: pl.DataFrame,
+    verdicts: pl.DataFrame | None,
+    training_runs: pl.DataFrame,
+    files: list[str],
+) -> str:
+    """Markdown with YAML front matter (HF dataset-card style).
+
+    Args:
+        version: `DatasetVersion.as_dict()`.
+        rows: the exported rows (needs `stage`, `model_id`, `source`, `domain`, `n_completion_tokens`).
+        runs: meta.runs rows of the runs it came from (lineage).
+        verdicts: (verifier, verdict_status, n_traces), None when no verification ran.
+        training_runs: meta.training_runs rows that used this version.
+        files: the files written next to the card.
+    """
+    spec = version["spec"]
+    front = [
+        "---",
+        f"pretty_name: {json.dumps(spec)}",
+        "tags: [potstill, reasoning-distillation, sft]",
+        f"potstill_dataset: {json.dumps(version['dataset_name'])}",
+        f"potstill_version: {version['version']}",
+        f"potstill_content_hash: {version['content_hash']}",
+        "---",
+        "",
+    ]
+    body = [
+        f"# {spec}",
+        "",
+        f"A reasoning-distillation dataset curated by potstill with the `{version['policy']}` selection policy: "
+        f"{version['n_rows']} traces, {version['n_tokens']} completion tokens. Each row is a chat "
+        "(`messages`: user problem, assistant reply with its reasoning inside `<think>...</think>`).",
+        "",
+        "## Version",
+        "",
+        _table(pl.DataFrame({
+            "field": ["dataset", "version", "status", "policy", "params", "config fingerprint", "content hash",
+                      "rows", "completion tokens", "created at", "published at"],
+            "value": [version["dataset_name"], str(version["version"]), version["status"], version["policy"],
+                      json.dumps(version["params"], sort_keys=True), str(version["config_fingerprint"]),
+                      version["content_hash"], str(version["n_rows"]), str(version["n_tokens"]),
+                      str(version["created_at"]), str(version["published_at"])],
+        })),
+        "## Lineage",
+        "",
+        "Runs the rows came from (ingest, generation, selection and the runs named at publish time); "
+        "`potstill lineage TRACE_ID` gives the full history of one trace.",
+        "",
+        _table(runs),
+        "Teachers and prompt sources:",
+        "",
+        _table(rows.group_by("model_id", "source", "domain").agg(pl.len().alias("n_traces"))
+               .sort("n_traces", "model_id", "source", descending=[True, False, False])),
+        "## Counts per stage",
+        "",
+        _table(rows.group_by("stage").agg(pl.len().alias("n_traces"),
+                                          pl.col("n_completion_tokens").sum().alias("n_tokens")).sort("stage")),
+        "## Length histogram (completion tokens)",
+        "",
+    ]
+    hist = length_histogram(rows["n_completion_tokens"])
+    if hist:
+        top = max(c for _, _, c in hist) or 1
+        body.append(_table(pl.DataFrame({
+            "tokens": [f"{lo}-{hi}" for lo, hi, _ in hist],
+            "n_traces": [c for _, _, c in hist],
+            "": ["#" * max(1 if c else 0, round(BAR_WIDTH * c / top)) for _, _, c in hist],
+        })))
+        lengths = rows["n_completion_tokens"].drop_nulls()
+        body.append(f"mean {lengths.mean():.1f}, median {lengths.median():.1f}, max {lengths.max()} tokens.\n")
+    else:
+        body.append("_no token counts recorded_\n")
+    body += ["## Verdict breakdown", ""]
+    body.append(_table(verdicts) if verdicts is not None else "_no verification has run on these traces_\n")
+    body += ["## Training runs that used this version", "", _table(training_runs), "## Files", ""]
+    body += [f"- `{f}`" for f in files]
+    body.append("")
+    return "\n".join(front + body)

@@ -1,0 +1,25 @@
+"""Lineage of one trace, from the one documented query `warehouse/queries/lineage.sql`.
+
+>>> lineage(wh, "t_abc")["datasets"][0]["policy"]     # doctest: +SKIP
+'provenance'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+LINEAGE_SQL = Path(__file__).resolve().parents[2] / "warehouse" / "queries" / "lineage.sql"
+
+
+class LineageError(LookupError):
+    """The trace id is not in the warehouse."""
+
+
+def lineage(wh, trace_id: str) -> dict[str, Any]:
+    """Prompt + ingest run, teacher + sampling, verdicts, dedup cluster, scores, dataset versions
+    and training runs of `trace_id`, as one nested dict (JSON-serialisable with `default=str`)."""
+    df = wh.query(LINEAGE_SQL.read_text(), {"trace_id": trace_id})
+    if df.height == 0:
+        raise LineageError(f"trace {trace_id!r} is not in warehouse {wh.path}")
+    return df.to_dicts()[0]

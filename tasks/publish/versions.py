@@ -1,0 +1,339 @@
+"""Immutable, content-addressed dataset versions.
+
+A version is the ordered set of (trace_id, rank, stage) a selection policy chose. Its
+`content_hash` covers each row and the text it trains on (prompt and completion), so identical
+content published again returns the existing version, and a stored version can be re-hashed to
+prove it never changed (`verify_version`).
+
+Publishing: draft row → data contracts on the selection and on the upstream rows of its traces →
+`published` (rows, status and the per-dataset views in one transaction) or `failed` (with the
+blocking expectation in `status_reason`, and `ContractViolation` raised).
+
+>>> v = publish_dataset(wh, "toy", selection, policy="random", params={"budget": 8},
+...                     config_fingerprint="abc", source_run_ids=["select-1"])   # doctest: +SKIP
+>>> resolve_version(wh, "toy@latest").version                                    # doctest: +SKIP
+1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import polars as pl
+
+from tasks.contracts import ContractResult, ContractViolation, publish_artifact, record_results
+from tasks.contracts.run import check_references, load_rows, table_exists
+from tasks.contracts.runner import validate_frame
+from tasks.contracts.suites import load_suite
+from tasks.publish.sql import NEGATIVE_STAGES, POSITIVE_STAGES, check_name, create_views_sql
+
+DEFAULT_STAGE = "main"
+# Upstream suites checked on the rows of the selected traces before publishing (skipped when the
+# table does not exist yet, e.g. before any verification ran).
+UPSTREAM_SUITES = (("raw_prompts", "prompt_ids"), ("raw_traces", "trace_ids"),
+                   ("raw_verifications", "trace_ids"), ("raw_sentence_scores", "trace_ids"))
+
+
+class PublishError(RuntimeError):
+    """Bad publish input or an unknown dataset/version; the message says which."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    dataset_name: str
+    version: int
+    policy: str
+    params: dict[str, Any]
+    config_fingerprint: str | None
+    source_run_ids: tuple[str, ...]
+    n_rows: int
+    n_tokens: int
+    content_hash: str
+    status: str
+    created_at: datetime
+    published_at: datetime | None = None
+    status_reason: str | None = None
+    is_new: bool = field(default=False, compare=False)  # False: an existing version was returned
+
+    @property
+    def spec(self) -> str:
+        return f"{self.dataset_name}@{self.version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_name": self.dataset_name, "version": self.version, "spec": self.spec, "policy": self.policy,
+            "params": self.params, "config_fingerprint": self.config_fingerprint,
+            "source_run_ids": list(self.source_run_ids), "n_rows": self.n_rows, "n_tokens": self.n_tokens,
+            "content_hash": self.content_hash, "status": self.status, "is_new": self.is_new,
+            "created_at": self.created_at.isoformat(),
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+        }
+
+
+# -- pure helpers --------------------------------------------------------------------------------
+def parse_spec(spec: str) -> tuple[str, int | None]:
+    """`name`, `name@latest` → (name, None); `name@3` → (name, 3).
+
+    >>> parse_spec("toy@2"), parse_spec("toy")
+    (('toy', 2), ('toy', None))
+    """
+    name, _, version = spec.partition("@")
+    check_name(name)
+    if version in ("", "latest"):
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise PublishError(f"dataset spec {spec!r}: version must be a positive integer or 'latest'")
+    return name, int(version)
+
+
+def normalise_selection(selection: pl.DataFrame) -> pl.DataFrame:
+    """(trace_id, rank, stage) with types fixed; rank defaults to row order, stage to 'main'.
+
+    Null or duplicate trace ids are kept: the `dataset_rows` contract reports them by row.
+    """
+    if "trace_id" not in selection.columns:
+        raise PublishError(f"selection has no 'trace_id' column (columns: {selection.columns})")
+    df = selection
+    if "rank" not in df.columns:
+        df = df.with_row_index("rank")
+    if "stage" not in df.columns:
+        df = df.with_columns(stage=pl.lit(DEFAULT_STAGE))
+    try:
+        return df.select(
+            pl.col("trace_id").cast(pl.String), pl.col("rank").cast(pl.Int32), pl.col("stage").cast(pl.String)
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise PublishError(f"selection: column 'rank' must be an integer: {exc}") from exc
+
+
+def content_hash(rows: pl.DataFrame) -> str:
+    """sha256 over rows sorted by (rank, trace_id): rank, trace_id, stage, prompt and completion hashes.
+
+    >>> content_hash(pl.DataFrame({"trace_id": ["t"], "rank": [0], "stage": ["main"],
+    ...     "prompt_sha256": ["a"], "completion_sha256": ["b"]}))[:12]
+    'c9ad3e5d1b8d'
+    """
+    digest = hashlib.sha256(b"potstill-dataset-v1\n")
+    ordered = rows.sort(["rank", "trace_id"], nulls_last=True)
+    for rank, trace_id, stage, p_sha, c_sha in ordered.select(
+        "rank", "trace_id", "stage", "prompt_sha256", "completion_sha256"
+    ).iter_rows():
+        digest.update(f"{rank}\t{trace_id}\t{stage}\t{p_sha}\t{c_sha}\n".encode())
+    return digest.hexdigest()
+
+
+def has_pairs(rows: pl.DataFrame) -> bool:
+    stages = set(rows["stage"].drop_nulls().to_list())
+    return bool(stages & set(POSITIVE_STAGES)) and bool(stages & set(NEGATIVE_STAGES))
+
+
+# -- warehouse side ------------------------------------------------------------------------------
+def enrich_selection(con, rows: pl.DataFrame) -> pl.DataFrame:
+    """Join the selection to its traces and prompts: what the contracts check and the hash covers."""
+    con.register("_pub_selection", rows.with_row_index("_pos").to_arrow())
+    try:
+        enriched = con.sql(
+            """select s.trace_id, s.rank, s.stage, t.prompt_id, t.model_id, t.n_completion_tokens,
+                      length(t.completion_text) as n_completion_chars,
+                      sha256(t.completion_text) as completion_sha256, sha256(p.problem_text) as prompt_sha256
+               from _pub_selection s
+               left join staging.stg_traces t on t.trace_id = s.trace_id
+               left join staging.stg_prompts p on p.prompt_id = t.prompt_id
+               order by s._pos"""
+        ).to_arrow_table()
+    finally:
+        con.unregister("_pub_selection")
+    return pl.from_arrow(enriched)  # type: ignore[return-value]
+
+
+def _row_to_version(row: dict[str, Any], *, is_new: bool = False) -> DatasetVersion:
+    return DatasetVersion(
+        dataset_name=row["dataset_name"], version=int(row["version"]), policy=row["policy"],
+        params=json.loads(row["params_json"]) if row["params_json"] else {},
+        config_fingerprint=row["config_fingerprint"], source_run_ids=tuple(row["source_run_ids"] or ()),
+        n_rows=int(row["n_rows"]), n_tokens=int(row["n_tokens"]), content_hash=row["content_hash"],
+        status=row["status"], created_at=row["created_at"], published_at=row["published_at"],
+        status_reason=row["status_reason"], is_new=is_new,
+    )
+
+
+def list_versions(wh, dataset_name: str | None = None) -> list[DatasetVersion]:
+    sql = "select * from curated.cur_datasets"
+    params: list[Any] = []
+    if dataset_name is not None:
+        sql += " where dataset_name = ?"
+        params.append(dataset_name)
+    df = wh.query(sql + " order by dataset_name, version", params)
+    return [_row_to_version(r) for r in df.to_dicts()]
+
+
+def resolve_version(wh, spec: str) -> DatasetVersion:
+    """`name`, `name@latest` → the newest published version; `name@N` → version N if published."""
+    name, version = parse_spec(spec)
+    published = [v for v in list_versions(wh, name) if v.status == "published"]
+    if not published:
+        raise PublishError(f"dataset {name!r} has no published version (run `potstill run publish` first)")
+    if version is None:
+        return published[-1]
+    for v in published:
+        if v.version == version:
+            return v
+    have = ", ".join(str(v.version) for v in published)
+    raise PublishError(f"dataset {name!r} has no published version {version} (published: {have})")
+
+
+def verify_version(wh, spec: str) -> bool:
+    """Re-hash a stored version from its rows and the texts they point to; True if unchanged."""
+    v = resolve_version(wh, spec)
+    rows = wh.query(
+        "select trace_id, rank, stage from curated.cur_dataset_rows where dataset_name = ? and version = ?",
+        [v.dataset_name, v.version],
+    )
+    with wh.connect() as con:
+        enriched = enrich_selection(con, rows)
+    return content_hash(enriched) == v.content_hash
+
+
+def _gate(con, enriched: pl.DataFrame, dataset_name: str, version: int) -> list[ContractResult]:
+    """Contracts before publishing: the selection itself, then upstream rows of its traces."""
+    results = []
+    frame = enriched.with_columns(dataset_name=pl.lit(dataset_name), version=pl.lit(version, pl.Int32))
+    suite = load_suite("dataset_rows")
+    res = validate_frame(frame, suite)
+    refs = check_references(con, suite, frame, start_index=len(suite.expectations))
+    results.append(ContractResult(res.validation_id, res.suite_name, res.table, res.n_rows,
+                                  res.outcomes + tuple(refs), None, res.checked_at))
+    scopes = {
+        "trace_ids": enriched["trace_id"].drop_nulls().unique().to_list(),
+        "prompt_ids": enriched["prompt_id"].drop_nulls().unique().to_list(),
+    }
+    for name, scope in UPSTREAM_SUITES:
+        suite = load_suite(name)
+        if not table_exists(con, suite.table):
+            continue
+        rows = load_rows(con, suite, scope_ids=scopes[scope])
+        res = validate_frame(rows, suite)
+        refs = check_references(con, suite, rows, start_index=len(suite.expectations))
+        results.append(ContractResult(res.validation_id, res.suite_name, res.table, res.n_rows,
+                                      res.outcomes + tuple(refs), None, res.checked_at))
+    return results
+
+
+def _next_version(con, dataset_name: str, chash: str) -> tuple[int, bool]:
+    """(version, reuse): reuse the newest version when it is an unpublished attempt at the same content."""
+    rows = con.execute(
+        "select version, status, content_hash from curated.cur_datasets where dataset_name = ? "
+        "order by version desc limit 1",
+        [dataset_name],
+    ).fetchall()
+    if not rows:
+        return 1, False
+    version, status, existing_hash = rows[0]
+    if status != "published" and existing_hash == chash:
+        return int(version), True
+    return int(version) + 1, False
+
+
+def publish_dataset(
+    wh,
+    dataset_name: str,
+    selection_rows: pl.DataFrame,
+    policy: str,
+    params: dict[str, Any],
+    config_fingerprint: str | None,
+    source_run_ids: list[str],
+    *,
+    publish_run_id: str | None = None,
+    artifact: bool = True,
+) -> DatasetVersion:
+    """Publish `selection_rows` (trace_id, rank, stage) as the next version of `dataset_name`.
+
+    Identical content (same rows and texts) returns the existing published version (`is_new=False`).
+    Raises `ContractViolation` (the version is stored as `failed`) when a blocking expectation
+    fails, and `PublishError` for malformed input.
+    """
+    check_name(dataset_name)
+    if not policy:
+        raise PublishError("publish: 'policy' is empty; name the selection policy that made the rows")
+    rows = normalise_selection(selection_rows)
+    if rows.height == 0:
+        raise PublishError(f"publish {dataset_name}: the selection is empty; nothing to publish")
+    with wh.connect() as con:
+        enriched = enrich_selection(con, rows)
+    chash = content_hash(enriched)
+    n_tokens = int(enriched["n_completion_tokens"].fill_null(0).clip(lower_bound=0).sum())
+
+    with wh.transaction() as con:
+        found = con.execute(
+            "select version from curated.cur_datasets where dataset_name = ? and content_hash = ? "
+            "and status = 'published' order by version limit 1",
+            [dataset_name, chash],
+        ).fetchall()
+        if found:
+            existing = found[0][0]
+        else:
+            existing = None
+            version, reuse = _next_version(con, dataset_name, chash)
+            if reuse:
+                con.execute("delete from curated.cur_datasets where dataset_name = ? and version = ?",
+                            [dataset_name, version])
+            draft = {
+                "dataset_name": dataset_name, "version": version, "policy": policy,
+                "params_json": json.dumps(params, sort_keys=True, default=str),
+                "config_fingerprint": config_fingerprint, "source_run_ids": list(source_run_ids),
+                "n_rows": rows.height, "n_tokens": n_tokens, "content_hash": chash, "status": "draft",
+                "created_at": utcnow(), "published_at": None, "status_reason": None,
+                "publish_run_id": publish_run_id,
+            }
+            wh.load("curated.cur_datasets", pl.DataFrame([draft], schema=_DATASET_SCHEMA), con=con)
+    if existing is not None:
+        return [v for v in list_versions(wh, dataset_name) if v.version == existing][0]
+
+    with wh.connect() as con:
+        results = _gate(con, enriched, dataset_name, version)
+    record_results(wh, results, checker_run_id=publish_run_id)
+    if artifact:
+        publish_artifact(results, key=f"dq-publish-{dataset_name}".replace("_", "-").replace(".", "-"))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        reason = "; ".join(
+            f"{r.suite_name}.{o.expectation_type}({','.join(o.columns)})" for r in failed for o in r.blocking_failures
+        )
+        wh.execute(
+            "update curated.cur_datasets set status = 'failed', status_reason = ? where dataset_name = ? and version = ?",
+            [reason, dataset_name, version],
+        )
+        raise ContractViolation(failed)
+
+    table_rows = rows.with_columns(dataset_name=pl.lit(dataset_name), version=pl.lit(version, pl.Int32))
+    with wh.transaction() as con:
+        wh.load("curated.cur_dataset_rows", table_rows, key=["dataset_name", "version", "trace_id"], con=con)
+        con.execute(
+            "update curated.cur_datasets set status = 'published', published_at = ? where dataset_name = ? and version = ?",
+            [utcnow(), dataset_name, version],
+        )
+        for statement in create_views_sql(dataset_name, with_pairs=has_pairs(rows)):
+            con.execute(statement)
+    published = [v for v in list_versions(wh, dataset_name) if v.version == version][0]
+    return DatasetVersion(**{**published.__dict__, "is_new": True})
+
+
+_DATASET_SCHEMA = {
+    "dataset_name": pl.String, "version": pl.Int32, "policy": pl.String, "params_json": pl.String,
+    "config_fingerprint": pl.String, "source_run_ids": pl.List(pl.String), "n_rows": pl.Int64, "n_tokens": pl.Int64,
+    "content_hash": pl.String, "status": pl.String, "created_at": pl.Datetime("us"),
+    "published_at": pl.Datetime("us"), "status_reason": pl.String, "publish_run_id": pl.String,
+}
+
+__all__ = [
+    "DatasetVersion", "PublishError", "content_hash", "list_versions", "normalise_selection", "parse_spec",
+    "publish_dataset", "resolve_version", "verify_version",
+]
