@@ -1,0 +1,332 @@
+"""Selection policies: which traces become a dataset version (METHODS.md §1, §4, §5).
+
+Input is one polars frame of candidate traces (built by the select flow from whichever upstream
+tables exist); output is the ordered rows `(trace_id, rank, stage)` and the policy's parameters.
+
+Candidate columns: `trace_id, prompt_id, model_id, n_completion_tokens` (required) and, used when
+present, `verdict_status, is_representative, is_contaminated, passes_quality, temperature,
+n_teacher, n_sentences, student_pass_rate, completion_text`. A criterion whose column is absent
+is not applied and the result's params say so (`criteria_skipped`); a null value means the
+upstream stage has not judged the trace: a null verdict fails `require_verdict`, a null
+dedup/contamination/quality flag passes.
+
+>>> res = select_traces(candidates, "provenance", SelectionConfig(budget=100))   # doctest: +SKIP
+>>> res.rows.columns
+['trace_id', 'rank', 'stage']
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+import polars as pl
+
+POLICIES = (
+    "provenance", "random", "longest", "shortest_correct", "pass_rate_band", "diverse", "redi_pairs",
+    "temperature_schedule",
+)
+MAIN, POSITIVE, NEGATIVE, LOW_T, HIGH_T = "main", "positive", "negative", "low_temp", "high_temp"
+REQUIRED = ("trace_id", "prompt_id", "n_completion_tokens")
+
+
+class SelectionError(ValueError):
+    """A policy cannot run on these candidates or with this config; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    budget: int = field(default=1000, metadata={"help": "dataset size: number of traces, or of completion tokens"})
+    budget_unit: str = field(default="traces", metadata={"help": "'traces' or 'tokens'"})
+    seed: int = field(default=0, metadata={"help": "seed of every random choice (random order, ties, pass_rate_band picks)"})
+    require_verdict: str | None = field(
+        default="correct", metadata={"help": "eligible pool: this verdict_status (None = any verdict, even none)"}
+    )
+    require_representative: bool = field(default=True, metadata={"help": "eligible pool: dedup representatives only"})
+    exclude_contaminated: bool = field(default=True, metadata={"help": "eligible pool: drop traces of contaminated prompts"})
+    require_quality: bool = field(default=True, metadata={"help": "eligible pool: quality filters passed"})
+    max_per_prompt: int = field(
+        default=1, metadata={"help": "traces per prompt for provenance/random/longest/shortest_correct/pass_rate_band"}
+    )
+    # beta=0.1: best value in the provenance-tracing ablation; the select flow reads counts at this beta
+    beta: float = field(default=0.1, metadata={"help": "provenance: probability gap of a teacher sentence"})
+    # 0.2-0.8: Open-R1's student pass-rate band
+    pass_rate_low: float = field(default=0.2, metadata={"help": "pass_rate_band: lowest student pass rate kept"})
+    pass_rate_high: float = field(default=0.8, metadata={"help": "pass_rate_band: highest student pass rate kept"})
+    diverse_per_prompt: int = field(default=2, metadata={"help": "diverse: P farthest-apart correct traces per prompt (DED)"})
+    temperature_split: float = field(
+        default=0.8, metadata={"help": "temperature_schedule: traces at or below are the low-T stage (DASD: 0.6 vs 1.0)"}
+    )
+    low_stage_fraction: float = field(default=0.5, metadata={"help": "temperature_schedule: share of the budget for low-T"})
+    schedule_per_prompt: int = field(default=2, metadata={"help": "temperature_schedule: samples per prompt per stage"})
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise SelectionError(f"budget must be >= 1, got {self.budget}")
+        if self.budget_unit not in ("traces", "tokens"):
+            raise SelectionError(f"budget_unit must be 'traces' or 'tokens', not {self.budget_unit!r}")
+        if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:
+            raise SelectionError(f"need 0 <= pass_rate_low <= pass_rate_high <= 1, got {self.pass_rate_low}, {self.pass_rate_high}")
+        if not 0 <= self.low_stage_fraction <= 1:
+            raise SelectionError(f"low_stage_fraction must be in [0, 1], got {self.low_stage_fraction}")
+        if min(self.max_per_prompt, self.diverse_per_prompt, self.schedule_per_prompt) < 1:
+            raise SelectionError("max_per_prompt, diverse_per_prompt and schedule_per_prompt must be >= 1")
+
+    def __str__(self) -> str:
+        from tasks.common.ids import config_fingerprint
+
+        return config_fingerprint(self)
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    rows: pl.DataFrame  # trace_id, rank, stage
+    params: dict
+    rejections: pl.DataFrame  # trace_id, reason_code, detail: traces the eligible pool excluded
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _key(seed: int, value: str) -> str:
+    return hashlib.sha256(f"{seed}\x1f{value}".encode()).hexdigest()
+
+
+def with_random_key(df: pl.DataFrame, seed: int, col: str = "trace_id", name: str = "_rand") -> pl.DataFrame:
+    """A seeded, platform-independent random sort key per row."""
+    return df.with_columns(pl.Series(name, [_key(seed, v) for v in df[col].to_list()], dtype=pl.String))
+
+
+def take_budget(ordered: pl.DataFrame, cfg: SelectionConfig, budget: int | None = None) -> pl.DataFrame:
+    """The longest prefix of `ordered` within the budget (traces, or completion tokens)."""
+    budget = cfg.budget if budget is None else budget
+    if cfg.budget_unit == "traces":
+        return ordered.head(budget)
+    tokens = ordered["n_completion_tokens"].fill_null(0).cum_sum()
+    return ordered.filter(tokens <= budget)
+
+
+def _per_prompt(df: pl.DataFrame, by: list[str], descending: list[bool], k: int) -> pl.DataFrame:
+    """The first k rows of each prompt under the order `by` (trace_id breaks remaining ties)."""
+    return (
+        df.sort([*by, "trace_id"], descending=[*descending, False])
+        .with_columns(pl.int_range(pl.len()).over("prompt_id").alias("_k"))
+        .filter(pl.col("_k") < k)
+        .drop("_k")
+    )
+
+
+def _ranked(df: pl.DataFrame, stage: str = MAIN) -> pl.DataFrame:
+    return df.select(
+        "trace_id", pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"), pl.lit(stage).alias("stage")
+    )
+
+
+# -- eligible pool ----------------------------------------------------------------------------------
+def eligible_pool(
+    candidates: pl.DataFrame, cfg: SelectionConfig, *, require_verdict: str | None | bool = True
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """(pool, rejections(trace_id, reason_code, detail), criteria skipped for a missing column).
+
+    `require_verdict=True` uses `cfg.require_verdict`; pass a status or None to override.
+    """
+    missing = [c for c in REQUIRED if c not in candidates.columns]
+    if missing:
+        raise SelectionError(f"candidates lack required column(s) {missing} (have {candidates.columns})")
+    verdict = cfg.require_verdict if require_verdict is True else require_verdict
+    checks: list[tuple[str, str | None, pl.Expr, pl.Expr]] = []  # (reason, column, fails, detail)
+    if verdict is not None:
+        checks.append(("unverified", "verdict_status", pl.col("verdict_status").is_null(), pl.lit("no verdict yet")))
+        checks.append((
+            f"verdict_not_{verdict}", "verdict_status",
+            pl.col("verdict_status").is_not_null() & (pl.col("verdict_status") != verdict),
+            pl.lit("verdict_status = ") + pl.col("verdict_status").cast(pl.String),
+        ))
+    if cfg.require_representative:
+        checks.append(("dedup_not_representative", "is_representative", pl.col("is_representative").eq(False),
+                       pl.lit("a duplicate of another trace or prompt")))
+    if cfg.exclude_contaminated:
+        checks.append(("contaminated", "is_contaminated", pl.col("is_contaminated").eq(True),
+                       pl.col("contamination_detail").cast(pl.String) if "contamination_detail" in candidates.columns
+                       else pl.lit("prompt overlaps a benchmark")))
+    if cfg.require_quality:
+        checks.append(("quality_failed", "passes_quality", pl.col("passes_quality").eq(False),
+                       pl.col("quality_detail").cast(pl.String) if "quality_detail" in candidates.columns
+                       else pl.lit("a quality filter flagged it")))
+    skipped = sorted({col for _, col, _, _ in checks if col not in candidates.columns})
+    active = [c for c in checks if c[1] in candidates.columns]
+    if not active:
+        return candidates, pl.DataFrame(schema={"trace_id": pl.String, "reason_code": pl.String, "detail": pl.String}), skipped
+    # first failing criterion is the reason recorded
+    reason = pl.lit(None, dtype=pl.String)
+    detail = pl.lit(None, dtype=pl.String)
+    for code, _, fails, det in reversed(active):
+        reason = pl.when(fails.fill_null(False)).then(pl.lit(code)).otherwise(reason)
+        detail = pl.when(fails.fill_null(False)).then(det).otherwise(detail)
+    marked = candidates.with_columns(reason.alias("_reason"), detail.alias("_detail"))
+    pool = marked.filter(pl.col("_reason").is_null()).drop("_reason", "_detail")
+    rejected = marked.filter(pl.col("_reason").is_not_null()).select(
+        "trace_id", pl.col("_reason").alias("reason_code"), pl.col("_detail").fill_null("").alias("detail")
+    )
+    return pool, rejected, skipped
+
+
+# -- policies -----------------------------------------------------------------------------------------
+def _need(df: pl.DataFrame, policy: str, *cols: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise SelectionError(f"policy {policy!r} needs candidate column(s) {missing}; run the stage that computes them first")
+
+
+def _provenance(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "provenance", "n_teacher")
+    scored = pool.filter(pl.col("n_teacher").is_not_null())
+    # per prompt: most teacher sentences; ties -> fewer tokens, then trace id (our default)
+    best = _per_prompt(scored, ["n_teacher", "n_completion_tokens"], [True, False], cfg.max_per_prompt)
+    ordered = best.sort(["n_teacher", "n_completion_tokens", "trace_id"], descending=[True, False, False])
+    return _ranked(take_budget(ordered, cfg)), {"n_without_provenance": pool.height - scored.height}
+
+
+def _random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    keyed = with_random_key(pool, cfg.seed)
+    picked = _per_prompt(keyed, ["_rand"], [False], cfg.max_per_prompt)
+    ordered = with_random_key(picked, cfg.seed + 1, "prompt_id", "_prand").sort(["_prand", "_rand"])
+    return _ranked(take_budget(ordered, cfg)), {}
+
+
+def _longest(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    picked = _per_prompt(pool, ["n_completion_tokens"], [True], cfg.max_per_prompt)
+    return _ranked(take_budget(picked.sort(["n_completion_tokens", "trace_id"], descending=[True, False]), cfg)), {}
+
+
+def _shortest_correct(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "shortest_correct", "verdict_status")
+    correct = pool.filter(pl.col("verdict_status") == "correct")
+    picked = _per_prompt(correct, ["n_completion_tokens"], [False], cfg.max_per_prompt)
+    return _ranked(take_budget(picked.sort(["n_completion_tokens", "trace_id"]), cfg)), {}
+
+
+def _pass_rate_band(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "pass_rate_band", "student_pass_rate")
+    band = pool.filter(pl.col("student_pass_rate").is_between(cfg.pass_rate_low, cfg.pass_rate_high))
+    res, _ = _random(band, cfg)
+    n_prompts = pool["prompt_id"].n_unique()
+    return res, {"n_prompts_in_band": band["prompt_id"].n_unique(), "n_prompts_out_of_band": n_prompts - band["prompt_id"].n_unique()}
+
+
+def normalized_edit_distance(a: str, b: str) -> float:
+    """Levenshtein distance / max length, in [0, 1]."""
+    if not a and not b:
+        return 0.0
+    try:
+        from rapidfuzz.distance import Levenshtein
+
+        return Levenshtein.normalized_distance(a, b)
+    except ImportError:  # plain dynamic programming (fine for short traces); pip install rapidfuzz for speed
+        prev = list(range(len(b) + 1))
+        for i, ca in enumerate(a, 1):
+            cur = [i]
+            for j, cb in enumerate(b, 1):
+                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+            prev = cur
+        return prev[-1] / max(len(a), len(b))
+
+
+def farthest_point(texts: list[str], k: int, start: int = 0) -> list[int]:
+    """Greedy farthest-point selection: start at `start`, then repeatedly the text farthest from the chosen."""
+    chosen = [start]
+    nearest = [normalized_edit_distance(texts[start], t) for t in texts]
+    while len(chosen) < min(k, len(texts)):
+        nxt = max((i for i in range(len(texts)) if i not in chosen), key=lambda i: (nearest[i], -i))
+        chosen.append(nxt)
+        nearest = [min(d, normalized_edit_distance(texts[nxt], t)) for d, t in zip(nearest, texts)]
+    return chosen
+
+
+def _diverse(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "diverse", "verdict_status", "completion_text")
+    correct = with_random_key(pool.filter(pl.col("verdict_status") == "correct"), cfg.seed)
+    picked: list[pl.DataFrame] = []
+    prompts = with_random_key(correct.select("prompt_id").unique(), cfg.seed + 1, "prompt_id", "_prand").sort("_prand")
+    groups = {k[0]: g.sort("trace_id") for k, g in correct.group_by("prompt_id")}
+    for pid in prompts["prompt_id"].to_list():
+        g = groups[pid]
+        start = int(g["_rand"].arg_min())  # seeded start, as DED's random first pick
+        idx = farthest_point(g["completion_text"].to_list(), cfg.diverse_per_prompt, start)
+        picked.append(g[idx])
+    ordered = pl.concat(picked) if picked else correct.head(0)
+    return _ranked(take_budget(ordered, cfg)), {"distance": "normalized_levenshtein"}
+
+
+def _redi_pairs(pool: pl.DataFrame, negatives: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "redi_pairs", "verdict_status")
+    pos = _per_prompt(with_random_key(pool.filter(pl.col("verdict_status") == "correct"), cfg.seed), ["_rand"], [False], 1)
+    neg = _per_prompt(with_random_key(negatives, cfg.seed), ["_rand"], [False], 1)
+    pairs = pos.join(neg, on="prompt_id", suffix="_neg")
+    pairs = with_random_key(pairs, cfg.seed + 1, "prompt_id", "_prand").sort("_prand")
+    pairs = pairs.with_columns((pl.col("n_completion_tokens") + pl.col("n_completion_tokens_neg")).alias("_pair_tokens"))
+    if cfg.budget_unit == "traces":
+        pairs = pairs.head(cfg.budget // 2)
+    else:
+        pairs = pairs.filter(pl.col("_pair_tokens").cum_sum() <= cfg.budget)
+    rank = pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank")
+    rows = pl.concat([
+        pairs.select("trace_id", rank, pl.lit(POSITIVE).alias("stage")),
+        pairs.select(pl.col("trace_id_neg").alias("trace_id"), rank, pl.lit(NEGATIVE).alias("stage")),
+    ]).sort(["rank", "stage"], descending=[False, True])
+    return rows, {"n_pairs": pairs.height, "negative_verdict": "incorrect", "budget_counts": "traces (2 per pair)"}
+
+
+def _temperature_schedule(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "temperature_schedule", "temperature")
+    keyed = with_random_key(pool.filter(pl.col("temperature").is_not_null()), cfg.seed)
+    low_budget = int(round(cfg.budget * cfg.low_stage_fraction))
+    stages = []
+    for name, part, budget in (
+        (LOW_T, keyed.filter(pl.col("temperature") <= cfg.temperature_split), low_budget),
+        (HIGH_T, keyed.filter(pl.col("temperature") > cfg.temperature_split), cfg.budget - low_budget),
+    ):
+        picked = _per_prompt(part, ["_rand"], [False], cfg.schedule_per_prompt)
+        ordered = with_random_key(picked, cfg.seed + 1, "prompt_id", "_prand").sort(["_prand", "_rand"])
+        stages.append(take_budget(ordered, cfg, budget).select("trace_id", pl.lit(name).alias("stage")))
+    rows = pl.concat(stages).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
+    counts = rows.group_by("stage").len()
+    n = dict(zip(counts["stage"].to_list(), counts["len"].to_list()))
+    return rows.select("trace_id", "rank", "stage"), {"n_low_temp": n.get(LOW_T, 0), "n_high_temp": n.get(HIGH_T, 0)}
+
+
+def select_traces(candidates: pl.DataFrame, policy: str, cfg: SelectionConfig = SelectionConfig()) -> SelectionResult:
+    """Apply the eligible pool, then `policy`, within the budget; rows are ranked 1..n in selection order."""
+    if policy not in POLICIES:
+        raise SelectionError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    candidates = candidates.unique("trace_id", keep="first", maintain_order=True)
+    pool, rejected, skipped = eligible_pool(candidates, cfg)
+    extra: dict = {}
+    if policy == "redi_pairs":
+        # positives: correct under the pool; negatives: the same pool criteria but verdict `incorrect`
+        pool, rejected, skipped = eligible_pool(candidates, cfg, require_verdict=None)
+        verdict = pool["verdict_status"] if "verdict_status" in pool.columns else None
+        if verdict is None:
+            raise SelectionError("policy 'redi_pairs' needs candidate column(s) ['verdict_status']")
+        negatives = pool.filter(pl.col("verdict_status") == "incorrect")
+        rows, extra = _redi_pairs(pool, negatives, cfg)
+    else:
+        fn = {
+            "provenance": _provenance, "random": _random, "longest": _longest, "shortest_correct": _shortest_correct,
+            "pass_rate_band": _pass_rate_band, "diverse": _diverse, "temperature_schedule": _temperature_schedule,
+        }[policy]
+        rows, extra = fn(pool, cfg)
+    sizes = candidates.select("trace_id", "n_completion_tokens").join(rows.select("trace_id"), on="trace_id", how="semi")
+    reasons = rejected.group_by("reason_code").len().sort("reason_code")
+    params = {
+        "policy": policy,
+        **{k: v for k, v in asdict(cfg).items()},
+        "config_fingerprint": str(cfg),
+        "criteria_skipped": skipped,
+        "n_candidates": candidates.height,
+        "n_pool": pool.height,
+        "n_selected": rows.height,
+        "n_prompts": int(candidates.filter(pl.col("trace_id").is_in(rows["trace_id"].implode()))["prompt_id"].n_unique()),
+        "n_tokens": int(sizes["n_completion_tokens"].fill_null(0).sum()),
+        "pool_rejections": dict(zip(reasons["reason_code"].to_list(), reasons["len"].to_list())),
+        **extra,
+    }
+    return SelectionResult(rows=rows, params=params, rejections=rejected)
