@@ -224,6 +224,25 @@ def candidate_pairs(keys: np.ndarray, max_bucket_size: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class SignedShard:
+    """What `NearDupIndex` keeps of a shard: signatures, empty-text flags, formula keys."""
+
+    sigs: np.ndarray
+    empty: list[bool]
+    formulas: list[str | None]
+
+
+def sign_shard(texts: Sequence[str | None], cfg: MinhashConfig) -> SignedShard:
+    """MinHash signatures (and formula keys when `cfg.formula_match`) of one shard of texts."""
+    sets = [shingles(t or "", cfg) for t in texts]
+    if cfg.formula_match:
+        formulas = [formula_key(t or "", max_prose_words=cfg.formula_max_prose_words) for t in texts]
+    else:
+        formulas = [None] * len(texts)
+    return SignedShard(signatures(sets, cfg), [not s for s in sets], formulas)
+
+
+@dataclass(frozen=True)
 class NearDupResult:
     """`rows`: one row per item (item_id, cluster_id, is_representative, similarity); `stats`: counts."""
 
@@ -262,13 +281,23 @@ class NearDupIndex:
         """Sign one shard of documents; only their signatures are kept."""
         if len(item_ids) != len(texts):
             raise DedupError(f"add: {len(item_ids)} item_ids but {len(texts)} texts")
-        sets = [shingles(t or "", self.cfg) for t in texts]
-        self._sigs.append(signatures(sets, self.cfg))
-        self._empty.extend(not s for s in sets)
-        if self.cfg.formula_match:
-            self._formulas.extend(formula_key(t or "", max_prose_words=self.cfg.formula_max_prose_words) for t in texts)
-        else:
-            self._formulas.extend([None] * len(texts))
+        self.add_signed(item_ids, sign_shard(texts, self.cfg), order_keys, groups)
+
+    def add_signed(
+        self,
+        item_ids: Sequence[str],
+        signed: SignedShard,
+        order_keys: Sequence | None = None,
+        groups: Sequence[str | None] | None = None,
+    ) -> None:
+        """Add a shard signed elsewhere (e.g. by a Prefect task) with `sign_shard`."""
+        if len(item_ids) != signed.sigs.shape[0]:
+            raise DedupError(f"add_signed: {len(item_ids)} item_ids but {signed.sigs.shape[0]} signatures")
+        if signed.sigs.shape[1] != self.cfg.num_perm:
+            raise DedupError(f"add_signed: signatures have {signed.sigs.shape[1]} permutations, config has {self.cfg.num_perm}")
+        self._sigs.append(signed.sigs)
+        self._empty.extend(signed.empty)
+        self._formulas.extend(signed.formulas)
         self._ids.extend(str(i) for i in item_ids)
         self._orders.extend(order_keys if order_keys is not None else [None] * len(item_ids))
         self._groups.extend(groups if groups is not None else [None] * len(item_ids))

@@ -1,0 +1,276 @@
+"""Dedup flow: exact and near-duplicate clusters of prompts and traces, then benchmark decontamination.
+
+Reads `staging.stg_prompts` / `staging.stg_traces`; writes `raw.raw_dedup`, `raw.raw_contamination`
+and `raw.raw_rejections` (reasons `dup_exact`, `dup_near`, `contaminated`). Texts are read and
+signed in shards (one Prefect task each); only signatures are held for the LSH step, and texts
+are fetched again in batches for the candidate pairs. A re-run with nothing new does nothing;
+with new items it re-clusters and appends only assignments that changed. Decontamination checks
+each prompt once per benchmark version and config, one transaction per shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import call_task
+from tasks.dedup.decontam import BenchmarkIndex, DecontamConfig, find_contamination, load_benchmark
+from tasks.dedup.exact import cluster_exact, text_hash
+from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
+from tasks.dedup.pipeline import REASONS, DedupConfig, combine, summarize
+from warehouse import Warehouse
+from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+
+STAGE = "dedup"
+CONTAMINATION_KEY = ["prompt_id", "benchmark_name", "benchmark_hash", "config_fingerprint"]
+SOURCES = {
+    "prompt": ("staging.stg_prompts", "prompt_id", "problem_text", "ingested_at", "null::varchar"),
+    "trace": ("staging.stg_traces", "trace_id", "completion_text", "created_at", "prompt_id"),
+}
+
+
+def _log():
+    try:
+        return get_run_logger()
+    except Exception:  # noqa: BLE001 - outside a flow run (plain call): fall back to the module logger
+        import logging
+
+        return logging.getLogger("potstill.dedup")
+
+
+def _items_sql(kind: str, columns: str, where: str = "") -> str:
+    table, id_col, text_col, order_col, group_col = SOURCES[kind]
+    cols = columns.format(id=id_col, text=text_col, order=order_col, group=group_col)
+    return f"select {cols} from {table} {where}"
+
+
+def fetch_texts(wh: Warehouse, kind: str, ids: Sequence[str]) -> dict[str, str]:
+    """{item_id: text} for the ids asked."""
+    sql = _items_sql(kind, "{id} as item_id, {text} as text", "where {id} in (select unnest(?::varchar[]))".format(id=SOURCES[kind][1]))
+    frame = wh.query(sql, [list(ids)])
+    return dict(zip(frame["item_id"].to_list(), frame["text"].to_list()))
+
+
+@dataclass(frozen=True)
+class _Shard:
+    ids: list[str]
+    hashes: list[str]
+    signed: SignedShard
+
+
+@task(name="dedup-sign-shard", cache_policy=NO_CACHE)
+def sign_task(warehouse: str, kind: str, ids: list[str], casefold: bool, cfg: MinhashConfig) -> _Shard:
+    """Read one shard of texts; return their exact-text hashes and MinHash signatures."""
+    texts = fetch_texts(Warehouse(warehouse), kind, ids)
+    ordered = [texts[i] for i in ids]
+    return _Shard(ids, [text_hash(t, casefold=casefold) for t in ordered], sign_shard(ordered, cfg))
+
+
+@task(name="dedup-resolve", cache_policy=NO_CACHE)
+def resolve_task(warehouse: str, kind: str, index: NearDupIndex) -> NearDupResult:
+    """LSH candidates, exact-Jaccard verification (texts fetched in batches), union-find clusters."""
+    wh = Warehouse(warehouse)
+    return index.resolve(lambda ids: fetch_texts(wh, kind, ids))
+
+
+@task(name="decontam-shard", cache_policy=NO_CACHE)
+def decontam_task(warehouse: str, run_id: str, ids: list[str], index: BenchmarkIndex, fingerprint: str) -> dict:
+    """Check one shard of prompts against one benchmark; commit every check and its rejections together."""
+    wh = Warehouse(warehouse)
+    texts = fetch_texts(wh, "prompt", ids)
+    prompts = pl.DataFrame({"prompt_id": ids, "text": [texts[i] for i in ids]})
+    hits = find_contamination(prompts, [index], index.cfg)
+    checks = (
+        prompts.select("prompt_id")
+        .join(hits.drop("benchmark_name"), on="prompt_id", how="left")
+        .with_columns(
+            pl.col("benchmark_item_id").is_not_null().alias("is_contaminated"),
+            pl.lit(index.benchmark.name).alias("benchmark_name"),
+            pl.lit(index.benchmark.content_hash).alias("benchmark_hash"),
+            pl.lit(fingerprint).alias("config_fingerprint"),
+            pl.lit(utcnow()).cast(pl.Datetime("us")).alias("checked_at"),
+            pl.lit(run_id).alias("run_id"),
+        )
+    )
+    rejections = rejection_rows(
+        run_id,
+        STAGE,
+        [
+            (
+                r["prompt_id"],
+                "contaminated",
+                f"benchmark {index.benchmark.name}: item {r['benchmark_item_id']} ({r['match_kind']}: {r['matched_ngram']!r})",
+                None,
+            )
+            for r in hits.iter_rows(named=True)
+        ],
+    )
+    with wh.transaction() as con:
+        wh.load("raw.raw_contamination", checks, key=CONTAMINATION_KEY, con=con)
+        record_rejections(wh, rejections, con=con)
+    return {"checked": prompts.height, "contaminated": hits.height}
+
+
+def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_size: int) -> dict:
+    log = _log()
+    fingerprint = str(cfg)
+    table, id_col = SOURCES[kind][0], SOURCES[kind][1]
+    pending = wh.scalar(
+        f"select count(*) from {table} s where not exists (select 1 from raw.raw_dedup d where d.item_kind = ? "
+        f"and d.item_id = s.{id_col} and d.config_fingerprint = ?)",
+        [kind, fingerprint],
+    )
+    if not pending:
+        log.info("dedup %s: nothing new under config %s", kind, fingerprint)
+        return {"kind": kind, "n_pending": 0, "n_items": 0, "n_written": 0, "n_duplicates": 0}
+    meta = wh.query(_items_sql(kind, "{id} as item_id, {order} as order_key, {group} as group_key", "order by 1"))
+    if kind == "trace" and cfg.trace_scope == "global":
+        meta = meta.with_columns(pl.lit(None, dtype=pl.String).alias("group_key"))
+    near_cfg = cfg.near(kind)
+    ids = meta["item_id"].to_list()
+    shards = [
+        call_task(sign_task, wh.path, kind, ids[i : i + shard_size], cfg.casefold(kind), near_cfg)
+        for i in range(0, len(ids), shard_size)
+    ]
+    hashed = meta.with_columns(pl.Series("text_hash", [h for s in shards for h in s.hashes], dtype=pl.String))
+    if kind == "prompt":
+        hashed = hashed.drop("group_key")
+    exact = cluster_exact(hashed)
+    is_rep = exact["is_representative"].to_numpy()
+    orders, groups = meta["order_key"].to_list(), meta["group_key"].to_list()
+    index = NearDupIndex(near_cfg)
+    start = 0
+    for shard in shards:
+        stop = start + len(shard.ids)
+        keep = np.flatnonzero(is_rep[start:stop])
+        index.add_signed(
+            [shard.ids[k] for k in keep],
+            SignedShard(shard.signed.sigs[keep], [shard.signed.empty[k] for k in keep], [shard.signed.formulas[k] for k in keep]),
+            [orders[start + k] for k in keep],
+            [groups[start + k] for k in keep],
+        )
+        start = stop
+    near = call_task(resolve_task, wh.path, kind, index)
+    rows = combine(exact, near.rows)
+    group_of = dict(zip(ids, groups))
+    stamped = rows.with_columns(
+        pl.lit(kind).alias("item_kind"),
+        pl.col("item_id").replace_strict(group_of, default=None, return_dtype=pl.String).alias("group_id"),
+        pl.lit(fingerprint).alias("config_fingerprint"),
+        pl.lit(utcnow()).cast(pl.Datetime("us")).alias("decided_at"),
+        pl.lit(run_id).alias("run_id"),
+    )
+    dups = rows.filter(~pl.col("is_representative"))
+    rejections = rejection_rows(
+        run_id,
+        STAGE,
+        [
+            (r["item_id"], REASONS[r["method"]], f"{kind} {r['method']} duplicate of {r['cluster_id']} (similarity {r['similarity']})", None)
+            for r in dups.iter_rows(named=True)
+        ],
+    )
+    # append only assignments that differ from the current one (an item may move between clusters and back)
+    current = wh.query(
+        "select item_id, method, cluster_id, is_representative, config_fingerprint from staging.stg_dedup where item_kind = ?", [kind]
+    )
+    if current.height:
+        stamped = stamped.join(current, on=["item_id", "method", "cluster_id", "is_representative", "config_fingerprint"], how="anti")
+    with wh.transaction() as con:
+        written = wh.load("raw.raw_dedup", stamped, mode="append", con=con)
+        record_rejections(wh, rejections, con=con)
+    summary = summarize(rows)
+    log.info("dedup %s: %s items, %s kept, near %s", kind, summary["n_items"], summary["n_kept"], near.stats)
+    return {"kind": kind, "n_pending": int(pending), "n_written": written, "n_duplicates": summary["n_items"] - summary["n_kept"],
+            **summary, "near": near.stats}
+
+
+def _decontaminate(wh: Warehouse, specs: Sequence[str], cfg: DecontamConfig, run_id: str, shard_size: int) -> dict:
+    log = _log()
+    fingerprint = str(cfg)
+    out: dict = {"benchmarks": {}, "n_checked": 0, "n_contaminated": 0}
+    for spec in specs:
+        index = BenchmarkIndex(load_benchmark(spec), cfg)
+        bench = index.benchmark
+        ids = wh.query(
+            "select prompt_id from staging.stg_prompts p where not exists (select 1 from raw.raw_contamination c "
+            "where c.prompt_id = p.prompt_id and c.benchmark_name = ? and c.benchmark_hash = ? and c.config_fingerprint = ?) "
+            "order by prompt_id",
+            [bench.name, bench.content_hash, fingerprint],
+        )["prompt_id"].to_list()
+        checked = contaminated = 0
+        for i in range(0, len(ids), shard_size):
+            part = call_task(decontam_task, wh.path, run_id, ids[i : i + shard_size], index, fingerprint)
+            checked += part["checked"]
+            contaminated += part["contaminated"]
+        log.info("decontaminate %s (%d items, %s): %d prompts checked, %d contaminated", bench.name, len(bench.items), bench.content_hash, checked, contaminated)
+        out["benchmarks"][bench.name] = {"items": len(bench.items), "benchmark_hash": bench.content_hash, "checked": checked,
+                                         "contaminated": contaminated, "template_ngrams_ignored": index.n_template_ngrams}
+        out["n_checked"] += checked
+        out["n_contaminated"] += contaminated
+    return out
+
+
+def run_dedup(
+    *,
+    warehouse: str | None = None,
+    benchmarks: Sequence[str] | None = None,
+    levels: Sequence[str] = ("prompt", "trace"),
+    cfg: DedupConfig | None = None,
+    decontam: DecontamConfig | None = None,
+    shard_size: int = 20_000,
+) -> dict:
+    """Dedup then decontaminate what the warehouse holds; returns run stats. Works without Prefect."""
+    cfg = cfg or DedupConfig()
+    decontam = decontam or DecontamConfig()
+    unknown = sorted(set(levels) - {"prompt", "trace"})
+    if unknown:
+        raise ValueError(f"dedup: levels must be 'prompt' and/or 'trace', got {unknown}")
+    wh = Warehouse(warehouse)
+    run_id = start_run(wh, flow_name="dedup", stage=STAGE, config={"dedup": str(cfg), "decontam": str(decontam),
+                                                                    "benchmarks": list(benchmarks or [])})
+    stats: dict = {}
+    try:
+        for kind in levels:
+            stats[kind] = _dedup_kind(wh, kind, cfg, run_id, shard_size)
+        stats["decontamination"] = _decontaminate(wh, benchmarks or [], decontam, run_id, shard_size)
+    except BaseException as exc:
+        finish_run(wh, run_id, status="failed", stats=stats, error_message=str(exc)[:2000])
+        raise
+    n_in = sum(stats[k]["n_items"] for k in levels)
+    n_dup = sum(stats[k]["n_duplicates"] for k in levels)
+    n_contaminated = stats["decontamination"]["n_contaminated"]
+    finish_run(wh, run_id, n_in=n_in, n_out=n_in - n_dup, n_rejected=n_dup + n_contaminated, stats=stats)
+    return {"run_id": run_id, "n_in": n_in, "n_out": n_in - n_dup, "n_rejected": n_dup + n_contaminated,
+            "config_fingerprint": str(cfg), **stats}
+
+
+@flow(name="dedup", flow_run_name="dedup")
+def dedup_flow(
+    warehouse: str | None = None,
+    benchmarks: list[str] | None = None,
+    levels: list[str] | None = None,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    shingle_size: int = 5,
+    trace_scope: str = "prompt",
+    ngram_size: int = 8,
+    shard_size: int = 20_000,
+) -> dict:
+    """Exact + MinHash near-duplicate clusters (prompts, traces) and n-gram decontamination.
+
+    Args:
+        benchmarks: benchmark files as `[NAME=]PATH[#FIELD]` (JSONL or Parquet).
+        levels: 'prompt' and/or 'trace' (default both).
+        threshold, num_perm, shingle_size: MinHash LSH (METHODS.md §6 defaults).
+        trace_scope: 'prompt' (traces duplicate only within their prompt) or 'global'.
+        ngram_size: decontamination word n-gram size (Open-R1: 8).
+    """
+    near = {"threshold": threshold, "num_perm": num_perm, "shingle_size": shingle_size}
+    cfg = DedupConfig(prompt=MinhashConfig(**near, formula_match=True), trace=MinhashConfig(**near), trace_scope=trace_scope)
+    return run_dedup(warehouse=warehouse, benchmarks=benchmarks, levels=tuple(levels or ("prompt", "trace")), cfg=cfg,
+                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size)
