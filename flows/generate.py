@@ -1,0 +1,280 @@
+"""Generate flow: sample traces from one or several teachers into raw.raw_traces + raw.raw_token_logprobs.
+
+Resumable by request key: a re-run generates only keys not yet in the warehouse; each shard's traces,
+log-probs, rejections and shard record commit in one transaction, so a kill loses at most the shard
+in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.common import call_task, in_flow
+from tasks.generate.accounting import TeacherPlan, format_plan, plan_teacher
+from tasks.generate.backend import Backend, GenerateError, make_backend
+from tasks.generate.config import EngineConfig, SamplingConfig
+from tasks.generate.requests import GenerationRequest, build_requests, shard_id_for, shards
+from tasks.generate.rows import shard_rows
+from warehouse import Warehouse
+from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+
+REPO = Path(__file__).resolve().parent.parent
+TOY_TEACHERS = ("teacher-a", "teacher-b")
+STAGE = "generate"
+
+
+class SamplingParams(BaseModel):
+    """Flow parameter: what to sample (see tasks.generate.config.SamplingConfig for each field)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n: int = Field(4, ge=1, description="samples per prompt and temperature")
+    temperatures: list[float] = Field([0.8], min_length=1, description="n samples at each; 0 = greedy")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)
+    seed: int = 0
+    stop: list[str] = Field(default_factory=list)
+    use_chat_template: bool = True
+    prompt_template: str = "{problem}"
+    system_prompt: str | None = None
+    logprobs_top_k: int = Field(0, ge=0, le=20, description="top-k alternatives per token (0 = sampled only)")
+
+    def to_config(self) -> SamplingConfig:
+        data = self.model_dump()
+        return SamplingConfig(**{**data, "temperatures": tuple(data["temperatures"]), "stop": tuple(data["stop"])})
+
+
+class TeacherSpec(BaseModel):
+    """Flow parameter: one teacher and the engine that runs it (tasks.generate.config.EngineConfig)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="local model dir (hf, vllm) or the endpoint's model name (openai)")
+    name: str | None = None
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    revision: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = Field(32, ge=1)
+    cpu_threads: int | None = Field(None, ge=1)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    tokenizer: str | None = None
+    price_in_per_1m: float | None = Field(None, ge=0)
+    price_out_per_1m: float | None = Field(None, ge=0)
+    vllm_python: str | None = None
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    startup_timeout_s: float = Field(900.0, gt=0)
+    sampling: SamplingParams | None = Field(None, description="overrides the run's sampling for this teacher")
+
+    def to_config(self) -> EngineConfig:
+        return EngineConfig(**self.model_dump(exclude={"sampling"}))
+
+
+def toy_teachers() -> list[TeacherSpec]:
+    """The toy-world teachers shipped in the repo (the embedded default)."""
+    found = [REPO / "toyworld" / "models" / name for name in TOY_TEACHERS]
+    missing = [str(p) for p in found if not (p / "config.json").exists()]
+    if missing:
+        raise GenerateError(f"toy-world teachers not built: {', '.join(missing)}; run `make toyworld` or pass teachers")
+    return [TeacherSpec(model=str(p), name=p.name, batch_size=64) for p in found]
+
+
+@task(name="generate-shard", cache_policy=NO_CACHE, tags=["gpu"])
+def generate_shard(
+    warehouse: str,
+    backend: Backend,
+    requests: list[GenerationRequest],
+    *,
+    model_id: str,
+    template_hash: str,
+    sampling: SamplingConfig,
+    run_id: str,
+) -> dict:
+    """Generate one shard and commit its traces, log-probs, rejections and shard record in one transaction."""
+    engine = backend.engine
+    shard_id = shard_id_for(r.request_key for r in requests)
+    t0 = time.perf_counter()
+    results = backend.generate(requests, sampling.use_chat_template)
+    wall = time.perf_counter() - t0
+    now = utcnow()
+    rows = shard_rows(requests, results, model_id=model_id, template_hash=template_hash, engine=engine,
+                      sampling=sampling, shard_id=shard_id, run_id=run_id, now=now)
+    wh = Warehouse(warehouse)
+    with wh.transaction() as con:
+        n_traces = wh.load("raw.raw_traces", rows.traces, key=["trace_id"], con=con)
+        wh.load("raw.raw_token_logprobs", rows.logprobs, key=["trace_id", "model_id"], con=con)
+        record_rejections(wh, rejection_rows(run_id, STAGE, rows.rejections), con=con)
+        wh.load("raw.raw_generation_shards", _shard_record(shard_id, run_id, model_id, engine, len(requests),
+                n_traces, len(rows.rejections), rows, wall, now), con=con)
+    reasons: dict[str, int] = {}
+    for _, code, _, _ in rows.rejections:
+        reasons[code] = reasons.get(code, 0) + 1
+    return {"shard_id": shard_id, "n_generated": n_traces, "n_failed": len(rows.rejections), "reasons": reasons,
+            "n_prompt_tokens": rows.n_prompt_tokens, "n_completion_tokens": rows.n_completion_tokens,
+            "cost_usd": rows.cost_usd, "wall_s": wall}
+
+
+def _shard_record(shard_id, run_id, model_id, engine, n_requests, n_generated, n_failed, rows, wall, now):
+    import polars as pl
+
+    return pl.DataFrame([{
+        "shard_id": shard_id, "run_id": run_id, "model_id": model_id, "backend": engine.backend,
+        "n_requests": n_requests, "n_generated": n_generated, "n_failed": n_failed,
+        "n_prompt_tokens": rows.n_prompt_tokens, "n_completion_tokens": rows.n_completion_tokens,
+        "cost_usd": rows.cost_usd, "wall_s": wall, "committed_at": now,
+    }], schema_overrides={"cost_usd": pl.Float64, "committed_at": pl.Datetime("us")})
+
+
+def _log(message: str) -> None:
+    if in_flow():
+        get_run_logger().info(message)
+    else:
+        print(message, flush=True)
+
+
+def load_prompts(wh: Warehouse, split: str, limit: int | None) -> list[tuple[str, str]]:
+    sql = "select prompt_id, problem_text from staging.stg_prompts where split = ? order by prompt_id"
+    if limit is not None:
+        sql += f" limit {int(limit)}"
+    df = wh.query(sql, [split])
+    return list(zip(df["prompt_id"].to_list(), df["problem_text"].to_list())) if df.height else []
+
+
+def done_keys(wh: Warehouse, model_id: str) -> set[str]:
+    df = wh.query("select request_key from raw.raw_traces where model_id = ? and request_key is not null", [model_id])
+    return set(df["request_key"].to_list()) if df.height else set()
+
+
+def mean_completion_tokens(wh: Warehouse, model_id: str) -> float | None:
+    return wh.scalar("select avg(n_completion_tokens) from raw.raw_traces where model_id = ? and origin = 'generated'", [model_id])
+
+
+def run_generate(
+    *,
+    warehouse: str | None = None,
+    teachers: list[TeacherSpec] | None = None,
+    sampling: SamplingParams | None = None,
+    prompt_split: str = "train",
+    limit: int | None = None,
+    shard_size: int = 128,
+    dry_run: bool = False,
+) -> dict:
+    """The generate stage as a plain function (the flow calls it; so can the CLI and tests)."""
+    teachers = teachers or toy_teachers()
+    base_sampling = (sampling or SamplingParams()).to_config()
+    wh = Warehouse(warehouse)
+    prompts = load_prompts(wh, prompt_split, limit)
+    plans: list[tuple[TeacherSpec, EngineConfig, SamplingConfig, Backend, str, str, list[GenerationRequest], int]] = []
+    for spec in teachers:
+        engine = spec.to_config()
+        samp = spec.sampling.to_config() if spec.sampling else base_sampling
+        backend = make_backend(engine)
+        model_id, template_hash = backend.model_id(), backend.template_hash(samp)
+        requests = build_requests(prompts, model_id=model_id, template_hash=template_hash, sampling=samp)
+        done = done_keys(wh, model_id)
+        todo = [r for r in requests if r.request_key not in done]
+        plans.append((spec, engine, samp, backend, model_id, template_hash, todo, len(requests) - len(todo)))
+
+    if dry_run:
+        teacher_plans: list[TeacherPlan] = []
+        for spec, engine, samp, backend, model_id, _, todo, n_done in plans:
+            counts, exact = backend.count_prompt_tokens(todo, samp.use_chat_template)
+            teacher_plans.append(plan_teacher(
+                engine=engine, model_id=model_id, sampling=samp, n_prompts=len(prompts),
+                n_requests=len(todo) + n_done, n_done=n_done, todo_prompt_tokens=counts, exact=exact,
+                mean_completion_tokens=mean_completion_tokens(wh, model_id),
+            ))
+            backend.close()
+        _log("generate dry run (nothing generated):\n" + format_plan(teacher_plans))
+        costs = [p.est_cost_usd for p in teacher_plans if p.est_cost_usd is not None]
+        return {"dry_run": True, "n_prompts": len(prompts), "n_requests": sum(p.n_todo for p in teacher_plans),
+                "est_prompt_tokens": sum(p.prompt_tokens for p in teacher_plans),
+                "est_completion_tokens": sum(p.est_completion_tokens for p in teacher_plans),
+                "max_completion_tokens": sum(p.max_completion_tokens for p in teacher_plans),
+                "est_cost_usd": sum(costs) if costs else None, "teachers": [p.as_dict() for p in teacher_plans]}
+
+    config = {"teachers": [t.model_dump(mode="json") for t in teachers],
+              "sampling": (sampling or SamplingParams()).model_dump(mode="json"), "sampling_fingerprint": str(base_sampling),
+              "prompt_split": prompt_split, "limit": limit, "shard_size": shard_size}
+    run_id = start_run(wh, flow_name="generate", stage=STAGE, config=config)
+    total = sum(len(p[6]) for p in plans)
+    n_in = sum(len(p[6]) + p[7] for p in plans)
+    stats: dict = {"run_id": run_id, "n_in": n_in, "n_out": 0, "n_rejected": 0, "n_already_done": n_in - total,
+                   "n_todo": total, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None,
+                   "rejections": {}, "teachers": {}}
+    progress_id = create_progress_artifact(progress=0.0, description=f"generate {run_id}: rows done / to do") if in_flow() else None
+    done_rows, started = 0, time.perf_counter()
+    try:
+        for spec, engine, samp, backend, model_id, template_hash, todo, n_done in plans:
+            tstats = {"model_id": model_id, "backend": engine.backend, "n_requests": len(todo) + n_done,
+                      "n_already_done": n_done, "n_generated": 0, "n_failed": 0, "n_prompt_tokens": 0,
+                      "n_completion_tokens": 0, "cost_usd": None, "wall_s": 0.0}
+            stats["teachers"][engine.display_name] = tstats
+            task_obj = generate_shard
+            if engine.backend == "openai":  # network task: Prefect retries on top of the per-request ones
+                task_obj = generate_shard.with_options(tags=["network"], retries=2, retry_delay_seconds=[10, 60])
+            elif engine.backend == "vllm":
+                task_obj = generate_shard.with_options(retries=1, retry_delay_seconds=[10])
+            for shard in shards(todo, shard_size):
+                out = call_task(task_obj, wh.path, backend, shard, model_id=model_id, template_hash=template_hash,
+                                sampling=samp, run_id=run_id)
+                for key in ("n_generated", "n_failed", "n_prompt_tokens", "n_completion_tokens"):
+                    tstats[key] += out[key]
+                tstats["wall_s"] += out["wall_s"]
+                if out["cost_usd"] is not None:
+                    tstats["cost_usd"] = (tstats["cost_usd"] or 0.0) + out["cost_usd"]
+                for code, n in out["reasons"].items():
+                    stats["rejections"][code] = stats["rejections"].get(code, 0) + n
+                done_rows += len(shard)
+                _log(f"generate: {engine.display_name} shard {out['shard_id']} committed: {done_rows}/{total} rows "
+                     f"({100 * done_rows / max(total, 1):.0f}%), {out['n_completion_tokens'] / max(out['wall_s'], 1e-9):.0f} tokens/s")
+                if progress_id is not None:
+                    update_progress_artifact(progress_id, progress=100.0 * done_rows / max(total, 1))
+            tstats["tokens_per_s"] = tstats["n_completion_tokens"] / tstats["wall_s"] if tstats["wall_s"] else None
+            backend.close()
+            stats["n_out"] += tstats["n_generated"]
+            stats["n_rejected"] += tstats["n_failed"]
+            stats["n_prompt_tokens"] += tstats["n_prompt_tokens"]
+            stats["n_completion_tokens"] += tstats["n_completion_tokens"]
+            if tstats["cost_usd"] is not None:
+                stats["cost_usd"] = (stats["cost_usd"] or 0.0) + tstats["cost_usd"]
+    except BaseException as exc:
+        finish_run(wh, run_id, status="failed", n_in=n_in, n_out=stats["n_out"], n_rejected=stats["n_rejected"],
+                   stats=stats, error_message=f"{type(exc).__name__}: {exc}")
+        raise
+    stats["wall_s"] = time.perf_counter() - started
+    stats["tokens_per_s"] = stats["n_completion_tokens"] / stats["wall_s"] if stats["wall_s"] else None
+    finish_run(wh, run_id, status="completed", n_in=n_in, n_out=stats["n_out"], n_rejected=stats["n_rejected"], stats=stats)
+    if progress_id is not None:
+        update_progress_artifact(progress_id, progress=100.0)
+    return stats
+
+
+@flow(name="generate", flow_run_name="generate-{prompt_split}")
+def generate_flow(
+    warehouse: str | None = None,
+    teachers: list[TeacherSpec] | None = None,
+    sampling: SamplingParams | None = None,
+    prompt_split: str = "train",
+    limit: int | None = None,
+    shard_size: int = 128,
+    dry_run: bool = False,
+) -> dict:
+    """Sample `sampling.n` traces per prompt of `prompt_split` at each temperature from every teacher.
+
+    Default teachers: the toy-world teacher-a and teacher-b. Returns the run's stats
+    ({run_id, n_in, n_out, n_rejected, n_already_done, tokens, cost, per-teacher stats}); with
+    dry_run=True, the plan (requests, estimated tokens and cost) and nothing is generated or written.
+    """
+    return run_generate(warehouse=warehouse, teachers=teachers, sampling=sampling, prompt_split=prompt_split,
+                        limit=limit, shard_size=shard_size, dry_run=dry_run)

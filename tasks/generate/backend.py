@@ -1,0 +1,116 @@
+"""The backend interface every generation engine implements, and the factory that picks one.
+
+>>> make_backend(EngineConfig(model="/models/teacher-a", backend="hf")).__class__.__name__
+'HFBackend'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Protocol
+
+from tasks.common.ids import stable_hash
+from tasks.generate.config import EngineConfig, SamplingConfig
+from tasks.generate.requests import GenerationRequest, GenerationResult
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+WEIGHT_META = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+FULL_HASH_LIMIT = 2 * 1024**3  # above 2 GB hash sizes + head/tail of each file (hashing 100 GB takes minutes)
+PARTIAL_BYTES = 16 * 1024**2
+
+
+class GenerateError(RuntimeError):
+    """Base of generation errors; the message names the teacher, file or request."""
+
+
+class BackendUnavailableError(GenerateError):
+    """The engine could not serve a whole shard (endpoint down, worker died): worth a retry."""
+
+
+class Backend(Protocol):
+    engine: EngineConfig
+
+    def model_id(self) -> str:
+        """name@revision, or name@<hash of the weights>."""
+
+    def template_hash(self, sampling: SamplingConfig) -> str:
+        """Hash of what turns a problem into the model's input (chat template, prompt template)."""
+
+    def count_prompt_tokens(self, requests: list[GenerationRequest], use_chat_template: bool) -> tuple[list[int], bool]:
+        """(prompt tokens per request, exact?) without generating anything (dry runs)."""
+
+    def generate(self, requests: list[GenerationRequest], use_chat_template: bool) -> list[GenerationResult]:
+        """One result per request, in order. Per-request failures come back as results with an error_code."""
+
+    def close(self) -> None: ...
+
+
+def weights_fingerprint(model_dir: str | os.PathLike) -> str:
+    """sha256 over the weight and config files of a local model directory (names, sizes, contents)."""
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise GenerateError(f"model directory {root} does not exist (engine.model)")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name in WEIGHT_META))
+    if not any(p.suffix in WEIGHT_SUFFIXES for p in files):
+        raise GenerateError(f"model directory {root} holds no weight files ({', '.join(WEIGHT_SUFFIXES)})")
+    total = sum(p.stat().st_size for p in files)
+    digest = hashlib.sha256()
+    for path in files:
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root)}:{size}\n".encode())
+        with path.open("rb") as fh:
+            if total <= FULL_HASH_LIMIT:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            else:
+                digest.update(fh.read(PARTIAL_BYTES))
+                fh.seek(max(0, size - PARTIAL_BYTES))
+                digest.update(fh.read(PARTIAL_BYTES))
+    return digest.hexdigest()
+
+
+def local_model_id(engine: EngineConfig) -> str:
+    rev = engine.revision or weights_fingerprint(engine.model)[:12]
+    return f"{engine.display_name}@{rev}"
+
+
+def local_template_hash(tokenizer, sampling: SamplingConfig) -> str:
+    """Chat template text (or raw mode) + the prompt template."""
+    if sampling.use_chat_template:
+        template = getattr(tokenizer, "chat_template", None)
+        if not template:
+            raise GenerateError(
+                f"tokenizer {getattr(tokenizer, 'name_or_path', '?')} has no chat template; set use_chat_template=False"
+            )
+        return stable_hash("chat", template, sampling.prompt_template, length=16)
+    return stable_hash("raw", sampling.prompt_template, length=16)
+
+
+def render_prompt_ids(tokenizer, request: GenerationRequest, use_chat_template: bool) -> list[int]:
+    """Token ids of the model input for one request (chat template with generation prompt, or raw text)."""
+    if use_chat_template:
+        messages = ([{"role": "system", "content": request.system_prompt}] if request.system_prompt else []) + [
+            {"role": "user", "content": request.prompt_text}
+        ]
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(request.prompt_text, add_special_tokens=True)["input_ids"])
+
+
+def make_backend(engine: EngineConfig) -> Backend:
+    """The backend named by `engine.backend`; models load lazily on first use."""
+    if engine.backend == "hf":
+        from tasks.generate.hf_backend import HFBackend
+
+        return HFBackend(engine)
+    if engine.backend == "openai":
+        from tasks.generate.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(engine)
+    if engine.backend == "vllm":
+        from tasks.generate.vllm_backend import VLLMBackend
+
+        return VLLMBackend(engine)
+    raise GenerateError(f"unknown backend {engine.backend!r}")
