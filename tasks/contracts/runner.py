@@ -216,6 +216,14 @@ def validate_frame(frame: pl.DataFrame, suite: Suite, *, checked_run_id: str | N
     """
     runnable = [i for i, e in enumerate(suite.expectations) if all(c in frame.columns for c in e.columns)]
     by_index: dict[int, Any] = {}
+    if runnable and frame.height == 0:  # vacuously true, as great-expectations says too, without its ~0.1 s/expectation
+        outcomes = [
+            ExpectationOutcome(i, e.type, e.columns, e.kwargs, e.severity, True, n_unexpected=0) if i in runnable
+            else ExpectationOutcome(i, e.type, e.columns, e.kwargs, e.severity, False,
+                                    error_message=f"column(s) {[c for c in e.columns if c not in frame.columns]} not in the checked rows")
+            for i, e in enumerate(suite.expectations)
+        ]
+        return ContractResult(f"dq-{uuid.uuid4()}", suite.name, suite.table, 0, tuple(outcomes), checked_run_id)
     if runnable:
         pdf = frame.to_pandas()
         with _ge_lock:

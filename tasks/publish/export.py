@@ -56,8 +56,9 @@ def _card_facts(wh, v, rows: pl.DataFrame):
     )["run_id"].to_list()
     run_ids = sorted(set(ids) | set(v.source_run_ids))
     runs = wh.query(
-        "select run_id, flow_name, stage, status, config_fingerprint, started_at from meta.runs"
-        " where run_id in (select unnest(?::varchar[])) order by started_at, run_id",
+        "select i.run_id, r.flow_name, r.stage, r.status, r.config_fingerprint, r.started_at"
+        " from (select unnest(?::varchar[]) as run_id) i left join meta.runs r using (run_id)"
+        " order by r.started_at nulls last, i.run_id",
         [run_ids],
     )
     verdicts = None

@@ -125,3 +125,11 @@ def test_missing_column_is_an_error_outcome_not_a_pass():
     result = validate_frame(pl.DataFrame({"trace_id": ["t0"]}), load_suite("raw_verifications"))
     errors = [o for o in result.outcomes if o.error_message]
     assert errors and not result.passed
+
+
+def test_empty_rows_pass_vacuously_but_missing_columns_still_fail():
+    suite = load_suite("raw_traces")
+    empty = pl.DataFrame(schema={c: pl.String for c in suite.columns if c != "top_p"})
+    result = validate_frame(empty, suite)
+    assert result.n_rows == 0
+    assert [o.columns for o in result.outcomes if not o.success] == [("top_p",)]
