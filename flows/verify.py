@@ -9,6 +9,7 @@ killed run loses at most its in-flight shard and a re-run does only the missing 
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import polars as pl
@@ -102,8 +103,12 @@ def run_verify(
     shard_size: int = 256,
     code_shard_size: int = 32,
     limit: int | None = None,
+    pool: DeadlinePool | None = None,
 ) -> dict:
-    """Verify every pending trace; returns run stats. Usable without Prefect (tasks run as plain calls)."""
+    """Verify every pending trace; returns run stats. Usable without Prefect (tasks run as plain calls).
+
+    `pool` lets a caller reuse a started math pool across runs (it is not closed here).
+    """
     cfg = cfg or VerifyConfig()
     workers = max(1, workers or os.cpu_count() or 1)
     wh = Warehouse(warehouse)
@@ -117,7 +122,7 @@ def run_verify(
             pending, votes = pending.head(limit), votes.head(limit)
         totals["n_in"] = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
         totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if (pending["verifier"] == "code_sandbox").any() else None
-        with math_pool(cfg.math, workers) as pool:
+        with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as pool:
             for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
                 ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()
                 for shard in _shards(ids, size):

@@ -21,10 +21,19 @@ import polars as pl
 from tasks.common.ids import config_fingerprint
 from tasks.common.text import split_think
 from tasks.verify.sandbox import SandboxConfig, SandboxResult, run_tests
-from tasks.verify.verdicts import CODE_VERIFIER, CORRECT, ERROR, INCORRECT, TIMEOUT, UNVERIFIABLE, VERDICT_SCHEMA, Verdict
+from tasks.verify.verdicts import (
+    CODE_VERIFIER,
+    CORRECT,
+    ERROR,
+    INCORRECT,
+    TIMEOUT,
+    UNVERIFIABLE,
+    VERDICT_SCHEMA,
+    Verdict,
+)
 
 REVISION = "r1"  # bump when the verdict logic in this file changes
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _NON_PYTHON = {"text", "txt", "bash", "sh", "shell", "console", "json", "output", "plaintext"}
 STDERR_EXCERPT = 600
 
@@ -53,7 +62,7 @@ def extract_code_block(completion: str) -> str | None:
     blocks = [m.group(3) for m in _FENCE.finditer(text) if m.group(2).lower() not in _NON_PYTHON]
     if blocks:
         return blocks[-1]
-    opened = re.search(r"^[ \t]*```[ \t]*(?:python|py)?[ \t]*\n(.*)\Z", text, re.M | re.S)
+    opened = re.search(r"^[ \t]*```[ \t]*(?:python|py)?[ \t]*\n(.*)\Z", text, re.MULTILINE | re.DOTALL)
     if opened and opened.group(1).strip():
         return opened.group(1)
     return None

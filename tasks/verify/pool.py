@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,8 +223,8 @@ class DeadlinePool:
             self._zygote.close()
             self._zygote = None
 
-    def __enter__(self) -> DeadlinePool:
-        return self.start()
+    def __enter__(self) -> Self:
+        return self  # workers start on the first map(): a run with no math work never pays for them
 
     def __exit__(self, *exc: object) -> None:
         self.close()

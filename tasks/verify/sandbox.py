@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from tasks.common.ids import config_fingerprint
@@ -95,7 +95,7 @@ class SandboxResult:
         return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _probe(tier: str) -> bool:
     if tier == "none":
         return True
@@ -108,7 +108,7 @@ def _probe(tier: str) -> bool:
     if shutil.which(cmd[0]) is None:
         return False
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=20).returncode == 0
+        return subprocess.run(cmd, check=False, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 

@@ -44,7 +44,7 @@ def _run_candidate(result_fd, max_open_files):
         source = f.read()
     namespace = {"__name__": "candidate", "__builtins__": __builtins__}
     try:
-        exec(compile(source, "candidate.py", "exec"), namespace)
+        exec(compile(source, "candidate.py", "exec"), namespace)  # noqa: S102 - running it is the point (sandboxed)
     except BaseException as exc:  # noqa: BLE001 - any failure of the candidate is reported, not raised
         traceback.print_exc()
         emit(f"load_error {type(exc).__name__}")
@@ -52,7 +52,7 @@ def _run_candidate(result_fd, max_open_files):
     emit("loaded")
     for i, test in enumerate(tests):
         try:
-            exec(compile(test, f"<test {i}>", "exec"), namespace)
+            exec(compile(test, f"<test {i}>", "exec"), namespace)  # noqa: S102 - sandboxed
             emit(f"test {i} 1 -")
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from the candidate fail the test
             print(f"test {i} failed: {test[:200]}", file=sys.stderr)

@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-CORRECT, INCORRECT, UNVERIFIABLE, TIMEOUT, ERROR = "correct", "incorrect", "unverifiable", "timeout", "error"
-STATUSES = (CORRECT, INCORRECT, UNVERIFIABLE, TIMEOUT, ERROR)
-DECISIVE = (CORRECT, INCORRECT)
+from tasks.verify.statuses import CORRECT, DECISIVE, ERROR, INCORRECT, STATUSES, TIMEOUT, UNVERIFIABLE
+
+__all__ = ["CORRECT", "DECISIVE", "ERROR", "INCORRECT", "STATUSES", "TIMEOUT", "UNVERIFIABLE", "Verdict", "VerifyError"]
 
 MATH_VERIFIER, CODE_VERIFIER, MAJORITY_VERIFIER, NO_VERIFIER = "math_verify", "code_sandbox", "majority_vote", "none"
 
