@@ -216,7 +216,7 @@ def run_stage(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run one stage (or `curate`, all of them) as a Prefect flow on what the warehouse holds."""
-    from flows.recipe import load_recipe, stage_flow, validate_stage_params
+    from flows.recipe import load_recipe, resolve_repo_paths, stage_flow, validate_stage_params
 
     if stage == "curate":
         from flows.curate import curate
@@ -226,7 +226,7 @@ def run_stage(
         return
     spec = load_recipe(recipe) if recipe else None
     params = {**(spec.stage_params(stage) if spec else {}), **_parse_sets(set)}
-    params = validate_stage_params(stage, params, where=f"run {stage}")
+    params = resolve_repo_paths(validate_stage_params(stage, params, where=f"run {stage}"))
     wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
     result = stage_flow(stage)(warehouse=_wh_path(wh), **params)
     _print_result(result if isinstance(result, dict) else {"result": result})

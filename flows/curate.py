@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.recipe import DEFAULT_RECIPE, Recipe, load_recipe, resolve_path, stage_flow
+from flows.recipe import DEFAULT_RECIPE, Recipe, load_recipe, resolve_path, resolve_repo_paths, stage_flow
 from warehouse import Warehouse, default_path
 from warehouse.runs import finish_run, start_run
 
@@ -30,7 +30,7 @@ def _stage(recipe: Recipe, stage: str, warehouse: str, log, **extra: Any) -> dic
     if stage in recipe.skip:
         log.info("stage %s: skipped by the recipe", stage)
         return {"stage": stage, "skipped": True}
-    params = {**recipe.stage_params(stage), **extra}
+    params = {**resolve_repo_paths(recipe.stage_params(stage)), **extra}
     started = time.monotonic()
     result = stage_flow(stage)(warehouse=warehouse, **params) or {}
     result = dict(result) if isinstance(result, dict) else {"result": str(result)}
@@ -59,24 +59,80 @@ def curate(recipe: str = str(DEFAULT_RECIPE), warehouse: str | None = None) -> d
         stages.append(_stage(spec, "dedup", wh_path, log))
         stages.append(_stage(spec, "score", wh_path, log))
         stages.append(_stage(spec, "divergence", wh_path, log))
-        selection = _stage(spec, "select", wh_path, log)
-        stages.append(selection)
-        stages.append(_stage(spec, "publish", wh_path, log, **_publish_inputs(spec, selection, run_id)))
-        published = stages[-1]
-        if "finetune" in spec.stages and "finetune" not in spec.skip:
-            stages.append(_stage(spec, "finetune", wh_path, log, dataset=published.get("dataset", published.get("dataset_spec"))))
-        if "evaluate" in spec.stages and "evaluate" not in spec.skip:
-            stages.append(_stage(spec, "evaluate", wh_path, log, **_evaluate_inputs(stages)))
+        selection = _stage(spec, "select", wh_path, log, publish=False)
+        stages.append(_brief(selection))
+        stages.append(_validate(wh_path, log))
+        published = _publish(spec, wh_path, selection, stages, log)
+        stages.append(published)
+        stages.append(_finetune_and_evaluate(spec, wh_path, published, log))
     except BaseException as exc:
+        _link_children(wh, run_id, stages)
         finish_run(wh, run_id, status="failed", stats={"recipe": spec.name, "stages": stages}, error_message=str(exc)[:2000])
         raise
     _link_children(wh, run_id, stages)
-    finish_run(wh, run_id, n_in=stages[0].get("read") if stages else None,
-               n_out=published.get("n_rows"), stats={"recipe": spec.name, "fingerprint": spec.fingerprint(), "stages": stages})
+    finish_run(wh, run_id, n_in=stages[0].get("n_in") if stages else None, n_out=published.get("n_rows"),
+               stats={"recipe": spec.name, "fingerprint": spec.fingerprint(), "stages": stages})
     from flows.report import publish_report
 
     report = publish_report(wh, run_id)
     return {"run_id": run_id, "recipe": spec.name, "warehouse": wh_path, "stages": stages, "report": report}
+
+
+def _brief(result: dict) -> dict:
+    """A stage result without bulky payloads (the selected rows), for run stats and logs."""
+    return {k: v for k, v in result.items() if k != "rows"}
+
+
+def _validate(wh_path: str, log) -> dict:
+    """Data contracts over every table the stages wrote; a blocking failure stops the run here."""
+    from flows.publish import validate_flow
+
+    started = time.monotonic()
+    result = validate_flow(warehouse=wh_path) or {}
+    result = {**result, "stage": "validate", "seconds": round(time.monotonic() - started, 2)}
+    log.info("stage validate: %s", {k: result.get(k) for k in ("n_in", "n_out", "n_rejected")})
+    return result
+
+
+def _publish(spec: Recipe, wh_path: str, selection: dict, stages: list[dict], log) -> dict:
+    """Publish the selection as the next version of the recipe's dataset (identical content → same version)."""
+    if "publish" in spec.skip or selection.get("skipped"):
+        return {"stage": "publish", "skipped": True}
+    rows = selection.get("rows")
+    if rows is None or rows.height == 0:
+        raise RuntimeError("select produced no rows: nothing to publish (see the select run's rejections)")
+    params = spec.stage_params("publish")
+    dataset_name = params.pop("dataset_name", None) or spec.name
+    sources = [s["run_id"] for s in stages if isinstance(s.get("run_id"), str)]
+    return _stage(spec, "publish", wh_path, log, dataset_name=dataset_name, selection=rows.to_dicts(),
+                  policy=selection["params"]["policy"], params=_jsonable(selection["params"]),
+                  config_fingerprint=spec.fingerprint(), source_run_ids=sources, **params)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _finetune_and_evaluate(spec: Recipe, wh_path: str, published: dict, log) -> dict:
+    """The publish trigger: fine-tune the student on the new version, then evaluate base vs fine-tuned."""
+    if "finetune" in spec.skip or "finetune" not in spec.stages or published.get("skipped"):
+        return {"stage": "finetune", "skipped": True}
+    from flows.finetune import on_publish
+
+    started = time.monotonic()
+    params = spec.stage_params("finetune")
+    result = on_publish(dataset_name=published["dataset"].split("@")[0], version=published["version"],
+                        recipe=params.get("recipe"), warehouse=wh_path) or {}
+    out = {"stage": "finetune+evaluate", "dataset": result.get("dataset"), "checkpoint_path": result.get("checkpoint_path"),
+           "seconds": round(time.monotonic() - started, 2)}
+    evaluation = result.get("evaluate") or {}
+    for entry in evaluation.get("models", evaluation.get("evals", [])) or []:
+        metrics = entry.get("metrics") or []
+        overall = next((m for m in metrics if m.get("domain") in ("all", "overall")), metrics[0] if metrics else {})
+        label = "accuracy_after" if entry.get("model_id") == result.get("checkpoint_path") else "accuracy_before"
+        out[label] = overall.get("pass_at_1")
+    log.info("finetune+evaluate: %s", out)
+    return out
 
 
 def _ingest(item, kind: str, wh_path: str) -> dict:
@@ -87,27 +143,9 @@ def _ingest(item, kind: str, wh_path: str) -> dict:
     return {**result, "stage": f"ingest_{kind}", "n_in": result["read"], "n_out": result["accepted"], "n_rejected": result["rejected"]}
 
 
-def _publish_inputs(spec: Recipe, selection: dict, run_id: str) -> dict:
-    """What publish needs from selection, unless the recipe set it."""
-    params = spec.stage_params("publish")
-    extra = {}
-    if "selection_run_id" not in params and selection.get("run_id"):
-        extra["selection_run_id"] = selection["run_id"]
-    return extra
-
-
-def _evaluate_inputs(stages: list[dict]) -> dict:
-    finetune = next((s for s in stages if s.get("stage") == "finetune"), None)
-    if finetune and finetune.get("checkpoint_path"):
-        return {"extra_models": [finetune["checkpoint_path"]]}
-    return {}
-
-
 def _link_children(wh: Warehouse, run_id: str, stages: list[dict]) -> None:
     child_ids = [s["run_id"] for s in stages if isinstance(s.get("run_id"), str)]
     if child_ids:
         wh.execute("update meta.runs set parent_run_id = ? where run_id in (select unnest(?::varchar[]))", [run_id, child_ids])
 
 
-def summarize(result: dict) -> str:
-    return json.dumps(result, indent=2, default=str)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,14 @@ def stage_flow(stage: str):
 @lru_cache(maxsize=None)
 def _section_model(stage: str) -> type[BaseModel]:
     fn = stage_flow(stage)
-    sig = inspect.signature(getattr(fn, "fn", fn))
+    raw_fn = getattr(fn, "fn", fn)
+    sig = inspect.signature(raw_fn)
+    hints = typing.get_type_hints(raw_fn)
     fields: dict[str, Any] = {}
     for name, param in sig.parameters.items():
         if name in MANAGED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
+        annotation = hints.get(name, Any)
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (annotation, default)
     return create_model(f"{stage.title()}Section", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
@@ -107,6 +110,23 @@ class Recipe(BaseModel):
 def resolve_path(value: str, base: Path = REPO) -> str:
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path))
+
+
+def resolve_repo_paths(value: Any, base: Path = REPO) -> Any:
+    """Relative paths in stage parameters that exist under the repo root become absolute, so a
+    recipe works from any working directory (toyworld/models/student → /…/toyworld/models/student)."""
+    if isinstance(value, dict):
+        return {k: resolve_repo_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_repo_paths(v, base) for v in value]
+    if isinstance(value, str) and value and "://" not in value and not Path(value).is_absolute() and "\n" not in value:
+        candidate = base / value
+        try:
+            if candidate.exists() and not Path(value).exists():
+                return str(candidate)
+        except OSError:
+            return value
+    return value
 
 
 def load_recipe(path: str | Path | None = None, *, check_stages: bool = True) -> Recipe:
