@@ -1,0 +1,1 @@
+"""The selection-ablation experiment: one dataset + fine-tune + evaluation per selection policy."""
