@@ -274,6 +274,52 @@ def report(
     console.print(f"report written to {path}")
 
 
+@app.command()
+def export(
+    spec: Annotated[str, typer.Argument(help="NAME, NAME@latest or NAME@VERSION of a published dataset")],
+    format: Annotated[str, typer.Option("--format", "-f", help="parquet|jsonl|hf")] = "parquet",
+    out: Annotated[Path, typer.Option(help="output folder (a dataset card README.md is written beside the data)")] = Path("export"),
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Export a published dataset version for your own trainer, with a dataset card."""
+    from tasks.publish import export_dataset
+
+    path = export_dataset(_warehouse(warehouse, read_only=True), spec, format, out)
+    console.print(f"exported {spec} to {path}")
+
+
+@app.command()
+def lineage(
+    trace_id: Annotated[str, typer.Argument(help="a trace_id (see curated.cur_traces or an export)")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Everything about one trace: source, teacher, sampling, verdicts, dedup, scores, datasets, training runs."""
+    from tasks.publish import lineage as trace_lineage
+
+    print(json.dumps(trace_lineage(_warehouse(warehouse, read_only=True), trace_id), indent=2, default=str))
+
+
+experiment_app = typer.Typer(help="Experiments over curated data.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("compare-selections")
+def compare_selections(
+    policies: Annotated[str, typer.Option(help="comma-separated selection policies")] = "provenance,random,longest",
+    budget: Annotated[int, typer.Option(help="traces per dataset (the same for every policy)")] = 500,
+    seed: Annotated[int, typer.Option(help="seed for selection, training and sampling")] = 0,
+    recipe: Annotated[Optional[str], typer.Option(help="training recipe (default: train_toy)")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N eval problems only")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Same eligible pool and budget, one dataset + fine-tune + evaluation per policy; a result table."""
+    from flows.experiment import experiment_flow
+
+    result = experiment_flow(warehouse=_wh_path(warehouse), policies=[p.strip() for p in policies.split(",") if p.strip()],
+                             budget=budget, seed=seed, recipe=recipe, limit=limit)
+    _print_result(result if isinstance(result, dict) else {"result": result})
+
+
 def main() -> None:
     """Entry point: one clear line per error, tracebacks only with --debug."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
