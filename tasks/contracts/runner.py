@@ -269,3 +269,30 @@ def _outcome(index: int, exp, res, frame: pl.DataFrame, key: tuple[str, ...]) ->
         n_unexpected=result.get("unexpected_count"),
         examples=() if res.success else examples_for(frame, positions, exp.columns, key),
     )
+
+
+def merge_results(results: Sequence[ContractResult]) -> ContractResult:
+    """One result from the same suite run over disjoint chunks of rows (counts add, examples concatenate).
+
+    Only valid when every key of a uniqueness expectation falls inside one chunk (chunks split by
+    a column of the key, e.g. trace_id).
+    """
+    if not results:
+        raise ValueError("merge_results needs at least one result")
+    first = results[0]
+    if len(results) == 1:
+        return first
+    merged = []
+    for i, outcome in enumerate(first.outcomes):
+        parts = [r.outcomes[i] for r in results]
+        counts = [p.n_unexpected for p in parts]
+        examples = tuple(e for p in parts for e in p.examples)[:MAX_EXAMPLES]
+        error = next((p.error_message for p in parts if p.error_message), None)
+        merged.append(ExpectationOutcome(
+            index=outcome.index, expectation_type=outcome.expectation_type, columns=outcome.columns,
+            kwargs=outcome.kwargs, severity=outcome.severity, success=all(p.success for p in parts),
+            n_unexpected=None if any(c is None for c in counts) else sum(counts), examples=examples,
+            error_message=error,
+        ))
+    return ContractResult(first.validation_id, first.suite_name, first.table, sum(r.n_rows for r in results),
+                          tuple(merged), first.checked_run_id, first.checked_at)

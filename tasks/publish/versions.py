@@ -27,7 +27,7 @@ import polars as pl
 
 from tasks.contracts import ContractResult, ContractViolation, publish_artifact, record_results
 from tasks.contracts.run import check_references, load_rows, table_exists
-from tasks.contracts.runner import validate_frame
+from tasks.contracts.runner import merge_results, validate_frame
 from tasks.contracts.suites import load_suite
 from tasks.publish.sql import NEGATIVE_STAGES, POSITIVE_STAGES, check_name, create_views_sql
 
@@ -36,6 +36,9 @@ DEFAULT_STAGE = "main"
 # table does not exist yet, e.g. before any verification ran).
 UPSTREAM_SUITES = (("raw_prompts", "prompt_ids"), ("raw_traces", "trace_ids"),
                    ("raw_verifications", "trace_ids"), ("raw_sentence_scores", "trace_ids"))
+# Upstream rows are checked in chunks of this many trace/prompt ids (every key of those suites
+# contains the scope column, so uniqueness holds across chunks).
+GATE_CHUNK_IDS = 20_000
 
 
 class PublishError(RuntimeError):
@@ -219,11 +222,15 @@ def _gate(con, enriched: pl.DataFrame, dataset_name: str, version: int) -> list[
         suite = load_suite(name)
         if not table_exists(con, suite.table):
             continue
-        rows = load_rows(con, suite, scope_ids=scopes[scope])
-        res = validate_frame(rows, suite)
-        refs = check_references(con, suite, rows, start_index=len(suite.expectations))
-        results.append(ContractResult(res.validation_id, res.suite_name, res.table, res.n_rows,
-                                      res.outcomes + tuple(refs), None, res.checked_at))
+        ids = sorted(scopes[scope])
+        chunks = []
+        for start in range(0, max(len(ids), 1), GATE_CHUNK_IDS):  # bounded memory: ~GATE_CHUNK_IDS items at once
+            rows = load_rows(con, suite, scope_ids=ids[start:start + GATE_CHUNK_IDS])
+            res = validate_frame(rows, suite)
+            refs = check_references(con, suite, rows, start_index=len(suite.expectations))
+            chunks.append(ContractResult(res.validation_id, res.suite_name, res.table, res.n_rows,
+                                         res.outcomes + tuple(refs), None, res.checked_at))
+        results.append(merge_results(chunks))
     return results
 
 

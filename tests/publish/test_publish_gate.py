@@ -105,3 +105,17 @@ def test_warnings_do_not_block(wh):
     assert publish(wh, "toy", ["t0_0"]).status == "published"
     warned = wh.query("select expectation_type, severity from meta.dq_results where not success").rows()
     assert warned == [("expect_column_values_to_be_in_set", "warning")]
+
+
+def test_upstream_rows_are_checked_in_chunks_with_counts_added(wh, monkeypatch):
+    import tasks.publish.versions as versions
+
+    monkeypatch.setattr(versions, "GATE_CHUNK_IDS", 2)
+    seed(wh)
+    wh.execute("update raw.raw_traces set n_completion_tokens = -1 where trace_id in ('t0_0', 't2_0')")
+    with pytest.raises(ContractViolation) as info:
+        publish(wh, "toy", ["t0_0", "t1_0", "t2_0", "t2_1"])
+    traces = next(r for r in info.value.results if r.suite_name == "raw_traces")
+    (failure,) = traces.blocking_failures
+    assert (traces.n_rows, failure.n_unexpected) == (4, 2)
+    assert [e["trace_id"] for e in failure.examples] == ["t0_0", "t2_0"]
