@@ -121,17 +121,18 @@ def run_verify(
         if limit is not None:
             pending, votes = pending.head(limit), votes.head(limit)
         totals["n_in"] = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
-        totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if (pending["verifier"] == "code_sandbox").any() else None
-        with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as pool:
+        has_code = (pending["verifier"] == "code_sandbox").any()
+        totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
+        with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
             for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
                 ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()
                 for shard in _shards(ids, size):
-                    _merge(totals, call_task(verify_shard, wh.path, run_id, shard, cfg, pool, workers))
+                    _merge(totals, call_task(verify_shard, wh.path, run_id, shard, cfg, active, workers))
             prompt_rows = votes.select("prompt_id", "input_hash")
             for start in range(0, prompt_rows.height, max(1, shard_size // 8)):
-                _merge(totals, call_task(vote_shard, wh.path, run_id, prompt_rows.slice(start, max(1, shard_size // 8)), cfg, pool))
-            totals["workers_killed"] = pool.n_killed
-            totals["workers_crashed"] = pool.n_crashed
+                _merge(totals, call_task(vote_shard, wh.path, run_id, prompt_rows.slice(start, max(1, shard_size // 8)), cfg, active))
+            totals["workers_killed"] = active.n_killed
+            totals["workers_crashed"] = active.n_crashed
     except BaseException as exc:
         finish_run(wh, run_id, status="failed", n_in=totals.get("n_in"), n_out=totals.get("written", 0),
                    n_rejected=totals.get("rejected", 0), stats=totals, error_message=str(exc)[:2000])
