@@ -1,6 +1,7 @@
 import polars as pl
+import pytest
 
-from tasks.evaluate.verifier import extract_code, verify_samples
+from tasks.evaluate.verifier import builtin_verify_samples, extract_code, verify_samples
 
 ADD = '["assert f(0) == 2", "assert f(1) == 5"]'
 CASES = [
@@ -17,14 +18,16 @@ CASES = [
 ]
 
 
-def test_verdicts_table(monkeypatch):
+@pytest.mark.parametrize("verify", [builtin_verify_samples, verify_samples], ids=["builtin", "verify-stage"])
+def test_verdicts_table(monkeypatch, verify):
     monkeypatch.setenv("SECRET", "x")  # the sandbox gets a scrubbed environment
     rows = pl.DataFrame(
         [c[:4] for c in CASES],
         schema={"domain": pl.String, "completion_text": pl.String, "reference_answer": pl.String, "tests_json": pl.String},
         orient="row",
     )
-    out = verify_samples(rows, timeout_s=2.0)
+    rows = rows.with_columns(is_truncated=pl.lit(False))
+    out = verify(rows, timeout_s=2.0) if verify is builtin_verify_samples else verify(rows)
     got = list(zip(out["verdict_status"], out["score"]))
     assert got == [(c[4], c[5]) for c in CASES]
 
