@@ -175,3 +175,18 @@ def test_scrubbed_environment_and_fresh_scratch_cwd(monkeypatch):
              "assert FILES == ['candidate.py', 'runner.py', 'tests.json']", f"assert CWD != {os.getcwd()!r}"]
     result = run_tests(program, tests, SandboxConfig())
     assert result.tests == (True, True, True, True), result.stderr
+
+
+@pytest.mark.parametrize("tier", ["unshare", "none"])
+def test_weaker_tiers_still_judge_and_say_what_is_in_force(tier):
+    from tasks.verify.sandbox import _probe
+
+    if not _probe(tier):
+        pytest.skip(f"{tier} tier unavailable here")
+    out = verify_code(_items({"good": GOOD, "bad": "def f(x):\n    return x\n"}),
+                      CodeConfig(sandbox=SandboxConfig(isolation=tier)))
+    assert out["verdict_status"].to_list() == ["correct", "incorrect"]
+    detail = out["detail"][0]
+    assert f"sandbox={tier}" in detail and "rlimits" in detail
+    assert ("no_network" in detail) is (tier == "unshare")
+    assert "readonly_fs" not in detail
