@@ -8,6 +8,7 @@ killed run loses at most its in-flight shard and a re-run does only the missing 
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import nullcontext
 from pathlib import Path
@@ -29,6 +30,7 @@ from warehouse.runs import finish_run, record_rejections, rejection_rows, start_
 SQL_DIR = Path(__file__).resolve().parent.parent / "tasks" / "verify" / "sql"
 VERDICT_KEY = ["trace_id", "verifier", "verifier_version", "input_hash"]
 AGREEMENT_KEY = ["prompt_id", "verifier_version", "input_hash"]
+log = logging.getLogger("potstill.verify")
 
 
 def _sql(name: str) -> str:
@@ -123,6 +125,10 @@ def run_verify(
         totals["n_in"] = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
         has_code = (pending["verifier"] == "code_sandbox").any()
         totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
+        if totals["sandbox_tier"] not in (None, "bwrap"):
+            log.warning("code sandbox tier is %r, not bwrap: no read-only filesystem%s; install it with "
+                        "`sh tasks/verify/install_sandbox.sh`", totals["sandbox_tier"],
+                        "" if totals["sandbox_tier"] == "unshare" else " and no network isolation")
         with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
             for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
                 ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()

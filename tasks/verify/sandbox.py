@@ -8,7 +8,8 @@ Protections, strongest available tier first (`SandboxConfig.isolation="auto"`):
   as an unprivileged uid so the process-count limit holds.
 * `unshare` (util-linux, root only): new network and PID namespaces; the filesystem is NOT
   protected beyond the fresh scratch cwd.
-* `none`: rlimits, scratch cwd, scrubbed environment, own process group only.
+* `none`: rlimits, scratch cwd, scrubbed environment, own process group only (as root without
+  bubblewrap the process-count limit is not enforced: the kernel exempts root).
 
 Every tier applies rlimits (CPU, address space, processes, file size, open files), a scrubbed
 environment, a fresh scratch cwd, an output cap and a wall-clock deadline after which the whole
@@ -181,6 +182,8 @@ def _clean_env(scratch: Path) -> dict[str, str]:
 
 def _protections(tier: str, uid: int | None) -> tuple[str, ...]:
     base = ["rlimits", "scratch_cwd", "clean_env", "process_group_kill", "output_cap"]
+    if uid is not None or os.geteuid() != 0:
+        base.append("nproc_limit")  # the kernel ignores RLIMIT_NPROC for root
     if tier == "bwrap":
         base += ["readonly_fs", "private_tmp", "no_network", "pid_namespace"]
     elif tier == "unshare":

@@ -132,7 +132,7 @@ def test_hostile_batch(listener, tmp_path, monkeypatch):
     details = dict(zip(out["trace_id"], out["detail"]))
     assert "MemoryError" in details["alloc_10gb"]
     assert "SIGSEGV" in details["segfault"]
-    assert "no_network" in details["good"] and "readonly_fs" in details["good"]
+    assert all(p in details["good"] for p in ("no_network", "readonly_fs", "nproc_limit", "pid_namespace"))
     assert not canary_tmp.exists() and not canary_repo.exists() and not canary_home.exists()
     assert accepted == [], "the sandbox reached a listener on the host's loopback"
     assert elapsed < 60, f"two deadline cases of 4 s took {elapsed:.0f} s in all"
