@@ -97,3 +97,16 @@ def test_resume_rerun_and_new_verifier_version(seeded, wh_path):
                              cfg=VerifyConfig(math=MathConfig(float_rounding=4)))
     assert changed["n_in"] == 3 + 3  # math traces with a reference, and the vote (it uses math-verify too)
     assert seeded.scalar("select count(*) from raw.raw_rejections where stage = 'verify'") == 3  # not duplicated
+
+
+def test_fallback_verdict_is_superseded_when_the_prompt_arrives(seeded, wh_path):
+    from flows.verify import run_verify
+    from tasks.verify.math import MathConfig, math_pool
+
+    with math_pool(MathConfig(), workers=1) as pool:
+        run_verify(warehouse=str(wh_path), workers=1, pool=pool)
+        seeded.load("raw.raw_prompts", pl.DataFrame([_prompt("p_not_ingested", "math", "1")]), key=["prompt_id"])
+        stats = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
+    assert stats["n_in"] == 1
+    rows = seeded.query("select verifier, verdict_status from staging.stg_verifications where trace_id = 'o1'").rows()
+    assert rows == [("math_verify", "correct")]
