@@ -8,6 +8,7 @@ in flight.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -168,8 +169,13 @@ def run_generate(
     limit: int | None = None,
     shard_size: int = 128,
     dry_run: bool = False,
+    backend_factory: Callable[[EngineConfig], Backend] = make_backend,
 ) -> dict:
-    """The generate stage as a plain function (the flow calls it; so can the CLI and tests)."""
+    """The generate stage as a plain function (the flow calls it; so can the CLI, tests and benchmarks).
+
+    `backend_factory` builds each teacher's backend (default `make_backend`; a benchmark passes one
+    that returns an already loaded model).
+    """
     teachers = teachers or toy_teachers()
     base_sampling = (sampling or SamplingParams()).to_config()
     wh = Warehouse(warehouse)
@@ -178,7 +184,7 @@ def run_generate(
     for spec in teachers:
         engine = spec.to_config()
         samp = spec.sampling.to_config() if spec.sampling else base_sampling
-        backend = make_backend(engine)
+        backend = backend_factory(engine)
         model_id, template_hash = backend.model_id(), backend.template_hash(samp)
         requests = build_requests(prompts, model_id=model_id, template_hash=template_hash, sampling=samp)
         done = done_keys(wh, model_id)

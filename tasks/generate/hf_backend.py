@@ -6,6 +6,7 @@ in any batch. Log-probs are the model's raw log-softmax of each sampled token.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,15 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in DTYPES:
         raise GenerateError(f"engine.dtype must be auto or one of {sorted(DTYPES)}, got {dtype!r}")
     return DTYPES[dtype]
+
+
+def _cache_keyword(model) -> str:
+    """transformers >= 5.2x names the KV-cache argument `cache`; earlier versions `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _output_cache(out):
+    return out["cache"] if "cache" in out.keys() else out["past_key_values"]
 
 
 @dataclass
@@ -201,8 +211,9 @@ class HFBackend:
         tails = [""] * n_rows
         stop_hit = torch.zeros(n_rows, dtype=torch.bool)
 
+        cache_kw = _cache_keyword(model)
         out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        cache, next_pos = out.cache, positions[:, -1] + 1
+        cache, next_pos = _output_cache(out), positions[:, -1] + 1
         finished = torch.zeros(n_rows, dtype=torch.bool, device=device)
         eos_hit = torch.zeros(n_rows, dtype=torch.bool, device=device)
         steps_tok, steps_lp, steps_top_ids, steps_top_lp, alive = [], [], [], [], []
@@ -232,8 +243,9 @@ class HFBackend:
                 break
             token = torch.where(finished, torch.full_like(token, pad), token)
             mask = torch.cat([mask, torch.ones((n_rows, 1), dtype=mask.dtype, device=device)], dim=1)
-            out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None], cache=cache, use_cache=True)
-            cache, next_pos = out.cache, next_pos + 1
+            out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                        use_cache=True, **{cache_kw: cache})
+            cache, next_pos = _output_cache(out), next_pos + 1
 
         toks = torch.stack(steps_tok, 1).cpu()
         lps = torch.stack(steps_lp, 1).float().cpu()
