@@ -15,24 +15,21 @@ BAR_WIDTH = 30
 
 
 def length_histogram(lengths: pl.Series, n_bins: int = 10) -> list[tuple[int, int, int]]:
-    """Equal-width bins over [min, max] of the non-null lengths: (lo, hi, count), hi inclusive on the last bin.
+    """Equal-width integer bins over [min, max] of the non-null lengths: (lo, hi, count), both inclusive.
 
     >>> length_histogram(pl.Series([1, 2, 3, 10]), n_bins=3)
-    [(1, 4, 3), (4, 7, 0), (7, 10, 1)]
+    [(1, 4, 3), (5, 8, 0), (9, 10, 1)]
     """
     values = lengths.drop_nulls()
     if values.len() == 0:
         return []
     lo, hi = int(values.min()), int(values.max())
-    if lo == hi:
-        return [(lo, hi, values.len())]
-    width = max(1, math.ceil((hi - lo) / n_bins))
-    edges = [lo + i * width for i in range(n_bins + 1)]
-    counts = [0] * n_bins
+    width = max(1, math.ceil((hi - lo + 1) / n_bins))
+    n = (hi - lo) // width + 1
+    counts = [0] * n
     for v in values.to_list():
-        counts[min((int(v) - lo) // width, n_bins - 1)] += 1
-    bins = [(edges[i], min(edges[i + 1], hi), counts[i]) for i in range(n_bins)]
-    return [b for b in bins if b[0] <= hi]
+        counts[(int(v) - lo) // width] += 1
+    return [(lo + i * width, min(lo + (i + 1) * width - 1, hi), counts[i]) for i in range(n)]
 
 
 def _table(df: pl.DataFrame) -> str:
@@ -113,7 +110,7 @@ def render_card(
     if hist:
         top = max(c for _, _, c in hist) or 1
         body.append(_table(pl.DataFrame({
-            "tokens": [f"{lo}-{hi}" for lo, hi, _ in hist],
+            "tokens": [f"{lo}-{hi}" if hi > lo else str(lo) for lo, hi, _ in hist],
             "n_traces": [c for _, _, c in hist],
             "": ["#" * max(1 if c else 0, round(BAR_WIDTH * c / top)) for _, _, c in hist],
         })))
@@ -122,7 +119,8 @@ def render_card(
     else:
         body.append("_no token counts recorded_\n")
     body += ["## Verdict breakdown", ""]
-    body.append(_table(verdicts) if verdicts is not None else "_no verification has run on these traces_\n")
+    has_verdicts = verdicts is not None and verdicts.height > 0
+    body.append(_table(verdicts) if has_verdicts else "_no verification has run on these traces_\n")
     body += ["## Training runs that used this version", "", _table(training_runs), "## Files", ""]
     body += [f"- `{f}`" for f in files]
     body.append("")

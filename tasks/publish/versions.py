@@ -122,7 +122,7 @@ def content_hash(rows: pl.DataFrame) -> str:
 
     >>> content_hash(pl.DataFrame({"trace_id": ["t"], "rank": [0], "stage": ["main"],
     ...     "prompt_sha256": ["a"], "completion_sha256": ["b"]}))[:12]
-    'c9ad3e5d1b8d'
+    'c65b0d9c9e27'
     """
     digest = hashlib.sha256(b"potstill-dataset-v1\n")
     ordered = rows.sort(["rank", "trace_id"], nulls_last=True)

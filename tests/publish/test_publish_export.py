@@ -70,7 +70,8 @@ def test_unknown_format_and_version(published, tmp_path):
 
 @pytest.mark.parametrize(("values", "bins", "expected"), [
     ([5, 5, 5], 4, [(5, 5, 3)]),
-    ([0, 10], 2, [(0, 5, 1), (5, 10, 1)]),
+    ([0, 10], 2, [(0, 5, 1), (6, 10, 1)]),
+    ([10, 11], 10, [(10, 10, 1), (11, 11, 1)]),
     ([], 3, []),
 ])
 def test_length_histogram(values, bins, expected):
