@@ -324,7 +324,13 @@ def main() -> None:
     """Entry point: one clear line per error, tracebacks only with --debug."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # the ephemeral API's cold start takes 7-12 s on 2 cores, longer under load: wait for it
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     debug = "--debug" in sys.argv
+    import logging
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         app(prog_name="potstill", standalone_mode=False)
     except click.exceptions.Exit as exc:

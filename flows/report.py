@@ -31,7 +31,8 @@ def build_report(wh: Warehouse, run_id: str) -> Report:
              f"config fingerprint {row['config_fingerprint']}", f"warehouse {wh.path}"]
     stats = json.loads(row["stats_json"] or "{}")
     for stage in stats.get("stages", []):
-        extra = {k: v for k, v in stage.items() if k in ("accuracy_before", "accuracy_after", "dataset", "checkpoint_path")}
+        extra = {k: v for k, v in stage.items()
+                 if k in ("accuracy_before", "accuracy_after", "dataset", "checkpoint_path") and v is not None}
         if extra:
             notes.append(f"{stage.get('stage')}: {extra}")
     sections: dict[str, pl.DataFrame] = {}
