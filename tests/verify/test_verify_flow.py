@@ -22,6 +22,14 @@ def _trace(tid, pid, text, truncated=False):
             "completion_text": text, "is_truncated": truncated, "created_at": NOW, "run_id": "seed"}
 
 
+@pytest.fixture(scope="module")
+def pool():
+    from tasks.verify.math import MathConfig, math_pool
+
+    with math_pool(MathConfig(), workers=1) as p:
+        yield p
+
+
 @pytest.fixture
 def seeded(wh, wh_path):
     wh.load("raw.raw_prompts", pl.DataFrame([
@@ -79,34 +87,31 @@ def test_verify_flow_judges_every_trace_once(prefect_harness, seeded, wh_path):
     assert seeded.scalar("select count(*) from raw.raw_verifications") == 10 + 1 + 4
 
 
-def test_resume_rerun_and_new_verifier_version(seeded, wh_path):
+def test_resume_rerun_and_new_verifier_version(seeded, wh_path, pool):
     from flows.verify import run_verify
     from tasks.verify.core import VerifyConfig
-    from tasks.verify.math import MathConfig, math_pool
+    from tasks.verify.math import MathConfig
 
-    with math_pool(MathConfig(), workers=1) as pool:
-        run_verify(warehouse=str(wh_path), workers=1, limit=2, pool=pool)  # as if killed after two shards
-        assert seeded.scalar("select count(*) from raw.raw_verifications") == 2 + 3  # 2 traces + 1 vote of 3
-        rest = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
-        assert rest["n_in"] == 10 - 5
-        assert seeded.scalar("select count(*) from raw.raw_verifications") == 10
-        assert seeded.scalar("select count(distinct trace_id) from raw.raw_verifications") == 10
-        again = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
-        assert (again["n_in"], again["n_out"], again["n_rejected"]) == (0, 0, 0)
-        changed = run_verify(warehouse=str(wh_path), workers=1, pool=pool,
-                             cfg=VerifyConfig(math=MathConfig(float_rounding=4)))
+    run_verify(warehouse=str(wh_path), workers=1, limit=2, pool=pool)  # as if killed after two shards
+    assert seeded.scalar("select count(*) from raw.raw_verifications") == 2 + 3  # 2 traces + 1 vote of 3
+    rest = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
+    assert rest["n_in"] == 10 - 5
+    assert seeded.scalar("select count(*) from raw.raw_verifications") == 10
+    assert seeded.scalar("select count(distinct trace_id) from raw.raw_verifications") == 10
+    again = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
+    assert (again["n_in"], again["n_out"], again["n_rejected"]) == (0, 0, 0)
+    changed = run_verify(warehouse=str(wh_path), workers=1, pool=pool,
+                         cfg=VerifyConfig(math=MathConfig(float_rounding=4)))
     assert changed["n_in"] == 3 + 3  # math traces with a reference, and the vote (it uses math-verify too)
     assert seeded.scalar("select count(*) from raw.raw_rejections where stage = 'verify'") == 3  # not duplicated
 
 
-def test_fallback_verdict_is_superseded_when_the_prompt_arrives(seeded, wh_path):
+def test_fallback_verdict_is_superseded_when_the_prompt_arrives(seeded, wh_path, pool):
     from flows.verify import run_verify
-    from tasks.verify.math import MathConfig, math_pool
 
-    with math_pool(MathConfig(), workers=1) as pool:
-        run_verify(warehouse=str(wh_path), workers=1, pool=pool)
-        seeded.load("raw.raw_prompts", pl.DataFrame([_prompt("p_not_ingested", "math", "1")]), key=["prompt_id"])
-        stats = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
+    run_verify(warehouse=str(wh_path), workers=1, pool=pool)
+    seeded.load("raw.raw_prompts", pl.DataFrame([_prompt("p_not_ingested", "math", "1")]), key=["prompt_id"])
+    stats = run_verify(warehouse=str(wh_path), workers=1, pool=pool)
     assert stats["n_in"] == 1
     rows = seeded.query("select verifier, verdict_status from staging.stg_verifications where trace_id = 'o1'").rows()
     assert rows == [("math_verify", "correct")]
