@@ -38,7 +38,7 @@ def experiment_flow(
     policies: list[str] = list(DEFAULT_POLICIES),
     budget: int = 500,
     seed: int = 0,
-    recipe: str | None = None,
+    recipe: str | None = "toy_ablation",
     base_model: str | None = None,
     eval_set: str | None = None,
     student: str | None = None,
@@ -51,7 +51,7 @@ def experiment_flow(
     """Compare selection policies at a fixed budget by fine-tuning the student once per policy.
 
     Args:
-        recipe: training recipe (train config + eval settings); default train_toy.yaml.
+        recipe: training recipe (train config + eval settings); default train_toy_ablation.yaml.
         student / student_model_id: the student whose provenance scores the selection reads (see select).
         limit: evaluate on the first N problems of the eval set only (quick runs).
     """
