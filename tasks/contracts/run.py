@@ -8,7 +8,6 @@ record to `meta.dq_results`, and publish a Prefect markdown artifact when inside
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Sequence
 
 import polars as pl

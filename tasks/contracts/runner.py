@@ -12,10 +12,10 @@ import json
 import math
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import cache
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import polars as pl
@@ -70,7 +70,7 @@ class ContractResult:
     n_rows: int
     outcomes: tuple[ExpectationOutcome, ...]
     checked_run_id: str | None = None
-    checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
 
     @property
     def success(self) -> bool:

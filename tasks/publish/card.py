@@ -75,9 +75,9 @@ def render_card(
     body = [
         f"# {spec}",
         "",
-        f"A reasoning-distillation dataset curated by potstill with the `{version['policy']}` selection policy: "
-        f"{version['n_rows']} traces, {version['n_tokens']} completion tokens. Each row is a chat "
-        "(`messages`: user problem, assistant reply with its reasoning inside `<think>...</think>`).",
+        (f"A reasoning-distillation dataset curated by potstill with the `{version['policy']}` selection policy: "
+         f"{version['n_rows']} traces, {version['n_tokens']} completion tokens. Each row is a chat "
+         "(`messages`: user problem, assistant reply with its reasoning inside `<think>...</think>`)."),
         "",
         "## Version",
         "",
@@ -91,8 +91,8 @@ def render_card(
         })),
         "## Lineage",
         "",
-        "Runs the rows came from (ingest, generation, selection and the runs named at publish time); "
-        "`potstill lineage TRACE_ID` gives the full history of one trace.",
+        ("Runs the rows came from (ingest, generation, selection and the runs named at publish time); "
+         "`potstill lineage TRACE_ID` gives the full history of one trace."),
         "",
         _table(runs),
         "Teachers and prompt sources:",

@@ -129,14 +129,14 @@ def create_views_sql(dataset_name: str, *, with_pairs: bool) -> list[str]:
     sft = sft_view_name(dataset_name)
     statements = [
         f"create or replace view {sft} as\n{sft_rows_sql(dataset_name)}",
-        f"comment on view {sft} is 'one row per trace of the latest published version of dataset "
-        f"{dataset_name}, chat format (messages, reasoning inside <think>)'",
+        (f"comment on view {sft} is 'one row per trace of the latest published version of dataset "
+         f"{dataset_name}, chat format (messages, reasoning inside <think>)'"),
     ]
     if with_pairs:
         redi = redi_view_name(dataset_name)
         statements += [
             f"create or replace view {redi} as\n{redi_pairs_sql(dataset_name)}",
-            f"comment on view {redi} is 'one row per (correct, incorrect) trace pair of a prompt in the latest "
-            f"published version of dataset {dataset_name}'",
+            (f"comment on view {redi} is 'one row per (correct, incorrect) trace pair of a prompt in the latest "
+             f"published version of dataset {dataset_name}'"),
         ]
     return statements

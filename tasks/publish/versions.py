@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -46,7 +46,7 @@ class PublishError(RuntimeError):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ def publish_dataset(
             }
             wh.load("curated.cur_datasets", pl.DataFrame([draft], schema=_DATASET_SCHEMA), con=con)
     if existing is not None:
-        return [v for v in list_versions(wh, dataset_name) if v.version == existing][0]
+        return next(v for v in list_versions(wh, dataset_name) if v.version == existing)
 
     with wh.connect() as con:
         results = _gate(con, enriched, dataset_name, version)
@@ -329,7 +329,7 @@ def publish_dataset(
         )
         for statement in create_views_sql(dataset_name, with_pairs=has_pairs(rows)):
             con.execute(statement)
-    published = [v for v in list_versions(wh, dataset_name) if v.version == version][0]
+    published = next(v for v in list_versions(wh, dataset_name) if v.version == version)
     return DatasetVersion(**{**published.__dict__, "is_new": True})
 
 

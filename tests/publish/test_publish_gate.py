@@ -108,7 +108,7 @@ def test_warnings_do_not_block(wh):
 
 
 def test_upstream_rows_are_checked_in_chunks_with_counts_added(wh, monkeypatch):
-    import tasks.publish.versions as versions
+    from tasks.publish import versions
 
     monkeypatch.setattr(versions, "GATE_CHUNK_IDS", 2)
     seed(wh)
