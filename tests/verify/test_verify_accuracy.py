@@ -38,7 +38,7 @@ def math_cases() -> list[tuple[str, str, bool, str]]:
     rng = random.Random(SEED)
     cases = []
     for i in range(150):
-        expr, value, think = _chain(rng)
+        _expr, value, think = _chain(rng)
         kind = i % 10
         if kind in (0, 1, 2):
             cases.append((think + f"\\boxed{{{value}}}", str(value), False, "correct"))
