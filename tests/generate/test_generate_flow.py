@@ -35,6 +35,21 @@ def teacher(path, name="tiny", **kw) -> TeacherSpec:
     return TeacherSpec(model=str(path), name=name, batch_size=8, cpu_threads=1, **kw)
 
 
+def test_flow_resumes_and_takes_plain_dict_parameters(wh, tiny_model_dir, prefect_harness):
+    """What a recipe passes: dicts, validated into TeacherSpec / SamplingParams by the flow."""
+    seed_prompts(wh, 3)
+    params = dict(warehouse=str(wh.path), teachers=[{"model": str(tiny_model_dir), "name": "tiny", "cpu_threads": 1}],
+                  sampling={"n": 2, "temperatures": [1.0], "max_tokens": 8}, shard_size=8)
+    assert generate_flow(**params, dry_run=True)["n_requests"] == 6
+    first = generate_flow(**params, limit=2)
+    assert (first["n_out"], first["n_already_done"]) == (4, 0)
+    second = generate_flow(**params)
+    assert (second["n_out"], second["n_already_done"]) == (2, 4)
+    assert wh.scalar("select count(distinct trace_id) from raw.raw_traces") == 6
+    assert wh.scalar("select count(*) from raw.raw_token_logprobs") == 6
+
+
+@pytest.mark.slow
 def test_flow_generates_resumes_and_accounts(wh, tiny_model_dir, tiny_model_dir_b, prefect_harness):
     seed_prompts(wh, 5)
     teachers = [teacher(tiny_model_dir, price_in_per_1m=1.0, price_out_per_1m=4.0), teacher(tiny_model_dir_b, "tiny-b")]
