@@ -1,0 +1,187 @@
+"""Scale run: synthetic traces through verify -> dedup -> score -> select -> publish at two sizes.
+
+Run: python bench/bench_scale.py [--sizes 100000 200000] [--workers N]
+Each size runs in its own child process on a fresh temp warehouse (the plain stage functions, no
+Prefect server); the parent samples the RSS of that child and all its descendants (math-verify
+workers included) every 0.2 s. Reports seconds per 1k traces per stage at each size, the growth of
+that cost from the smaller to the larger size (1.0 = linear), and peak RSS; writes
+bench/results/scale.json. The acceptance bound: near-linear growth, peak RSS < 4 GB at 200k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RSS_LIMIT_MB = 4096
+STAGES = ("verify", "dedup", "score", "select_publish")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants, in MiB (processes that vanish mid-walk are skipped)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total / 2**20
+
+
+class PeakSampler:
+    """Background thread recording the peak tree RSS of `pid`."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        self.pid, self.every_s, self.peak_mb = pid, every_s, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_one(n_traces: int, workers: int, out: Path) -> None:
+    """Child process: synth -> verify -> dedup -> score -> select+publish on a fresh warehouse."""
+    from bench.synth import SynthConfig, write_synthetic
+    from flows.dedup import run_dedup
+    from flows.score import run_score
+    from flows.select import run_select
+    from flows.verify import run_verify
+    from tasks.select.policies import SelectionConfig
+    from warehouse import Warehouse
+
+    result: dict = {"traces_requested": n_traces, "workers": workers, "stages": {}}
+    with tempfile.TemporaryDirectory(prefix="potstill-scale-") as tmp:
+        path = str(Path(tmp) / "scale.duckdb")
+        wh = Warehouse(path)
+
+        def timed(name: str, fn):
+            t0 = time.perf_counter()
+            stats = fn()
+            result["stages"][name] = {"wall_s": round(time.perf_counter() - t0, 2),
+                                      **{k: stats.get(k) for k in ("n_in", "n_out", "n_rejected")}}
+            print(f"  [{n_traces}] {name}: {result['stages'][name]}", flush=True)
+            return stats
+
+        t0 = time.perf_counter()
+        result["synthetic"] = write_synthetic(wh, n_traces, SynthConfig())
+        result["synth_wall_s"] = round(time.perf_counter() - t0, 2)
+        result["traces"] = result["synthetic"]["traces"]
+        print(f"  [{n_traces}] synthetic: {result['synthetic']} in {result['synth_wall_s']} s", flush=True)
+        verify = timed("verify", lambda: run_verify(warehouse=path, workers=workers))
+        result["verify_by_status"] = verify.get("by_status")
+        dedup = timed("dedup", lambda: run_dedup(warehouse=path))
+        result["dedup_trace"] = {k: dedup.get("trace", {}).get(k) for k in ("n_items", "n_duplicates", "near")}
+        timed("score", lambda: run_score(warehouse=path))
+        budget = max(1, result["synthetic"]["prompts"] // 2)
+        selected = timed("select_publish", lambda: run_select("random", SelectionConfig(budget=budget),
+                                                              warehouse=path, dataset_name="scale-run"))
+        result["dataset"] = {k: (selected.get("dataset") or {}).get(k) for k in ("spec", "n_rows", "status")}
+        result["warehouse_mb"] = round(Path(path).stat().st_size / 2**20, 1)
+    out.write_text(json.dumps(result, default=str))
+
+
+def measure(n_traces: int, workers: int) -> dict:
+    """Run one size in a child process and sample its process tree's RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "one.json"
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_LOGGING_LEVEL": "WARNING"}
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--one", str(n_traces), "--workers", str(workers),
+                                 "--out", str(out)], env=env, cwd=REPO)
+        with PeakSampler(proc.pid) as sampler:
+            code = proc.wait()
+        wall = time.perf_counter() - t0
+        if code != 0:
+            raise SystemExit(f"scale run at {n_traces} traces failed (exit {code})")
+        result = json.loads(out.read_text())
+    n = result["traces"]
+    pipeline_s = sum(result["stages"][s]["wall_s"] for s in STAGES)
+    result.update(
+        pipeline_wall_s=round(pipeline_s, 2),
+        process_wall_s=round(wall, 2),
+        s_per_1k_traces=round(1000 * pipeline_s / n, 3),
+        stage_s_per_1k_traces={s: round(1000 * result["stages"][s]["wall_s"] / n, 3) for s in STAGES},
+        peak_rss_mb=round(sampler.peak_mb, 1),
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 200_000])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="math-verify worker processes")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    args = parser.parse_args(argv)
+    if args.one:
+        run_one(args.one, args.workers, args.out)
+        return 0
+    runs = []
+    for size in sorted(args.sizes):
+        print(f"== {size} traces", flush=True)
+        runs.append(measure(size, args.workers))
+        print(f"   {runs[-1]['s_per_1k_traces']} s per 1k traces, peak RSS {runs[-1]['peak_rss_mb']} MB", flush=True)
+        summary = summarize(runs)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(summary, indent=2, default=str) + "\n")  # after every size
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
+    print(f"written {args.results}")
+    return 0 if summary["within_rss_limit"] else 1
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Growth of the per-1k cost from the smallest to the largest size measured so far, and peak RSS."""
+    small, large = runs[0], runs[-1]
+    growth = {s: round(large["stage_s_per_1k_traces"][s] / max(small["stage_s_per_1k_traces"][s], 1e-9), 2)
+              for s in STAGES}
+    summary = {
+        "sizes": [r["traces"] for r in runs],
+        "s_per_1k_traces": [r["s_per_1k_traces"] for r in runs],
+        # cost per 1k traces at the largest size over the smallest: 1.0 is linear growth
+        "per_1k_growth_ratio": round(large["s_per_1k_traces"] / small["s_per_1k_traces"], 2),
+        "stage_per_1k_growth_ratio": growth,
+        "superlinear_stages": sorted(s for s, g in growth.items() if g > 1.3),
+        "peak_rss_mb": [r["peak_rss_mb"] for r in runs],
+        "peak_rss_limit_mb": RSS_LIMIT_MB,
+        "within_rss_limit": max(r["peak_rss_mb"] for r in runs) < RSS_LIMIT_MB,
+        "near_linear": large["s_per_1k_traces"] / small["s_per_1k_traces"] <= 1.3,
+        "cpu_count": os.cpu_count(),
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "complete": len(runs) > 1,
+        "runs": runs,
+    }
+    return summary
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
