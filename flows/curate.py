@@ -51,18 +51,17 @@ def curate(recipe: str = str(DEFAULT_RECIPE), warehouse: str | None = None) -> d
     stages: list[dict] = []
     try:
         for item in spec.inputs.prompts:
-            stages.append(_ingest(item, "prompts", wh_path))
+            stages += _checked(_ingest(item, "prompts", wh_path), wh_path, log)
         for item in spec.inputs.traces:
-            stages.append(_ingest(item, "traces", wh_path))
-        stages.append(_stage(spec, "generate", wh_path, log))
-        stages.append(_stage(spec, "verify", wh_path, log))
+            stages += _checked(_ingest(item, "traces", wh_path), wh_path, log)
+        stages += _checked(_stage(spec, "generate", wh_path, log), wh_path, log)
+        stages += _checked(_stage(spec, "verify", wh_path, log), wh_path, log)
         stages.append(_stage(spec, "dedup", wh_path, log))
         stages.append(_stage(spec, "score", wh_path, log))
-        stages.append(_stage(spec, "divergence", wh_path, log))
+        stages += _checked(_stage(spec, "divergence", wh_path, log), wh_path, log)
         selection = _stage(spec, "select", wh_path, log, publish=False)
         stages.append(_brief(selection))
-        stages.append(_validate(wh_path, log))
-        published = _publish(spec, wh_path, selection, stages, log)
+        published = _publish(spec, wh_path, selection, stages, log)  # its contract gate validates the selection
         stages.append(published)
         stages.append(_finetune_and_evaluate(spec, wh_path, published, log))
     except BaseException as exc:
@@ -83,15 +82,19 @@ def _brief(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "rows"}
 
 
-def _validate(wh_path: str, log) -> dict:
-    """Data contracts over every table the stages wrote; a blocking failure stops the run here."""
+def _checked(result: dict, wh_path: str, log) -> list[dict]:
+    """A stage boundary: run the data contracts on the rows that stage run wrote (a blocking
+    failure stops the curate run here, naming the expectation and example rows)."""
+    if result.get("skipped") or not isinstance(result.get("run_id"), str):
+        return [result]
     from flows.publish import validate_flow
 
     started = time.monotonic()
-    result = validate_flow(warehouse=wh_path) or {}
-    result = {**result, "stage": "validate", "seconds": round(time.monotonic() - started, 2)}
-    log.info("stage validate: %s", {k: result.get(k) for k in ("n_in", "n_out", "n_rejected")})
-    return result
+    check = validate_flow(warehouse=wh_path, run_id=result["run_id"]) or {}
+    check = {**check, "stage": f"validate:{result['stage']}", "seconds": round(time.monotonic() - started, 2)}
+    log.info("contracts after %s: %s rows checked, %s blocking failures", result["stage"], check.get("n_in"),
+             check.get("n_blocking_failures"))
+    return [result, check]
 
 
 def _publish(spec: Recipe, wh_path: str, selection: dict, stages: list[dict], log) -> dict:
