@@ -57,6 +57,10 @@ class ScoringConfig:
         metadata={"help": "max prompt+completion tokens; longer completions are scored up to the limit "
                   "(default: the model's max_position_embeddings)"},
     )
+    encode_group: int = field(
+        default=256,
+        metadata={"help": "traces tokenized at a time; the accelerator scores one group while the host encodes the next"},
+    )
     use_chat_template: bool = field(
         default=True, metadata={"help": "render the prompt with the tokenizer's chat template (user turn + generation prompt)"}
     )
@@ -181,18 +185,28 @@ class TeacherForcedScorer:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def encode(self, item: ScoringItem) -> _Encoded:
+        return self.encode_many([item])[0]
+
+    def encode_many(self, items: Sequence[ScoringItem]) -> list[_Encoded]:
+        """Render each distinct prompt once, tokenize prompts and completions in two batched calls."""
         tok = self.tokenizer
-        rendered = self.render_prompt(item.prompt_text)
-        prompt_ids = tok(rendered, add_special_tokens=not self.cfg.use_chat_template)["input_ids"]
-        if not prompt_ids:
-            if tok.bos_token_id is None:
-                raise ScoringError(f"trace {item.trace_id}: empty prompt and no BOS token: nothing to condition on")
-            prompt_ids = [tok.bos_token_id]
-        enc = tok(item.completion_text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
-        starts = [int(a) for a, _ in enc["offset_mapping"]]
-        room = max(self.max_length - len(prompt_ids), 0)
-        return _Encoded(item, list(prompt_ids), ids[:room], starts[:room])
+        prompts = list(dict.fromkeys(it.prompt_text for it in items))
+        rendered = [self.render_prompt(p) for p in prompts]
+        p_ids = tok(rendered, add_special_tokens=not self.cfg.use_chat_template)["input_ids"] if rendered else []
+        by_prompt = dict(zip(prompts, p_ids))
+        enc = tok([it.completion_text for it in items], add_special_tokens=False, return_offsets_mapping=True) if items else None
+        out = []
+        for i, it in enumerate(items):
+            prompt_ids = list(by_prompt[it.prompt_text])
+            if not prompt_ids:
+                if tok.bos_token_id is None:
+                    raise ScoringError(f"trace {it.trace_id}: empty prompt and no BOS token: nothing to condition on")
+                prompt_ids = [tok.bos_token_id]
+            room = max(self.max_length - len(prompt_ids), 0)
+            ids = enc["input_ids"][i][:room]
+            starts = [int(a) for a, _ in enc["offset_mapping"][i][:room]]
+            out.append(_Encoded(it, prompt_ids, list(ids), starts))
+        return out
 
     # -- forward ------------------------------------------------------------------------------------
     def _check_split_head(self) -> bool:
@@ -209,48 +223,60 @@ class TeacherForcedScorer:
         return bool(torch.allclose(ref, mine, atol=1e-3, rtol=1e-3))
 
     def _head(self, head, hidden):
-        logits = head(hidden).float()
+        return self._head_raw(head, hidden).float()
+
+    def _head_raw(self, head, hidden):
+        logits = head(hidden)
         cap = getattr(self.model.config, "final_logit_softcapping", None)
         if cap:
-            logits = torch_tanh_cap(logits, cap)
+            logits = torch_tanh_cap(logits.float(), cap)
         return logits
 
-    def _score_batch(self, batch: list[_Encoded]) -> list[list[float]]:
+    def _score_batch(self, batch: list[_Encoded]):
+        """Completion-token log-probs of one batch, flat in batch order, left on the device (no sync)."""
+        import numpy as np
+
         torch = self._torch
         width = max(e.length for e in batch)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        want = torch.zeros((len(batch), width), dtype=torch.bool)  # positions whose NEXT token is scored
+        ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        want = np.zeros((len(batch), width), dtype=bool)  # positions whose NEXT token is scored
         for b, e in enumerate(batch):
-            seq = e.prompt_ids + e.completion_ids
-            ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[b, : len(seq)] = 1
-            want[b, len(e.prompt_ids) - 1 : len(seq) - 1] = True
-        ids, mask, want = ids.to(self.device), mask.to(self.device), want.to(self.device)
-        targets = torch.roll(ids, -1, dims=1)[want]
+            n_p, n = len(e.prompt_ids), e.length
+            ids[b, :n_p] = e.prompt_ids
+            ids[b, n_p:n] = e.completion_ids
+            mask[b, :n] = 1
+            want[b, n_p - 1 : n - 1] = True
+        # flat positions and targets computed on the host: boolean indexing on the device would sync
+        pos = np.flatnonzero(want.reshape(-1))
+        tgt = ids.reshape(-1)[pos + 1]
+        cuda = self.device.startswith("cuda")
+
+        def put(a):
+            t = torch.from_numpy(a)
+            return t.pin_memory().to(self.device, non_blocking=True) if cuda else t
+
+        ids_t, mask_t, pos_t, targets = put(ids), put(mask), put(pos), put(tgt)
         with torch.inference_mode():
             if self._split_head:
-                hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[want]
+                hidden = self.model.base_model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+                hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, pos_t)
                 head = self.model.get_output_embeddings()
                 parts = []
                 for s in range(0, hidden.shape[0], self.cfg.chunk_tokens):
-                    logp = torch.log_softmax(self._head(head, hidden[s : s + self.cfg.chunk_tokens]), dim=-1)
+                    logits = self._head_raw(head, hidden[s : s + self.cfg.chunk_tokens])
+                    # log_softmax in float32 straight from the head's dtype (no separate cast pass)
+                    logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
                     parts.append(logp.gather(1, targets[s : s + self.cfg.chunk_tokens, None])[:, 0])
-                flat = torch.cat(parts) if parts else torch.zeros(0)
-            else:  # models whose head is not a plain projection: full logits, one row at a time
-                rows = []
-                for b in range(len(batch)):
-                    logits = self.model(input_ids=ids[b : b + 1], attention_mask=mask[b : b + 1]).logits[0]
-                    sel = logits[want[b]].float()
-                    rows.append(torch.log_softmax(sel, -1).gather(1, ids[b].roll(-1)[want[b]][:, None])[:, 0])
-                flat = torch.cat(rows)
-        flat = flat.float().cpu().tolist()
-        out, k = [], 0
-        for e in batch:
-            n = len(e.completion_ids)
-            out.append(flat[k : k + n])
-            k += n
-        return out
+                    del logits, logp
+                return torch.cat(parts) if parts else torch.zeros(0, device=self.device)
+            rows = []  # models whose head is not a plain projection: full logits, one row at a time
+            for b, e in enumerate(batch):
+                logits = self.model(input_ids=ids_t[b : b + 1], attention_mask=mask_t[b : b + 1]).logits[0]
+                lo, hi = len(e.prompt_ids) - 1, e.length - 1
+                sel = logits[lo:hi].float()
+                rows.append(torch.log_softmax(sel, -1).gather(1, ids_t[b, lo + 1 : hi + 1, None])[:, 0])
+            return torch.cat(rows)
 
     def batches(self, encoded: list[_Encoded]) -> list[list[_Encoded]]:
         """Length-sorted batches bounded by `max_batch_size` and `max_batch_tokens` (padded)."""
@@ -269,21 +295,49 @@ class TeacherForcedScorer:
 
     def score(self, items: Sequence[ScoringItem]) -> pa.Table:
         """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts), one row per item, input order."""
-        encoded = [self.encode(it) for it in items]
-        scored: dict[int, list[float]] = {}
+        import numpy as np
+
+        torch = self._torch
         started = time.perf_counter()
-        for batch in self.batches([e for e in encoded if e.completion_ids]):
-            for e, lps in zip(batch, self._score_batch(batch)):
-                scored[id(e)] = lps
+        # Pipeline: items sorted by character length (a cheap proxy of token length) are encoded a
+        # group at a time; a group's batches are queued on the device without a host sync, so the
+        # host tokenizes group g+1 while the accelerator runs group g. One transfer at the end.
+        order_idx = sorted(range(len(items)), key=lambda i: -(len(items[i].prompt_text) + len(items[i].completion_text)))
+        group = max(self.cfg.encode_group, 1)
+        encoded_sorted: list[_Encoded] = []
+        pieces: list[tuple[list[_Encoded], object]] = []
+        for g in range(0, len(order_idx), group):
+            chunk = self.encode_many([items[i] for i in order_idx[g : g + group]])
+            encoded_sorted += chunk
+            for batch in self.batches([e for e in chunk if e.completion_ids]):
+                pieces.append((batch, self._score_batch(batch)))
+        encoded = [None] * len(items)
+        for i, e in zip(order_idx, encoded_sorted):
+            encoded[i] = e
+        flat = torch.cat([p for _, p in pieces]).float().cpu().numpy() if pieces else np.zeros(0, np.float32)
+        where: dict[int, tuple[int, int]] = {}
+        k = 0
+        for batch, _ in pieces:
+            for e in batch:
+                where[id(e)] = (k, k + len(e.completion_ids))
+                k += len(e.completion_ids)
+        lengths = np.array([len(e.completion_ids) for e in encoded], dtype=np.int32)
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        order = np.concatenate([np.arange(*where[id(e)]) for e in encoded if e.completion_ids] or [np.zeros(0, np.int64)])
+        logprobs = flat[order.astype(np.int64)] if len(order) else np.zeros(0, np.float32)
+        token_ids = np.fromiter((t for e in encoded for t in e.completion_ids), dtype=np.int32, count=int(offsets[-1]))
+        starts = np.fromiter((c for e in encoded for c in e.char_starts), dtype=np.int32, count=int(offsets[-1]))
+        off = pa.array(offsets, pa.int32())
         self.last_seconds = time.perf_counter() - started
-        self.last_tokens = sum(len(e.completion_ids) for e in encoded)
+        self.last_tokens = int(offsets[-1])
         return pa.table(
             {
-                "trace_id": [e.item.trace_id for e in encoded],
-                "model_id": [self.model_id] * len(encoded),
-                "token_ids": [e.completion_ids for e in encoded],
-                "logprobs": [scored.get(id(e), []) for e in encoded],
-                "char_starts": [e.char_starts for e in encoded],
+                "trace_id": pa.array([e.item.trace_id for e in encoded], pa.string()),
+                "model_id": pa.array([self.model_id] * len(encoded), pa.string()),
+                "token_ids": pa.ListArray.from_arrays(off, pa.array(token_ids, pa.int32())),
+                "logprobs": pa.ListArray.from_arrays(off, pa.array(logprobs.astype(np.float32), pa.float32())),
+                "char_starts": pa.ListArray.from_arrays(off, pa.array(starts, pa.int32())),
             },
             schema=TOKEN_LOGPROBS_SCHEMA,
         )
