@@ -195,13 +195,16 @@ class HFBackend:
         pad = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids()[0]
         eos = torch.tensor(self.eos_ids(), device=device)
         n_rows, width = len(prompts), max(len(p) for p in prompts)
+        n_steps = int(max(max_new_tokens))
         input_ids = torch.full((n_rows, width), pad, dtype=torch.long)
-        mask = torch.zeros((n_rows, width), dtype=torch.long)
+        full_mask = torch.zeros((n_rows, width + n_steps), dtype=torch.long)  # prompt + every future step; sliced per step
         for j, ids in enumerate(prompts):
             input_ids[j, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            mask[j, width - len(ids) :] = 1
-        input_ids, mask = input_ids.to(device), mask.to(device)
+            full_mask[j, width - len(ids) :] = 1
+        input_ids, full_mask = input_ids.to(device), full_mask.to(device)
+        mask = full_mask[:, :width]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        nucleus = any(p < 1 for p in top_ps)
         temps = torch.tensor(temperatures, dtype=torch.float32, device=device)
         tops = torch.tensor(top_ps, dtype=torch.float32, device=device)
         seed_t = torch.tensor(seeds, dtype=torch.int64, device=device)
@@ -217,10 +220,10 @@ class HFBackend:
         finished = torch.zeros(n_rows, dtype=torch.bool, device=device)
         eos_hit = torch.zeros(n_rows, dtype=torch.bool, device=device)
         steps_tok, steps_lp, steps_top_ids, steps_top_lp, alive = [], [], [], [], []
-        for step in range(int(max(max_new_tokens))):
+        for step in range(n_steps):
             logits = out.logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)
-            token = sample_tokens(logits, temps, tops, seed_t, step)
+            token = sample_tokens(logits, temps, tops, seed_t, step, nucleus=nucleus)
             alive.append(~finished)
             steps_tok.append(token)
             steps_lp.append(logp.gather(-1, token[:, None])[:, 0])
@@ -242,7 +245,7 @@ class HFBackend:
             if bool(finished.all()):
                 break
             token = torch.where(finished, torch.full_like(token, pad), token)
-            mask = torch.cat([mask, torch.ones((n_rows, 1), dtype=mask.dtype, device=device)], dim=1)
+            mask = full_mask[:, : width + step + 1]
             out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
                         use_cache=True, **{cache_kw: cache})
             cache, next_pos = _output_cache(out), next_pos + 1

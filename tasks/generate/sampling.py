@@ -13,6 +13,7 @@ import torch
 _MASK32 = 0xFFFFFFFF
 _MIX = 0x45D9F3B  # < 2**31, so (x < 2**32) * _MIX fits in a signed int64
 _STEP = 0x27D4EB2D & 0x7FFFFFFF
+_SPREAD = 0x9E3779B1  # golden-ratio multiplier; token ids < 2**31, so the product fits in int64
 
 
 def _mix32(x: torch.Tensor) -> torch.Tensor:
@@ -26,8 +27,8 @@ def uniform_noise(seeds: torch.Tensor, step: int, vocab_size: int) -> torch.Tens
     """U(0,1) noise of shape (B, V): a pure function of (seed[b], step, token id), float64."""
     seeds = seeds.to(torch.int64) & _MASK32
     row = _mix32(_mix32(seeds) ^ ((step * _STEP) & _MASK32))  # (B,)
-    idx = torch.arange(vocab_size, device=seeds.device, dtype=torch.int64)
-    x = _mix32(_mix32(row[:, None] ^ idx[None, :]) ^ 0x5BD1E995)
+    idx = torch.arange(vocab_size, device=seeds.device, dtype=torch.int64) * _SPREAD & _MASK32  # (V,), spread bits
+    x = _mix32(row[:, None] ^ idx[None, :])
     return (x.to(torch.float64) + 0.5) / 4294967296.0
 
 
@@ -37,14 +38,17 @@ def sample_tokens(
     top_ps: torch.Tensor,
     seeds: torch.Tensor,
     step: int,
+    *,
+    nucleus: bool | None = None,
 ) -> torch.Tensor:
     """One token per row from fp32 logits (B, V); temperature 0 rows are greedy.
 
-    Nucleus: tokens outside the smallest set with mass >= top_p are excluded.
+    Nucleus: tokens outside the smallest set with mass >= top_p are excluded. Pass `nucleus`
+    (any top_p < 1) when known, to spare a device sync per step.
     """
     greedy = temperatures <= 0
     scaled = logits / torch.where(greedy, torch.ones_like(temperatures), temperatures)[:, None]
-    if bool((top_ps < 1).any()):
+    if nucleus if nucleus is not None else bool((top_ps < 1).any()):
         sorted_logits, order = scaled.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(dim=-1)
         before = probs.cumsum(dim=-1) - probs  # mass strictly before each token

@@ -48,3 +48,13 @@ def test_top_p_restricts_to_the_nucleus():
     counts = torch.bincount(out, minlength=4)
     assert counts[2] == 0 and counts[3] == 0
     assert abs(counts[0].item() / n - 0.625) < 0.04  # 0.5 / (0.5 + 0.3)
+
+
+def test_consecutive_steps_draw_independently():
+    n = 20000
+    logits = torch.zeros((n, 4))
+    a = sample_tokens(logits, torch.ones(n), torch.ones(n), torch.arange(n), step=3)
+    b = sample_tokens(logits, torch.ones(n), torch.ones(n), torch.arange(n), step=4)
+    c = sample_tokens(logits, torch.ones(n), torch.ones(n), torch.arange(n) + 1, step=3)
+    assert abs((a == b).double().mean().item() - 0.25) < 0.02
+    assert abs((a == c).double().mean().item() - 0.25) < 0.02  # neighbouring seeds too
