@@ -58,8 +58,8 @@ class ScoringConfig:
                   "(default: the model's max_position_embeddings)"},
     )
     encode_group: int = field(
-        default=256,
-        metadata={"help": "traces tokenized at a time; the accelerator scores one group while the host encodes the next"},
+        default=128,
+        metadata={"help": "traces tokenized at a time; the accelerator scores one group while a host thread encodes the next"},
     )
     use_chat_template: bool = field(
         default=True, metadata={"help": "render the prompt with the tokenizer's chat template (user turn + generation prompt)"}
@@ -300,14 +300,15 @@ class TeacherForcedScorer:
         torch = self._torch
         started = time.perf_counter()
         # Pipeline: items sorted by character length (a cheap proxy of token length) are encoded a
-        # group at a time; a group's batches are queued on the device without a host sync, so the
-        # host tokenizes group g+1 while the accelerator runs group g. One transfer at the end.
+        # group at a time by a producer thread (the Rust tokenizer releases the GIL), while this
+        # thread queues the previous group's batches on the device without a host sync. One
+        # device-to-host transfer at the end.
         order_idx = sorted(range(len(items)), key=lambda i: -(len(items[i].prompt_text) + len(items[i].completion_text)))
         group = max(self.cfg.encode_group, 1)
+        groups = [[items[i] for i in order_idx[g : g + group]] for g in range(0, len(order_idx), group)]
         encoded_sorted: list[_Encoded] = []
         pieces: list[tuple[list[_Encoded], object]] = []
-        for g in range(0, len(order_idx), group):
-            chunk = self.encode_many([items[i] for i in order_idx[g : g + group]])
+        for chunk in _prefetch(self.encode_many, groups):
             encoded_sorted += chunk
             for batch in self.batches([e for e in chunk if e.completion_ids]):
                 pieces.append((batch, self._score_batch(batch)))
@@ -344,6 +345,47 @@ class TeacherForcedScorer:
 
     def describe(self) -> str:
         return json.dumps({"model_id": self.model_id, "device": self.device, "split_head": self._split_head})
+
+
+def _prefetch(fn, args_list):
+    """Yield fn(a) for each a, computing the next one in a background thread (errors re-raised here)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def work():
+        try:
+            for a in args_list:
+                if stop.is_set():
+                    return
+                q.put((True, fn(a)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            q.put((False, exc))
+            return
+        q.put((True, _DONE))
+
+    thread = threading.Thread(target=work, name="scoring-encode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, value = q.get()
+            if not ok:
+                raise value
+            if value is _DONE:
+                return
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
+
+_DONE = object()
 
 
 def torch_tanh_cap(logits, cap: float):

@@ -94,3 +94,17 @@ def test_truncation_scores_the_prefix_only(tiny_models):
     n = len(cut["logprobs"][0])
     assert 0 < n < len(full["logprobs"][0]) and len(scorer.encode(TRACES[0]).prompt_ids) + n == 30
     assert cut["logprobs"][0].as_py() == pytest.approx(full["logprobs"][0].as_py()[:n], abs=1e-5)
+
+
+def test_prefetch_keeps_order_and_reraises_errors():
+    from tasks.divergence.scoring import _prefetch
+
+    assert list(_prefetch(lambda x: x * 2, [1, 2, 3])) == [2, 4, 6]
+
+    def boom(x):
+        if x == 2:
+            raise ValueError("bad item 2")
+        return x
+
+    with pytest.raises(ValueError, match="bad item 2"):
+        list(_prefetch(boom, [1, 2, 3]))
