@@ -1,0 +1,257 @@
+"""The shipped toy world: problem files, planted items, and the three models (fast: < 60 s)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tasks.common.text import normalize_text, split_think
+from tests.conftest import TOYWORLD
+from toyworld.datagen import DataSpec, build_data, read_jsonl
+from toyworld.problems import (
+    check_code_batch,
+    check_math,
+    code_block,
+    code_expr_in_problem,
+    evaluate,
+    expr_in_problem,
+    solve_steps,
+    student_trace,
+    teacher_a_trace,
+    teacher_b_trace,
+)
+
+DATA = TOYWORLD / "data"
+MODELS = TOYWORLD / "models"
+MODEL_NAMES = ("teacher-a", "teacher-b", "student")
+
+
+# ---------------------------------------------------------------- pure helpers
+@pytest.mark.parametrize(
+    ("expr", "value", "n_steps"),
+    [
+        ("7 + 5 * 3 - 4", 18, 3),
+        ("3 - 6 * 5 - 5", -32, 3),
+        ("2 * 3 + 4 * 5", 26, 3),
+        ("9 - 9 - 9 - 9", -18, 3),
+        ("1+2*3", 7, 2),
+    ],
+)
+def test_solve_steps_respects_precedence(expr, value, n_steps):
+    steps = solve_steps(expr)
+    assert evaluate(expr) == value == steps[-1][3]
+    assert len(steps) == n_steps
+
+
+def test_trace_styles_are_literal():
+    assert teacher_a_trace("7 + 5 * 3 - 4") == "<think>\n5*3=15.\n7+15=22.\n22-4=18.\nCheck: 18+4=22.\n</think>\n\\boxed{18}"
+    assert student_trace("7 + 5 * 3 - 4") == "<think>\n7+5*3-4=18.\n</think>\n\\boxed{18}"
+    b = teacher_b_trace("3 - 6 * 5 - 5")
+    assert "Wait, let me re-check." in b and b.endswith("\\boxed{22}")  # sign slip: 3-30=27
+
+
+@pytest.mark.parametrize(
+    ("completion", "reference", "ok"),
+    [
+        ("<think>\nx\n</think>\n\\boxed{18}", "18", True),
+        ("\\boxed{-3}", "-3", True),
+        ("\\boxed{17}", "18", False),
+        ("\\boxed{1}\\boxed{18}", "18", True),
+        ("18", "18", False),
+        ("\\boxed{x}", "18", False),
+    ],
+)
+def test_check_math(completion, reference, ok):
+    assert check_math(completion, reference) is ok
+
+
+def test_check_code_batch_runs_asserts():
+    tests = ["assert f(0) == 2", "assert f(1) == 5"]
+    good, bad = code_block("3*x + 2"), code_block("3*x")
+    assert check_code_batch([good, bad, "no code"], [tests, tests, tests]) == [True, False, False]
+
+
+# ---------------------------------------------------------------- problem files
+@pytest.fixture(scope="module")
+def files():
+    return {name: read_jsonl(DATA / f"{name}.jsonl") for name in ("train", "eval", "benchmark", "imported_traces")}
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return json.loads((DATA / "manifest.json").read_text())
+
+
+def test_files_match_manifest_hashes_and_regenerate_identically(files, manifest):
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, name
+    rebuilt = build_data(DataSpec(**manifest["spec"]))
+    for name in ("train", "eval", "benchmark", "imported_traces"):
+        assert rebuilt[name] == files[name], name
+
+
+@pytest.mark.parametrize(("name", "n_math", "n_code"), [("train", 2000, 300), ("eval", 200, 50), ("benchmark", 100, 20)])
+def test_problem_rows_parse_and_answers_are_right(files, name, n_math, n_code):
+    rows = files[name]
+    assert [r["domain"] for r in rows].count("math") == n_math
+    assert [r["domain"] for r in rows].count("code") == n_code
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert set(r) == {"id", "domain", "problem", "answer", "tests"}, r["id"]
+        if r["domain"] == "math":
+            assert r["answer"] == str(evaluate(expr_in_problem(r["problem"]))) and r["tests"] == [], r["id"]
+        else:
+            assert r["answer"] is None and 3 <= len(r["tests"]) <= 5, r["id"]
+    code = [r for r in rows if r["domain"] == "code"]
+    reference = [code_block(code_expr_in_problem(r["problem"])) for r in code]
+    assert all(check_code_batch(reference, [r["tests"] for r in code]))
+
+
+def _key(row):
+    if row["domain"] == "math":
+        return "m:" + expr_in_problem(row["problem"]).key
+    return "c:" + code_expr_in_problem(row["problem"])
+
+
+def test_eval_is_held_out_and_benchmark_only_leaks_what_the_manifest_says(files, manifest):
+    train_keys = {_key(r) for r in files["train"]}
+    assert not train_keys & {_key(r) for r in files["eval"]}
+    assert not {_key(r) for r in files["benchmark"]} & {_key(r) for r in files["eval"]}
+    by_id = {r["id"]: r for r in files["train"] + files["benchmark"]}
+    leaked = {_key(r) for r in files["benchmark"]} & train_keys
+    assert leaked == {_key(by_id[x["benchmark_id"]]) for x in manifest["leaks"]}
+    for x in manifest["leaks"]:
+        same_text = by_id[x["train_id"]]["problem"] == by_id[x["benchmark_id"]]["problem"]
+        assert same_text == (x["variant"] == "verbatim"), x
+
+
+def test_planted_duplicates_match_manifest(files, manifest):
+    train = files["train"]
+    by_id = {r["id"]: r for r in train}
+    first_by_text: dict[str, str] = {}
+    found_exact = set()
+    for r in train:
+        text = normalize_text(r["problem"])
+        if text in first_by_text:
+            found_exact.add(r["id"])
+        first_by_text.setdefault(text, r["id"])
+    listed = {x["id"] for x in manifest["exact_duplicates"]}
+    # a listed duplicate may precede its original in file order: compare unordered pairs
+    pairs = {frozenset((x["id"], x["duplicate_of"])) for x in manifest["exact_duplicates"]}
+    assert len(found_exact) == len(listed) == manifest["counts"]["exact_duplicates"] == 25
+    for pair in pairs:
+        a, b = sorted(pair)
+        assert by_id[a]["problem"] == by_id[b]["problem"]
+    for x in manifest["near_duplicates"]:
+        a, b = by_id[x["id"]], by_id[x["near_duplicate_of"]]
+        assert a["problem"] != b["problem"] and _key(a) == _key(b), x
+    # no unlisted same-expression pairs beyond exact, near and leaks
+    keys = [_key(r) for r in train]
+    assert len(keys) - len(set(keys)) == len(manifest["exact_duplicates"]) + len(manifest["near_duplicates"])
+    assert manifest["counts"]["near_duplicates"] == 38 and manifest["counts"]["leaks"] == 10
+
+
+def test_imported_traces_layout_and_planted_wrong_answers(files, manifest):
+    wrong = set()
+    for r in files["imported_traces"]:
+        user, assistant = r["messages"]
+        assert user["role"] == "user" and assistant["role"] == "assistant"
+        s = split_think(assistant["content"])
+        assert s.has_reasoning and s.is_closed and s.answer.startswith("\\boxed{")
+        if not check_math(assistant["content"], r["reference_answer"]):
+            wrong.add(r["id"])
+    assert wrong == set(manifest["imported_wrong_ids"]) and 0 < len(wrong) < len(files["imported_traces"])
+
+
+# ---------------------------------------------------------------- models
+def test_models_fit_the_size_budget():
+    total = sum(p.stat().st_size for p in MODELS.rglob("*") if p.is_file())
+    assert total <= 30 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)  # shared 2-core machines: more threads oversubscribe
+    out = {}
+    for name in MODEL_NAMES:
+        tok = AutoTokenizer.from_pretrained(MODELS / name)
+        model = AutoModelForCausalLM.from_pretrained(MODELS / name, dtype=torch.float32)
+        out[name] = (model.eval(), tok)
+    return out
+
+
+@pytest.fixture(scope="module")
+def heldout_math(files):
+    return [r for r in files["eval"] if r["domain"] == "math"][:100]
+
+
+@pytest.fixture(scope="module")
+def greedy(loaded, heldout_math):
+    from toyworld.modeling import generate
+
+    problems = [r["problem"] for r in heldout_math]
+    return {name: generate(m, t, problems, max_new_tokens=200) for name, (m, t) in loaded.items()}
+
+
+def test_models_are_llama_with_head_dim_64_in_bf16(loaded):
+    import json as _json
+
+    for name, (model, tok) in loaded.items():
+        cfg = _json.loads((MODELS / name / "config.json").read_text())
+        assert cfg["architectures"] == ["LlamaForCausalLM"], name
+        assert cfg["hidden_size"] // cfg["num_attention_heads"] == 64 and cfg.get("head_dim", 64) == 64
+        assert cfg.get("dtype", cfg.get("torch_dtype")) == "bfloat16", name
+        assert tok.eos_token == "</s>" and model.config.eos_token_id == tok.eos_token_id
+
+
+def test_tokenizers_have_chat_template_offsets_and_differ(loaded):
+    texts = {}
+    for name, (_, tok) in loaded.items():
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": "Compute 7 + 5 * 3 - 4."}], add_generation_prompt=True, tokenize=False
+        )
+        assert prompt == "<s><|user|>Compute 7 + 5 * 3 - 4.\n<|assistant|>", name
+        enc = tok("<think>\n5*3=15.\n</think>", add_special_tokens=False, return_offsets_mapping=True)
+        texts[name] = enc["input_ids"]
+        assert enc["offset_mapping"][-1][1] == len("<think>\n5*3=15.\n</think>")
+    assert texts["teacher-a"] == texts["teacher-b"]
+    assert len(texts["student"]) < len(texts["teacher-a"])  # merged <think> tokens
+
+
+def test_teacher_a_meets_accuracy_and_format(greedy, heldout_math):
+    outs = greedy["teacher-a"]
+    acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
+    assert acc >= 0.8
+    ok = [split_think(c) for c in outs]
+    assert sum(s.is_closed and s.has_reasoning and "Check:" in (s.reasoning or "") for s in ok) >= 0.9 * len(ok)
+
+
+def test_teacher_b_is_hesitant_and_weaker(greedy, heldout_math):
+    outs = greedy["teacher-b"]
+    acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
+    assert 0.4 <= acc <= 0.8
+    assert sum("Wait, let me re-check." in c for c in outs) >= 0.5 * len(outs)
+
+
+def test_student_is_weak_terse_and_parseable(greedy, heldout_math):
+    outs = greedy["student"]
+    acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
+    assert acc <= 0.4
+    assert sum(split_think(c).is_closed and "\\boxed{" in split_think(c).answer for c in outs) >= 0.9 * len(outs)
+    assert not any("Check:" in c for c in outs)
+
+
+def test_models_emit_eos(loaded):
+    import torch
+
+    from toyworld.modeling import prompt_ids
+
+    for name, (model, tok) in loaded.items():
+        ids = torch.tensor([prompt_ids(tok, "Compute 1 + 2 * 3 - 4.")])
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=200, do_sample=False)
+        assert out[0, -1].item() == tok.eos_token_id, name
