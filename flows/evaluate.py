@@ -64,9 +64,9 @@ def eval_shard(wh_path: str | None, generator, problems: pl.DataFrame, cfg: Eval
 
 
 def _generator(model: str, cfg: EvalConfig):
-    from tasks.evaluate.backend import HFGenerator
+    from tasks.evaluate.backend import StageGenerator
 
-    return HFGenerator(model, device=cfg.device, batch_size=cfg.batch_size)
+    return StageGenerator(model, backend=cfg.backend, device=cfg.device, batch_size=cfg.batch_size)
 
 
 @flow(name="evaluate", flow_run_name="evaluate-{eval_set}")
@@ -82,6 +82,7 @@ def evaluate_flow(
     system_prompt: str | None = None,
     limit: int | None = None,
     seed: int = 0,
+    backend: str = "hf",
     batch_size: int = 64,
     device: str = "auto",
     shard_size: int = 64,
@@ -92,7 +93,7 @@ def evaluate_flow(
     curate flow passes the fresh checkpoint there). Returns per-model metrics and deltas vs the first model."""
     log = get_run_logger()
     cfg = EvalConfig(k=k, n_samples=n_samples, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                     system_prompt=system_prompt, limit=limit, seed=seed, batch_size=batch_size, device=device, shard_size=shard_size)
+                     system_prompt=system_prompt, limit=limit, seed=seed, backend=backend, batch_size=batch_size, device=device, shard_size=shard_size)
     names = list(dict.fromkeys([*(models or [DEFAULT_MODEL]), *(extra_models or [])]))
     resolved = [resolve_model_or_path(m) for m in names]
     set_path = resolve_model_or_path(eval_set)
@@ -121,7 +122,7 @@ def evaluate_flow(
                 generator = _generator(model, cfg)
                 for i, shard in todo:
                     shard_stats.append(eval_shard(wh.path, generator, shard, cfg, eval_id, i, run_id))
-                del generator
+                generator.close()
             samples = wh.query("select * from meta.eval_samples where eval_id = ?", [eval_id])
             n_samples_written += sum(s["n_samples"] for s in shard_stats)
             metrics = summarize(samples, cfg.k)

@@ -28,6 +28,7 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N problems of the set (in file order)"})
     seed: int = field(default=0, metadata={"help": "sampling seed; the same seed gives the same pass@k"})
     # engine knobs (where/how to run) do not change results and stay out of the fingerprint
+    backend: str = field(default="hf", metadata={"help": "generation backend: hf | openai | vllm (tasks.generate)", "engine": True})
     batch_size: int = field(default=64, metadata={"help": "prompts decoded together", "engine": True})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda", "engine": True})
     shard_size: int = field(default=64, metadata={"help": "problems per Prefect task (one commit each)", "engine": True})
@@ -41,6 +42,8 @@ class EvalConfig:
             raise EvalError(f"evaluate.temperature must be > 0 for pass@k sampling, not {self.temperature}")
         if self.max_new_tokens < 1 or self.batch_size < 1 or self.shard_size < 1:
             raise EvalError("evaluate.max_new_tokens, batch_size and shard_size must be >= 1")
+        if self.backend not in ("hf", "openai", "vllm"):
+            raise EvalError(f"evaluate.backend must be hf, openai or vllm, not {self.backend!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise EvalError(f"evaluate.device must be auto, cpu or cuda, not {self.device!r}")
 

@@ -55,3 +55,17 @@ def test_hf_generator_on_tiny_model_is_reproducible(tiny_lm):
     assert all((s.finish_reason == "length") == (s.n_tokens == 6) for row in sampled for s in row)
     assert sampled == gen.generate(["Compute 1 + 2.", "Hi"], n=3, temperature=1.0, seed=7, **kwargs)
     assert greedy == gen.generate(["Compute 1 + 2.", "Hi"], n=1, temperature=0.0, seed=3, **kwargs)
+
+
+def test_stage_generator_is_reproducible_and_batch_independent(tiny_lm):
+    from tasks.evaluate.backend import StageGenerator
+
+    kwargs = {"top_p": 1.0, "max_new_tokens": 6, "system_prompt": None, "temperature": 1.0, "seed": 7}
+    gen = StageGenerator(str(tiny_lm), device="cpu", batch_size=4)
+    both = gen.generate(["Compute 1 + 2.", "Hi"], n=3, **kwargs)
+    assert [len(s) for s in both] == [3, 3]
+    assert all(s.n_tokens <= 6 and s.finish_reason in ("stop", "length") for row in both for s in row)
+    alone = StageGenerator(str(tiny_lm), device="cpu", batch_size=1).generate(["Hi"], n=3, **kwargs)
+    assert alone[0] == both[1]  # seeds come from (seed, prompt, index), not from the batch
+    greedy = gen.generate(["Hi"], n=1, **{**kwargs, "temperature": 0.0})
+    assert greedy == gen.generate(["Hi"], n=1, **{**kwargs, "temperature": 0.0, "seed": 99})

@@ -29,7 +29,11 @@ def test_verdicts_table(monkeypatch, verify):
     rows = rows.with_columns(is_truncated=pl.lit(False))
     out = verify(rows, timeout_s=2.0) if verify is builtin_verify_samples else verify(rows)
     got = list(zip(out["verdict_status"], out["score"]))
-    assert got == [(c[4], c[5]) for c in CASES]
+    loop = [i for i, c in enumerate(CASES) if "while True" in c[1]]
+    assert [g for i, g in enumerate(got) if i not in loop] == [(c[4], c[5]) for i, c in enumerate(CASES) if i not in loop]
+    # an endless loop is stopped by the wall-clock deadline (timeout) or, on an idle machine, by the
+    # sandbox's CPU-time limit first (the verify stage reports that as a failed run); never correct
+    assert got[loop[0]] in (("timeout", 0.0), ("incorrect", 0.0))
 
 
 def test_extract_code_takes_last_block_after_reasoning():
