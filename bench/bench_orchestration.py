@@ -1,0 +1,122 @@
+"""Orchestration overhead: the sharded score flow (Prefect tasks, warehouse I/O) vs calling the cores directly.
+
+Run: python bench/bench_orchestration.py [--traces 6000] [--shard 1500]
+Writes bench/results/orchestration.json. The same synthetic traces (bench/synth.py) go through
+  - flow:  `score_flow` under an ephemeral Prefect API (one task per shard, each shard read from and
+           committed to the warehouse, run records, rejections);
+  - plain: `run_score`, the same shell without Prefect (tasks called as plain functions);
+  - core:  the pure cores on an in-memory table read once (`trace_signals`, `apply_filters`,
+           `length_ratios`, `prompt_stats`), no warehouse writes.
+Ratios: core / flow and plain / flow wall time (1.0 = no overhead); the difference between them is
+what Prefect itself costs. The API's start-up is excluded (paid once per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+for _k, _v in (("PREFECT_LOGGING_LEVEL", "WARNING"), ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1")):
+    os.environ.setdefault(_k, _v)
+
+import polars as pl
+
+from bench.synth import SynthConfig, write_synthetic
+from flows.score import run_score, score_flow
+from tasks.quality.filters import apply_filters
+from tasks.quality.filters import preset as filter_preset
+from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
+from tasks.quality.signals import SignalConfig, length_ratios, trace_signals
+from warehouse import Warehouse
+
+TRACES_SQL = (
+    "select t.trace_id, t.prompt_id, t.model_id, t.completion_text, t.n_completion_tokens, t.is_truncated, "
+    "t.finish_reason, p.domain from staging.stg_traces t left join staging.stg_prompts p using (prompt_id)"
+)
+
+
+def run_cores(traces: pl.DataFrame, verdicts: pl.DataFrame) -> dict:
+    """What the score flow computes, on in-memory tables only."""
+    signals = SignalConfig()
+    scores = trace_signals(traces, signals)
+    lengths = scores.filter(pl.col("metric") == "completion_tokens").join(
+        traces.select("trace_id", "prompt_id"), on="trace_id").select("trace_id", "prompt_id",
+                                                                      pl.col("score").alias("completion_tokens"))
+    ratios = length_ratios(lengths)
+    all_scores = pl.concat([scores.select("trace_id", "metric", "score"), ratios.select("trace_id", "metric", "score")])
+    flags = apply_filters(all_scores, filter_preset("default"))
+    stats = prompt_stats(traces.select("trace_id", "prompt_id", "model_id"), verdicts, PromptStatsConfig())
+    return {"scores": scores.height + ratios.height, "flags": flags.height, "prompt_stats": stats.height}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=6_000)
+    parser.add_argument("--shard", type=int, default=1_500, help="traces per score/flag task (>= 1 s of work each)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="potstill-orch-") as tmp:
+        seed_path = str(Path(tmp) / "seed.duckdb")
+        counts = write_synthetic(Warehouse(seed_path), args.traces, SynthConfig())
+        flow_path, plain_path = str(Path(tmp) / "flow.duckdb"), str(Path(tmp) / "plain.duckdb")
+        shutil.copy(seed_path, flow_path)
+        shutil.copy(seed_path, plain_path)
+
+        seed = Warehouse(seed_path)
+        traces = seed.query(TRACES_SQL)
+        verdicts = seed.query("select trace_id, verifier, verdict_status, score from raw.raw_verifications")
+        t0 = time.perf_counter()
+        core_counts = run_cores(traces, verdicts)
+        core_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        plain = run_score(warehouse=plain_path, shard_size=args.shard)
+        plain_s = time.perf_counter() - t0
+
+        from prefect.testing.utilities import prefect_test_harness
+
+        started = time.perf_counter()
+        with prefect_test_harness(server_startup_timeout=180):
+            api_start_s = time.perf_counter() - started
+            Warehouse(flow_path).ensure()
+            t0 = time.perf_counter()
+            flowed = score_flow(warehouse=flow_path, shard_size=args.shard)
+            flow_s = time.perf_counter() - t0
+        if plain["scores_written"] != flowed["scores_written"] or plain["flags"] != flowed["flags"]:
+            raise RuntimeError(f"flow and plain runs disagree: {plain['flags']} vs {flowed['flags']}")
+    n = counts["traces"]
+    n_tasks = 2 * -(-n // args.shard)
+    result = {
+        "benchmark": "orchestration",
+        "stage": "score",
+        "traces": n,
+        "shard_size": args.shard,
+        "prefect_tasks": n_tasks,
+        "core_s": round(core_s, 3),
+        "plain_shell_s": round(plain_s, 3),
+        "prefect_flow_s": round(flow_s, 3),
+        "prefect_api_start_s": round(api_start_s, 1),
+        "core_outputs": core_counts,
+        "flow_scores_written": flowed["scores_written"],
+        "prefect_overhead_per_task_s": round((flow_s - plain_s) / n_tasks, 3),
+        "core_vs_flow_ratio": round(core_s / flow_s, 3),
+        "plain_vs_flow_ratio": round(plain_s / flow_s, 3),
+        "core_vs_plain_ratio": round(core_s / plain_s, 3),
+    }
+    print(f"score on {n} traces: cores {core_s:.1f} s, plain shell {plain_s:.1f} s, Prefect flow {flow_s:.1f} s "
+          f"({n_tasks} tasks); core/flow {result['core_vs_flow_ratio']}, plain/flow {result['plain_vs_flow_ratio']}")
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "orchestration.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
