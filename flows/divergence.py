@@ -123,6 +123,8 @@ def _stamp(wh: Warehouse, table: str, df: pl.DataFrame, run_id: str) -> pl.DataF
             extra.append(pl.lit(utcnow()).cast(pl.Datetime("us")).alias(c))
         elif c in ("source", "origin", "logprob_source"):
             extra.append(pl.lit("teacher_forced").alias(c))
+        elif c == "n_tokens" and "logprobs" in df.columns:
+            extra.append(pl.col("logprobs").list.len().cast(pl.Int32).alias(c))
     return df.with_columns(extra) if extra else df
 
 
@@ -276,3 +278,302 @@ def divergence_flow(
         stats["teacher_tokens"], stats["tokens_per_s"],
     )
     return stats
+
+
+# -- provenance analysis of a distilled model -------------------------------------------------------
+def _verdicts(wh: Warehouse) -> pl.DataFrame | None:
+    """(trace_id, answer_status) from the combined verdict, when verification ran."""
+    from pathlib import Path as _P
+
+    exists = wh.scalar("select count(*) from information_schema.tables where table_schema = 'staging' "
+                       "and table_name = 'stg_verifications'")
+    if not exists:
+        return None
+    sql = (_P(__file__).resolve().parent.parent / "tasks" / "select" / "sql" / "verdicts.sql").read_text()
+    df = wh.query(sql)
+    return df.select("trace_id", pl.when(pl.col("verdict_status").is_in(["correct", "incorrect"]))
+                     .then(pl.col("verdict_status")).otherwise(pl.lit("unknown")).alias("answer_status"))
+
+
+def run_provenance_analysis(
+    *,
+    warehouse: str | None = None,
+    teacher: str,
+    student: str,
+    distilled: str,
+    teacher_model_id: str | None = None,
+    student_model_id: str | None = None,
+    distilled_model_id: str | None = None,
+    split: str = "eval",
+    n_prompts: int | None = None,
+    sample: bool = True,
+    temperature: float = 0.8,
+    verify: bool = True,
+    alpha: float = 0.05,
+    beta: float = 0.1,
+    n_bins: int = 5,
+    out_dir: str = "runs/provenance",
+    scoring: ScoringConfig = ScoringConfig(),
+) -> dict:
+    """Sample D on `split` prompts (unless it has traces there), score every sentence under T, S and D,
+    classify (alpha, beta), aggregate by position and correctness into raw.raw_distill_provenance + a PNG."""
+    from tasks.common.ids import stable_hash
+    from tasks.divergence.analysis import classify_distilled, plot_shares, shares_by_position
+
+    wh = Warehouse(warehouse)
+    t_id = teacher_model_id or resolve_model_id(teacher)
+    s_id = student_model_id or resolve_model_id(student)
+    d_id = distilled_model_id or resolve_model_id(distilled)
+    run_id = start_run(wh, flow_name="provenance-analysis", stage="divergence-analysis",
+                       config={"teacher": t_id, "student": s_id, "distilled": d_id, "alpha": alpha, "beta": beta,
+                               "n_bins": n_bins, "split": split})
+    try:
+        sql_traces = ("select t.trace_id from staging.stg_traces t join staging.stg_prompts p using (prompt_id)"
+                      " where t.model_id = $d and p.split = $split order by t.trace_id")
+        have = wh.query(sql_traces, {"d": d_id, "split": split})
+        generated = None
+        if have.height == 0 and sample:
+            from flows.generate import SamplingParams, TeacherSpec, run_generate
+
+            generated = run_generate(warehouse=wh.path, teachers=[TeacherSpec(model=distilled, device=scoring.device)],
+                                     sampling=SamplingParams(n=1, temperatures=[temperature]), prompt_split=split,
+                                     limit=n_prompts)
+            have = wh.query(sql_traces, {"d": d_id, "split": split})
+        if have.height == 0:
+            raise DivergenceError(f"no traces of {d_id} on {split!r} prompts; sample the distilled model first (sample=True)")
+        if verify:
+            try:
+                from flows.verify import run_verify
+            except ImportError:
+                pass
+            else:
+                run_verify(warehouse=wh.path)
+        base = dict(teacher=distilled, teacher_model_id=d_id, scoring=scoring)
+        run_divergence(DivergenceConfig(student=student, student_model_id=s_id, **base), warehouse=wh.path)
+        run_divergence(DivergenceConfig(student=teacher, student_model_id=t_id, **base), warehouse=wh.path)
+        scores = wh.query(
+            "select s.trace_id, s.sentence_index, s.splitter, s.model_id, s.mean_logprob from raw.raw_sentence_scores s"
+            " join staging.stg_traces t on t.trace_id = s.trace_id join staging.stg_prompts p on p.prompt_id = t.prompt_id"
+            " where t.model_id = $d and p.split = $split and s.splitter = $splitter"
+            " qualify row_number() over (partition by s.trace_id, s.model_id, s.splitter, s.sentence_index"
+            " order by s.scored_at desc) = 1",
+            {"d": d_id, "split": split, "splitter": str(SplitConfig())},
+        )
+        classified = classify_distilled(scores, t_id, s_id, d_id, alpha=alpha, beta=beta)
+        shares = shares_by_position(classified, _verdicts(wh), n_bins)
+        analysis_id = "pa_" + stable_hash(t_id, s_id, d_id, alpha, beta, n_bins, sorted(classified["trace_id"].unique().to_list()))
+        table = shares.with_columns(
+            pl.lit(analysis_id).alias("analysis_id"), pl.lit(d_id).alias("distilled_model_id"),
+            pl.lit(t_id).alias("teacher_model_id"), pl.lit(s_id).alias("student_model_id"),
+            pl.lit(alpha).alias("alpha"), pl.lit(beta).alias("beta"),
+            pl.lit(utcnow()).cast(pl.Datetime("us")).alias("created_at"), pl.lit(run_id).alias("run_id"),
+        )
+        wh.load("raw.raw_distill_provenance", table,
+                key=["analysis_id", "answer_status", "position_bin", "provenance_class"], mode="ignore")
+        plot = plot_shares(shares, os.path.join(out_dir, f"{analysis_id}.png"),
+                           title=f"Provenance of {d_id}'s sentences (T={t_id}, S={s_id})")
+    except BaseException as exc:
+        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
+        raise
+    overall = classified.group_by("provenance_class").len()
+    stats = {"analysis_id": analysis_id, "n_traces": classified["trace_id"].n_unique(), "n_sentences": classified.height,
+             "class_counts": dict(zip(overall["provenance_class"].to_list(), overall["len"].to_list())),
+             "plot": str(plot), "generated": (generated or {}).get("n_out")}
+    finish_run(wh, run_id, n_in=have.height, n_out=classified.height, n_rejected=0, stats=stats)
+    return {"run_id": run_id, "n_in": have.height, "n_out": classified.height, "n_rejected": 0, **stats,
+            "shares": shares}
+
+
+@flow(name="provenance-analysis", flow_run_name="provenance-analysis-{split}")
+def provenance_analysis_flow(
+    warehouse: str | None = None,
+    teacher: str = "toyworld/models/teacher-a",
+    student: str = "toyworld/models/student",
+    distilled: str = "",
+    split: str = "eval",
+    n_prompts: int | None = None,
+    alpha: float = 0.05,
+    beta: float = 0.1,
+    n_bins: int = 5,
+    out_dir: str = "runs/provenance",
+    device: str = "auto",
+) -> dict:
+    """Where do the distilled model's sentences come from? (shared | teacher | student | boosted)."""
+    if not distilled:
+        raise DivergenceError("name the distilled model's folder: distilled=<checkpoint dir>")
+    out = run_provenance_analysis(warehouse=warehouse, teacher=teacher, student=student, distilled=distilled, split=split,
+                                  n_prompts=n_prompts, alpha=alpha, beta=beta, n_bins=n_bins, out_dir=out_dir,
+                                  scoring=ScoringConfig(device=device))
+    get_run_logger().info("provenance analysis %s: %d traces, %d sentences, classes %s, plot %s", out["analysis_id"],
+                          out["n_traces"], out["n_sentences"], out["class_counts"], out["plot"])
+    return {k: v for k, v in out.items() if k != "shares"}
+
+
+# -- teacher comparison ------------------------------------------------------------------------------
+def _score_missing_tokens(wh: Warehouse, traces: pl.DataFrame, model_path: str, model_id: str, cfg: ScoringConfig,
+                          run_id: str, shard_size: int = 256) -> int:
+    """Teacher-forced log-probs of `traces` (trace_id, problem_text, completion_text) under one model, where missing."""
+    done = wh.query(f"select distinct trace_id from {TOKEN_TABLE} where model_id = ?", [model_id])
+    todo = traces.join(done, on="trace_id", how="anti")
+    n = 0
+    for lo in range(0, todo.height, shard_size):
+        part = todo.slice(lo, shard_size)
+        scorer = _scorer(model_path, model_id, cfg)
+        table = pl.from_arrow(scorer.score([ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"])
+                                            for r in part.iter_rows(named=True)]))
+        n += wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, table, run_id), key=["trace_id", "model_id"])
+    return n
+
+
+def run_teacher_comparison(
+    *,
+    warehouse: str | None = None,
+    reference: str,
+    reference_model_id: str | None = None,
+    teacher_model_ids: list[str] | None = None,
+    split: str = "train",
+    out_dir: str = "runs/teacher-comparison",
+    scoring: ScoringConfig = ScoringConfig(),
+) -> dict:
+    """Compare teachers on the same prompts into raw.raw_teacher_comparison + a PNG."""
+    from tasks.common.ids import stable_hash
+    from tasks.divergence.analysis import compare_teachers, perplexity, plot_teacher_comparison
+
+    wh = Warehouse(warehouse)
+    ref_id = reference_model_id or resolve_model_id(reference)
+    run_id = start_run(wh, flow_name="teacher-comparison", stage="divergence-compare",
+                       config={"reference": ref_id, "teachers": teacher_model_ids, "split": split})
+    try:
+        traces = wh.query(
+            "select t.trace_id, t.prompt_id, t.model_id, t.completion_text, t.n_completion_tokens, p.problem_text"
+            " from staging.stg_traces t join staging.stg_prompts p using (prompt_id) where p.split = $split"
+            " and t.model_id <> $ref order by t.trace_id", {"split": split, "ref": ref_id},
+        )
+        if teacher_model_ids:
+            traces = traces.filter(pl.col("model_id").is_in(teacher_model_ids))
+        if traces["model_id"].n_unique() < 1:
+            raise DivergenceError(f"no teacher traces on {split!r} prompts to compare")
+        _score_missing_tokens(wh, traces, reference, ref_id, scoring, run_id)
+        lps = wh.query(f"select trace_id, logprobs from {TOKEN_TABLE} where model_id = ?"
+                       f" qualify row_number() over (partition by trace_id order by created_at desc) = 1", [ref_id])
+        ppl = pl.DataFrame({"trace_id": lps["trace_id"], "ppl_reference": [perplexity(x) for x in lps["logprobs"].to_list()]},
+                           schema={"trace_id": pl.String, "ppl_reference": pl.Float64})
+        verdicts = _verdicts(wh)
+        df = traces.join(ppl, on="trace_id", how="left")
+        df = (df.join(verdicts.rename({"answer_status": "verdict_status"}), on="trace_id", how="left") if verdicts is not None
+              else df.with_columns(pl.lit(None, dtype=pl.String).alias("verdict_status")))
+        report = compare_teachers(df)
+        comparison_id = "tc_" + stable_hash(ref_id, sorted(report["teacher_model_id"].to_list()), split, df.height)
+        table = report.with_columns(
+            pl.lit(comparison_id).alias("comparison_id"), pl.lit(ref_id).alias("reference_model_id"),
+            pl.lit(utcnow()).cast(pl.Datetime("us")).alias("created_at"), pl.lit(run_id).alias("run_id"),
+        )
+        wh.load("raw.raw_teacher_comparison", table, key=["comparison_id", "teacher_model_id"], mode="ignore")
+        plot = plot_teacher_comparison(report, df, os.path.join(out_dir, f"{comparison_id}.png"))
+    except BaseException as exc:
+        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
+        raise
+    stats = {"comparison_id": comparison_id, "plot": str(plot), "teachers": report["teacher_model_id"].to_list()}
+    finish_run(wh, run_id, n_in=traces.height, n_out=report.height, n_rejected=0, stats=stats)
+    return {"run_id": run_id, "n_in": traces.height, "n_out": report.height, "n_rejected": 0, **stats, "report": report}
+
+
+@flow(name="teacher-comparison", flow_run_name="teacher-comparison-{split}")
+def teacher_comparison_flow(
+    warehouse: str | None = None,
+    reference: str = "toyworld/models/student",
+    teacher_model_ids: list[str] | None = None,
+    split: str = "train",
+    out_dir: str = "runs/teacher-comparison",
+    device: str = "auto",
+) -> dict:
+    """Per teacher on the same prompts: pass rate, lengths, perplexity under `reference`, overthinking markers."""
+    out = run_teacher_comparison(warehouse=warehouse, reference=reference, teacher_model_ids=teacher_model_ids,
+                                 split=split, out_dir=out_dir, scoring=ScoringConfig(device=device))
+    get_run_logger().info("teacher comparison %s:\n%s", out["comparison_id"], out["report"])
+    return {k: v for k, v in out.items() if k != "report"} | {"report": out["report"].to_dicts()}
+
+
+# -- offline on-policy distillation export -------------------------------------------------------------
+def run_opd_export(
+    *,
+    warehouse: str | None = None,
+    dataset: str,
+    student_model_id: str,
+    teacher: str,
+    teacher_model_id: str | None = None,
+    split: str = "train",
+    max_tokens: int | None = None,
+    out_dir: str = "runs/opd",
+    scoring: ScoringConfig = ScoringConfig(),
+) -> dict:
+    """Export the SFT student's rollouts with the SFT teacher's per-token log-probs (Lightning OPD).
+
+    Refused (OPDConsistencyError) before anything is scored when `teacher` is not the teacher that
+    wrote the SFT data of `dataset` (name@version).
+    """
+    from tasks.divergence.opd import build_opd_rows, check_teacher_consistency, export_id_for
+    from tasks.publish.versions import resolve_version
+
+    wh = Warehouse(warehouse)
+    t_id = teacher_model_id or resolve_model_id(teacher)
+    version = resolve_version(wh, dataset)
+    sft = wh.query(
+        "select distinct t.model_id from curated.cur_dataset_rows r join staging.stg_traces t using (trace_id)"
+        " where r.dataset_name = ? and r.version = ?", [version.dataset_name, version.version],
+    )["model_id"].to_list()
+    sft_teacher = check_teacher_consistency(version.spec, sft, t_id)
+    run_id = start_run(wh, flow_name="opd-export", stage="divergence-opd",
+                       config={"dataset": version.spec, "teacher": t_id, "student": student_model_id, "split": split,
+                               "max_tokens": max_tokens})
+    try:
+        rollouts = wh.query(
+            "select t.trace_id, t.prompt_id, p.problem_text, t.completion_text from staging.stg_traces t"
+            " join staging.stg_prompts p using (prompt_id) where t.model_id = $s and p.split = $split order by t.trace_id",
+            {"s": student_model_id, "split": split},
+        )
+        if rollouts.height == 0:
+            raise DivergenceError(f"no rollouts of {student_model_id} on {split!r} prompts; generate them with the SFT student first")
+        _score_missing_tokens(wh, rollouts, teacher, t_id, scoring, run_id)
+
+        def tokens(model_id: str) -> pl.DataFrame:
+            return wh.query(f"select trace_id, token_ids, logprobs, char_starts from {TOKEN_TABLE} where model_id = ?"
+                            " qualify row_number() over (partition by trace_id order by created_at desc) = 1", [model_id])
+
+        rows = build_opd_rows(rollouts, tokens(t_id), tokens(student_model_id), teacher_model_id=t_id,
+                              student_model_id=student_model_id, max_tokens=max_tokens)
+        export_id = export_id_for(rows)
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, f"{export_id}.parquet")
+        rows.write_parquet(path)
+        wh.load("raw.raw_opd_exports", pl.DataFrame([{
+            "export_id": export_id, "sft_dataset": version.spec, "sft_teacher_model_id": sft_teacher,
+            "scoring_teacher_model_id": t_id, "student_model_id": student_model_id, "n_rollouts": rows.height,
+            "n_tokens": int(rows["n_tokens"].sum()), "max_tokens": max_tokens, "path": path,
+            "created_at": utcnow(), "run_id": run_id,
+        }]), key=["export_id"])
+    except BaseException as exc:
+        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
+        raise
+    stats = {"export_id": export_id, "path": path, "n_rollouts": rows.height, "n_tokens": int(rows["n_tokens"].sum()),
+             "n_with_advantage": int(rows["same_tokenization"].sum()), "sft_teacher_model_id": sft_teacher}
+    finish_run(wh, run_id, n_in=rollouts.height, n_out=rows.height, n_rejected=rollouts.height - rows.height, stats=stats)
+    return {"run_id": run_id, "n_in": rollouts.height, "n_out": rows.height, "n_rejected": rollouts.height - rows.height, **stats}
+
+
+@flow(name="opd-export", flow_run_name="opd-export-{dataset}")
+def opd_export_flow(
+    warehouse: str | None = None,
+    dataset: str = "",
+    student_model_id: str = "",
+    teacher: str = "toyworld/models/teacher-a",
+    teacher_model_id: str | None = None,
+    split: str = "train",
+    max_tokens: int | None = None,
+    out_dir: str = "runs/opd",
+    device: str = "auto",
+) -> dict:
+    """Lightning OPD data: the SFT student's rollouts + the SFT teacher's per-token log-probs (refuses a mixed teacher)."""
+    return run_opd_export(warehouse=warehouse, dataset=dataset, student_model_id=student_model_id, teacher=teacher,
+                          teacher_model_id=teacher_model_id, split=split, max_tokens=max_tokens, out_dir=out_dir,
+                          scoring=ScoringConfig(device=device))
