@@ -221,8 +221,9 @@ def render_card(card: dict) -> str:
         f"- {r['train']['steps']} steps, batch {r['train']['batch_size']}, AdamW lr {r['train']['lr']} (warmup {r['train']['warmup']}, cosine), "
         f"seed {r['train']['seed']}; loss on the assistant part only.",
         f"- Built on {card['build']['device']} in {card['build']['train_seconds']} s of training "
-        f"({card['build']['cpu_steps_per_s']} steps/s measured on CPU with 2 threads, i.e. about "
-        f"{card['build']['est_cpu_minutes']} CPU minutes on a 2-core machine); final loss {card['build']['final_loss']:.4f}.",
+        f"(training speed on CPU with 2 threads, measured on the build machine while it was busy: "
+        f"{card['build']['cpu_steps_per_s']} steps/s, i.e. at most about {card['build']['est_cpu_minutes']} CPU minutes); "
+        f"final loss {card['build']['final_loss']:.4f}.",
         "",
         "## Accuracy (toyworld/data/eval.jsonl, plain checker; re-measure: `python -m toyworld.build --evaluate`)",
         f"- math greedy: {a['math_greedy_acc']:.3f} (n={a['n_math']}); math T=0.8 sampled: {a.get('math_t08_acc', float('nan')):.3f}",
