@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -160,6 +161,109 @@ def mean_completion_tokens(wh: Warehouse, model_id: str) -> float | None:
     return wh.scalar("select avg(n_completion_tokens) from raw.raw_traces where model_id = ? and origin = 'generated'", [model_id])
 
 
+@dataclass
+class TeacherWork:
+    """One teacher's part of a run: its backend, key material and the requests still missing."""
+
+    engine: EngineConfig
+    sampling: SamplingConfig
+    backend: Backend
+    model_id: str
+    template_hash: str
+    todo: list[GenerationRequest]
+    n_done: int
+
+    @property
+    def n_requests(self) -> int:
+        return len(self.todo) + self.n_done
+
+
+def plan_work(wh: Warehouse, prompts, teachers: list[TeacherSpec], sampling: SamplingConfig,
+              backend_factory: Callable[[EngineConfig], Backend]) -> list[TeacherWork]:
+    """Build every teacher's requests and drop the keys the warehouse already holds (resume)."""
+    work = []
+    for spec in teachers:
+        engine = spec.to_config()
+        samp = spec.sampling.to_config() if spec.sampling else sampling
+        backend = backend_factory(engine)
+        model_id, template_hash = backend.model_id(), backend.template_hash(samp)
+        requests = build_requests(prompts, model_id=model_id, template_hash=template_hash, sampling=samp)
+        done = done_keys(wh, model_id)
+        todo = [r for r in requests if r.request_key not in done]
+        work.append(TeacherWork(engine, samp, backend, model_id, template_hash, todo, len(requests) - len(todo)))
+    return work
+
+
+def dry_run_plan(wh: Warehouse, work: list[TeacherWork], n_prompts: int) -> dict:
+    """Requests, estimated tokens and cost per teacher; generates and writes nothing."""
+    plans: list[TeacherPlan] = []
+    for w in work:
+        counts, exact = w.backend.count_prompt_tokens(w.todo, w.sampling.use_chat_template)
+        plans.append(plan_teacher(
+            engine=w.engine, model_id=w.model_id, sampling=w.sampling, n_prompts=n_prompts, n_requests=w.n_requests,
+            n_done=w.n_done, todo_prompt_tokens=counts, exact=exact,
+            mean_completion_tokens=mean_completion_tokens(wh, w.model_id),
+        ))
+        w.backend.close()
+    _log("generate dry run (nothing generated):\n" + format_plan(plans))
+    costs = [p.est_cost_usd for p in plans if p.est_cost_usd is not None]
+    return {"dry_run": True, "n_prompts": n_prompts, "n_requests": sum(p.n_todo for p in plans),
+            "est_prompt_tokens": sum(p.prompt_tokens for p in plans),
+            "est_completion_tokens": sum(p.est_completion_tokens for p in plans),
+            "max_completion_tokens": sum(p.max_completion_tokens for p in plans),
+            "est_cost_usd": sum(costs) if costs else None, "teachers": [p.as_dict() for p in plans]}
+
+
+def shard_task(engine: EngineConfig):
+    """Retries only where they can help: network endpoints and the vLLM worker process."""
+    if engine.backend == "openai":  # on top of the per-request retries with backoff
+        return generate_shard.with_options(tags=["network"], retries=2, retry_delay_seconds=[10, 60])
+    if engine.backend == "vllm":
+        return generate_shard.with_options(retries=1, retry_delay_seconds=[10])
+    return generate_shard
+
+
+class Progress:
+    """Rows done / to do and tokens/s, as log lines and a Prefect progress artifact."""
+
+    def __init__(self, run_id: str, total: int) -> None:
+        self.total, self.done = total, 0
+        self.artifact = create_progress_artifact(progress=0.0, description=f"generate {run_id}: rows done / to do") if in_flow() else None
+
+    def shard(self, teacher: str, n_rows: int, out: dict) -> None:
+        self.done += n_rows
+        rate = out["n_completion_tokens"] / max(out["wall_s"], 1e-9)
+        _log(f"generate: {teacher} shard {out['shard_id']} committed: {self.done}/{self.total} rows "
+             f"({100 * self.done / max(self.total, 1):.0f}%), {rate:.0f} tokens/s")
+        if self.artifact is not None:
+            update_progress_artifact(self.artifact, progress=100.0 * self.done / max(self.total, 1))
+
+    def finish(self) -> None:
+        if self.artifact is not None:
+            update_progress_artifact(self.artifact, progress=100.0)
+
+
+def run_teacher(wh: Warehouse, w: TeacherWork, *, run_id: str, shard_size: int, progress: Progress,
+                rejections: dict[str, int]) -> dict:
+    """Generate one teacher's missing requests, one Prefect task (and one transaction) per shard."""
+    st = {"model_id": w.model_id, "backend": w.engine.backend, "n_requests": w.n_requests, "n_already_done": w.n_done,
+          "n_generated": 0, "n_failed": 0, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None, "wall_s": 0.0}
+    task_obj = shard_task(w.engine)
+    for shard in shards(w.todo, shard_size):
+        out = call_task(task_obj, wh.path, w.backend, shard, model_id=w.model_id, template_hash=w.template_hash,
+                        sampling=w.sampling, run_id=run_id)
+        for key in ("n_generated", "n_failed", "n_prompt_tokens", "n_completion_tokens", "wall_s"):
+            st[key] += out[key]
+        if out["cost_usd"] is not None:
+            st["cost_usd"] = (st["cost_usd"] or 0.0) + out["cost_usd"]
+        for code, n in out["reasons"].items():
+            rejections[code] = rejections.get(code, 0) + n
+        progress.shard(w.engine.display_name, len(shard), out)
+    w.backend.close()
+    st["tokens_per_s"] = st["n_completion_tokens"] / st["wall_s"] if st["wall_s"] else None
+    return st
+
+
 def run_generate(
     *,
     warehouse: str | None = None,
@@ -177,83 +281,32 @@ def run_generate(
     that returns an already loaded model).
     """
     teachers = teachers or toy_teachers()
-    base_sampling = (sampling or SamplingParams()).to_config()
+    sampling = sampling or SamplingParams()
     wh = Warehouse(warehouse)
     prompts = load_prompts(wh, prompt_split, limit)
-    plans: list[tuple[TeacherSpec, EngineConfig, SamplingConfig, Backend, str, str, list[GenerationRequest], int]] = []
-    for spec in teachers:
-        engine = spec.to_config()
-        samp = spec.sampling.to_config() if spec.sampling else base_sampling
-        backend = backend_factory(engine)
-        model_id, template_hash = backend.model_id(), backend.template_hash(samp)
-        requests = build_requests(prompts, model_id=model_id, template_hash=template_hash, sampling=samp)
-        done = done_keys(wh, model_id)
-        todo = [r for r in requests if r.request_key not in done]
-        plans.append((spec, engine, samp, backend, model_id, template_hash, todo, len(requests) - len(todo)))
-
+    work = plan_work(wh, prompts, teachers, sampling.to_config(), backend_factory)
     if dry_run:
-        teacher_plans: list[TeacherPlan] = []
-        for spec, engine, samp, backend, model_id, _, todo, n_done in plans:
-            counts, exact = backend.count_prompt_tokens(todo, samp.use_chat_template)
-            teacher_plans.append(plan_teacher(
-                engine=engine, model_id=model_id, sampling=samp, n_prompts=len(prompts),
-                n_requests=len(todo) + n_done, n_done=n_done, todo_prompt_tokens=counts, exact=exact,
-                mean_completion_tokens=mean_completion_tokens(wh, model_id),
-            ))
-            backend.close()
-        _log("generate dry run (nothing generated):\n" + format_plan(teacher_plans))
-        costs = [p.est_cost_usd for p in teacher_plans if p.est_cost_usd is not None]
-        return {"dry_run": True, "n_prompts": len(prompts), "n_requests": sum(p.n_todo for p in teacher_plans),
-                "est_prompt_tokens": sum(p.prompt_tokens for p in teacher_plans),
-                "est_completion_tokens": sum(p.est_completion_tokens for p in teacher_plans),
-                "max_completion_tokens": sum(p.max_completion_tokens for p in teacher_plans),
-                "est_cost_usd": sum(costs) if costs else None, "teachers": [p.as_dict() for p in teacher_plans]}
+        return dry_run_plan(wh, work, len(prompts))
 
-    config = {"teachers": [t.model_dump(mode="json") for t in teachers],
-              "sampling": (sampling or SamplingParams()).model_dump(mode="json"), "sampling_fingerprint": str(base_sampling),
-              "prompt_split": prompt_split, "limit": limit, "shard_size": shard_size}
+    config = {"teachers": [t.model_dump(mode="json") for t in teachers], "sampling": sampling.model_dump(mode="json"),
+              "sampling_fingerprint": str(sampling.to_config()), "prompt_split": prompt_split, "limit": limit,
+              "shard_size": shard_size}
     run_id = start_run(wh, flow_name="generate", stage=STAGE, config=config)
-    total = sum(len(p[6]) for p in plans)
-    n_in = sum(len(p[6]) + p[7] for p in plans)
-    stats: dict = {"run_id": run_id, "n_in": n_in, "n_out": 0, "n_rejected": 0, "n_already_done": n_in - total,
-                   "n_todo": total, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None,
+    n_in, n_todo = sum(w.n_requests for w in work), sum(len(w.todo) for w in work)
+    stats: dict = {"run_id": run_id, "n_in": n_in, "n_out": 0, "n_rejected": 0, "n_already_done": n_in - n_todo,
+                   "n_todo": n_todo, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None,
                    "rejections": {}, "teachers": {}}
-    progress_id = create_progress_artifact(progress=0.0, description=f"generate {run_id}: rows done / to do") if in_flow() else None
-    done_rows, started = 0, time.perf_counter()
+    progress, started = Progress(run_id, n_todo), time.perf_counter()
     try:
-        for spec, engine, samp, backend, model_id, template_hash, todo, n_done in plans:
-            tstats = {"model_id": model_id, "backend": engine.backend, "n_requests": len(todo) + n_done,
-                      "n_already_done": n_done, "n_generated": 0, "n_failed": 0, "n_prompt_tokens": 0,
-                      "n_completion_tokens": 0, "cost_usd": None, "wall_s": 0.0}
-            stats["teachers"][engine.display_name] = tstats
-            task_obj = generate_shard
-            if engine.backend == "openai":  # network task: Prefect retries on top of the per-request ones
-                task_obj = generate_shard.with_options(tags=["network"], retries=2, retry_delay_seconds=[10, 60])
-            elif engine.backend == "vllm":
-                task_obj = generate_shard.with_options(retries=1, retry_delay_seconds=[10])
-            for shard in shards(todo, shard_size):
-                out = call_task(task_obj, wh.path, backend, shard, model_id=model_id, template_hash=template_hash,
-                                sampling=samp, run_id=run_id)
-                for key in ("n_generated", "n_failed", "n_prompt_tokens", "n_completion_tokens"):
-                    tstats[key] += out[key]
-                tstats["wall_s"] += out["wall_s"]
-                if out["cost_usd"] is not None:
-                    tstats["cost_usd"] = (tstats["cost_usd"] or 0.0) + out["cost_usd"]
-                for code, n in out["reasons"].items():
-                    stats["rejections"][code] = stats["rejections"].get(code, 0) + n
-                done_rows += len(shard)
-                _log(f"generate: {engine.display_name} shard {out['shard_id']} committed: {done_rows}/{total} rows "
-                     f"({100 * done_rows / max(total, 1):.0f}%), {out['n_completion_tokens'] / max(out['wall_s'], 1e-9):.0f} tokens/s")
-                if progress_id is not None:
-                    update_progress_artifact(progress_id, progress=100.0 * done_rows / max(total, 1))
-            tstats["tokens_per_s"] = tstats["n_completion_tokens"] / tstats["wall_s"] if tstats["wall_s"] else None
-            backend.close()
-            stats["n_out"] += tstats["n_generated"]
-            stats["n_rejected"] += tstats["n_failed"]
-            stats["n_prompt_tokens"] += tstats["n_prompt_tokens"]
-            stats["n_completion_tokens"] += tstats["n_completion_tokens"]
-            if tstats["cost_usd"] is not None:
-                stats["cost_usd"] = (stats["cost_usd"] or 0.0) + tstats["cost_usd"]
+        for w in work:
+            st = run_teacher(wh, w, run_id=run_id, shard_size=shard_size, progress=progress, rejections=stats["rejections"])
+            stats["teachers"][w.engine.display_name] = st
+            stats["n_out"] += st["n_generated"]
+            stats["n_rejected"] += st["n_failed"]
+            stats["n_prompt_tokens"] += st["n_prompt_tokens"]
+            stats["n_completion_tokens"] += st["n_completion_tokens"]
+            if st["cost_usd"] is not None:
+                stats["cost_usd"] = (stats["cost_usd"] or 0.0) + st["cost_usd"]
     except BaseException as exc:
         finish_run(wh, run_id, status="failed", n_in=n_in, n_out=stats["n_out"], n_rejected=stats["n_rejected"],
                    stats=stats, error_message=f"{type(exc).__name__}: {exc}")
@@ -261,8 +314,7 @@ def run_generate(
     stats["wall_s"] = time.perf_counter() - started
     stats["tokens_per_s"] = stats["n_completion_tokens"] / stats["wall_s"] if stats["wall_s"] else None
     finish_run(wh, run_id, status="completed", n_in=n_in, n_out=stats["n_out"], n_rejected=stats["n_rejected"], stats=stats)
-    if progress_id is not None:
-        update_progress_artifact(progress_id, progress=100.0)
+    progress.finish()
     return stats
 
 

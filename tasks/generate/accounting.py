@@ -45,7 +45,7 @@ def plan_teacher(
     n_todo = len(todo_prompt_tokens)
     prompt_tokens = int(sum(todo_prompt_tokens))
     max_out = n_todo * sampling.max_tokens
-    est_out = int(round(n_todo * min(mean_completion_tokens, sampling.max_tokens))) if mean_completion_tokens else max_out
+    est_out = round(n_todo * min(mean_completion_tokens, sampling.max_tokens)) if mean_completion_tokens else max_out
     return TeacherPlan(
         teacher=engine.display_name, model_id=model_id, backend=engine.backend, n_prompts=n_prompts,
         n_requests=n_requests, n_done=n_done, n_todo=n_todo, prompt_tokens=prompt_tokens, prompt_tokens_exact=exact,
@@ -63,7 +63,7 @@ def format_plan(plans: list[TeacherPlan]) -> str:
     head = f"{'teacher':<20} {'backend':<7} {'requests':>9} {'done':>8} {'todo':>8} {'prompt_tok':>11} {'est_out_tok':>12} {'max_out_tok':>12} {'est_cost$':>10} {'max_cost$':>10}"
     lines = [head]
     for p in plans:
-        cost = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        cost = lambda v: "-" if v is None else f"{v:.4f}"
         approx = "" if p.prompt_tokens_exact else "~"
         lines.append(
             f"{p.teacher[:20]:<20} {p.backend:<7} {p.n_requests:>9} {p.n_done:>8} {p.n_todo:>8} "

@@ -41,7 +41,7 @@ def _cache_keyword(model) -> str:
 
 
 def _output_cache(out):
-    return out["cache"] if "cache" in out.keys() else out["past_key_values"]
+    return out["cache"] if "cache" in out else out["past_key_values"]
 
 
 @dataclass

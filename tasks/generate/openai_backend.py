@@ -67,9 +67,12 @@ class OpenAIBackend:
         base = self.engine.base_url.rstrip("/")
         url = f"{base}/chat/completions" if use_chat_template else f"{base}/completions"
         timeout = httpx.Timeout(self.engine.timeout_s)
-        with httpx.Client(timeout=timeout, headers=headers, transport=self._transport) as client:
-            with ThreadPoolExecutor(max_workers=min(self.engine.concurrency, max(1, len(requests)))) as pool:
-                results = list(pool.map(lambda r: self._one(client, url, r, use_chat_template), requests))
+        workers = min(self.engine.concurrency, max(1, len(requests)))
+        with (
+            httpx.Client(timeout=timeout, headers=headers, transport=self._transport) as client,
+            ThreadPoolExecutor(max_workers=workers) as pool,
+        ):
+            results = list(pool.map(lambda r: self._one(client, url, r, use_chat_template), requests))
         if results and all(not r.ok and r.retryable for r in results):
             first = results[0]
             raise BackendUnavailableError(

@@ -21,7 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.generate.backend import (
-    BackendUnavailableError, GenerateError, local_model_id, local_template_hash, render_prompt_ids,
+    BackendUnavailableError,
+    GenerateError,
+    local_model_id,
+    local_template_hash,
+    render_prompt_ids,
 )
 from tasks.generate.config import EngineConfig, SamplingConfig
 from tasks.generate.offsets import token_char_starts

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 import torch
-
 from standin_server import StandinServer
+
 from tasks.generate.backend import BackendUnavailableError, GenerateError, render_prompt_ids
 from tasks.generate.config import EngineConfig, SamplingConfig
 from tasks.generate.hf_backend import HFBackend
@@ -32,8 +32,8 @@ def standin(tiny_model_dir):
 
 
 def openai_backend(standin, **overrides) -> OpenAIBackend:
-    cfg = dict(model="toy", name="tiny", backend="openai", base_url=standin.base_url, api_key_env=KEY_ENV,
-               concurrency=4, timeout_s=30.0, backoff_s=0.01, max_retries=3)
+    cfg = {"model": "toy", "name": "tiny", "backend": "openai", "base_url": standin.base_url, "api_key_env": KEY_ENV,
+           "concurrency": 4, "timeout_s": 30.0, "backoff_s": 0.01, "max_retries": 3}
     return OpenAIBackend(EngineConfig(**{**cfg, **overrides}))
 
 

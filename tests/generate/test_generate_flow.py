@@ -38,8 +38,8 @@ def teacher(path, name="tiny", **kw) -> TeacherSpec:
 def test_flow_resumes_and_takes_plain_dict_parameters(wh, tiny_model_dir, prefect_harness):
     """What a recipe passes: dicts, validated into TeacherSpec / SamplingParams by the flow."""
     seed_prompts(wh, 3)
-    params = dict(warehouse=str(wh.path), teachers=[{"model": str(tiny_model_dir), "name": "tiny", "cpu_threads": 1}],
-                  sampling={"n": 2, "temperatures": [1.0], "max_tokens": 8}, shard_size=8)
+    params = {"warehouse": str(wh.path), "teachers": [{"model": str(tiny_model_dir), "name": "tiny", "cpu_threads": 1}],
+              "sampling": {"n": 2, "temperatures": [1.0], "max_tokens": 8}, "shard_size": 8}
     assert generate_flow(**params, dry_run=True)["n_requests"] == 6
     first = generate_flow(**params, limit=2)
     assert (first["n_out"], first["n_already_done"]) == (4, 0)
