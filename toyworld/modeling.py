@@ -71,12 +71,12 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-_TEMPLATE_CACHE: dict[int, tuple[str, str]] = {}
+_TEMPLATE_CACHE: dict[tuple[str, str], tuple[str, str]] = {}  # (chat_template, bos) -> (head, tail)
 
 
 def prompt_text(tok: PreTrainedTokenizerBase, problem: str) -> str:
     """The chat-template prompt for one user turn (template rendered once per tokenizer)."""
-    key = id(tok)
+    key = (tok.chat_template, tok.bos_token)
     if key not in _TEMPLATE_CACHE:
         marker = "\x00PROBLEM\x00"
         rendered = tok.apply_chat_template(

@@ -231,6 +231,16 @@ def test_teacher_a_meets_accuracy_and_format(greedy, heldout_math):
     assert sum(s.is_closed and s.has_reasoning and "Check:" in (s.reasoning or "") for s in ok) >= 0.9 * len(ok)
 
 
+def test_teacher_a_solves_most_code_problems(loaded, files):
+    from toyworld.modeling import generate
+
+    rows = [r for r in files["eval"] if r["domain"] == "code"][:20]
+    model, tok = loaded["teacher-a"]
+    outs = generate(model, tok, [r["problem"] for r in rows], max_new_tokens=200)
+    assert all(split_think(c).answer.startswith("```python") for c in outs)
+    assert sum(check_code_batch(outs, [r["tests"] for r in rows])) >= 16
+
+
 def test_teacher_b_is_hesitant_and_weaker(greedy, heldout_math):
     outs = greedy["teacher-b"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
