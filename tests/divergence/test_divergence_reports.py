@@ -40,6 +40,7 @@ def test_provenance_analysis_of_a_distilled_model(wh, tiny_models, seed_traces, 
     assert wh.scalar("select count(distinct model_id) from raw.raw_sentence_scores") == 3
 
 
+@pytest.mark.slow
 def test_teacher_comparison_and_opd_export(wh, tiny_models, seed_traces, tmp_path):
     from tasks.publish.versions import publish_dataset
 

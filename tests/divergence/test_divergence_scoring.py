@@ -48,10 +48,13 @@ def recompute(path, item: ScoringItem) -> list[tuple[int, float]]:
     return out
 
 
-@pytest.mark.parametrize("which", ["teacher", "student"])
-def test_sentence_scores_match_independent_recomputation(tiny_models, which):
+@pytest.mark.parametrize(
+    "which, device",
+    [("teacher", "cpu"), ("student", "cpu"), pytest.param("student", "cuda", marks=pytest.mark.gpu)],
+)
+def test_sentence_scores_match_independent_recomputation(tiny_models, which, device):
     # tiny batches, chunks and encode groups: padding, length sorting, chunked log_softmax, reordering
-    cfg = ScoringConfig(device="cpu", max_batch_size=3, max_batch_tokens=200, chunk_tokens=7, encode_group=3)
+    cfg = ScoringConfig(device=device, dtype="float32", max_batch_size=3, max_batch_tokens=200, chunk_tokens=7, encode_group=3)
     scorer = TeacherForcedScorer(tiny_models[which], cfg)
     table = scorer.score(TRACES)
     assert table["trace_id"].to_pylist() == [t.trace_id for t in TRACES]
