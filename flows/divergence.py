@@ -48,6 +48,7 @@ class DivergenceConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig, metadata={"help": "teacher-forced scoring settings"})
     split: SplitConfig = field(default_factory=SplitConfig, metadata={"help": "sentence splitter settings"})
     shard_size: int = field(default=256, metadata={"help": "traces per Prefect task / transaction"})
+    prompt_split: str | None = field(default="train", metadata={"help": "only traces of prompts in this split (None = all)"})
 
 
 def resolve_model_id(path: str) -> str:
@@ -76,6 +77,9 @@ def pending_traces(wh: Warehouse, cfg: DivergenceConfig, limit: int | None = Non
     if cfg.teacher_model_id:
         where.append("t.model_id = $teacher")
         params["teacher"] = cfg.teacher_model_id
+    if cfg.prompt_split:
+        where.append("p.split = $prompt_split")
+        params["prompt_split"] = cfg.prompt_split
     sql = f"""
         with tokens as (select distinct trace_id, model_id from {TOKEN_TABLE}),
         sentences as (select distinct trace_id, model_id from {SENTENCE_TABLE} where splitter = $splitter)
@@ -257,6 +261,7 @@ def divergence_flow(
     max_batch_tokens: int = 16384,
     split_scope: str = "reasoning",
     shard_size: int = 256,
+    prompt_split: str | None = "train",
     limit: int | None = None,
 ) -> dict:
     """Score teacher traces under the student (and the teacher where log-probs are missing).
@@ -269,7 +274,7 @@ def divergence_flow(
     cfg = DivergenceConfig(
         student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
         scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens),
-        split=SplitConfig(scope=split_scope), shard_size=shard_size,
+        split=SplitConfig(scope=split_scope), shard_size=shard_size, prompt_split=prompt_split,
     )
     stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
     get_run_logger().info(
@@ -348,7 +353,7 @@ def run_provenance_analysis(
                 pass
             else:
                 run_verify(warehouse=wh.path)
-        base = dict(teacher=distilled, teacher_model_id=d_id, scoring=scoring)
+        base = dict(teacher=distilled, teacher_model_id=d_id, scoring=scoring, prompt_split=split)
         run_divergence(DivergenceConfig(student=student, student_model_id=s_id, **base), warehouse=wh.path)
         run_divergence(DivergenceConfig(student=teacher, student_model_id=t_id, **base), warehouse=wh.path)
         scores = wh.query(

@@ -22,6 +22,8 @@ def test_divergence_flow_scores_resumes_and_feeds_the_views(wh, tiny_models, ens
         {"trace_id": f"t{i}", "prompt_id": f"p{i}", "problem_text": f"Compute {i}.", "model_id": teacher_id, "completion_text": c}
         for i, c in enumerate(COMPLETIONS)
     ]
+    rows.append({"trace_id": "eval0", "prompt_id": "pe", "problem_text": "Compute 8.", "model_id": teacher_id,
+                 "completion_text": COMPLETIONS[1], "split": "eval"})  # not a training prompt: not scored by default
     rows.append({"trace_id": "other", "prompt_id": "p9", "problem_text": "Compute 9.", "model_id": "teacher-x@abc",
                  "completion_text": COMPLETIONS[0]})
     seed_traces(wh, rows)
