@@ -49,3 +49,32 @@ def test_teacher_a_style_has_more_teacher_sentences_than_the_students_style():
     # and the student's one-line restatement is not teacher-originated
     own = pairs.filter(pl.col("trace_id").str.starts_with("student"))
     assert (own["provenance_class"] != "teacher").sum() >= len(EXPRS) - 1
+
+
+@pytest.mark.slow
+def test_toyworld_provenance_and_random_select_different_datasets_of_equal_size(wh, seed_traces):
+    """Teacher traces in the warehouse → divergence flow → select: provenance vs random (acceptance)."""
+    from flows.divergence import DivergenceConfig, resolve_model_id, run_divergence
+    from flows.select import run_select
+    from tasks.select.policies import SelectionConfig
+    from toyworld.problems import teacher_a_trace, teacher_b_trace
+
+    a_id, b_id = resolve_model_id(str(MODELS / "teacher-a")), resolve_model_id(str(MODELS / "teacher-b"))
+    rows = []
+    for i, e in enumerate(EXPRS):
+        for mid, fn in ((a_id, teacher_a_trace), (b_id, teacher_b_trace)):
+            rows.append({"trace_id": f"{mid[:9]}-{i}", "prompt_id": f"p{i}", "problem_text": f"Compute {e}.",
+                         "model_id": mid, "completion_text": fn(e)})
+    seed_traces(wh, rows)
+    cpu = ScoringConfig(device="cpu")
+    for path, mid in ((MODELS / "teacher-a", a_id), (MODELS / "teacher-b", b_id)):
+        run_divergence(DivergenceConfig(student=str(MODELS / "student"), teacher=str(path), teacher_model_id=mid, scoring=cpu),
+                       warehouse=str(wh.path))
+    prov = run_select("provenance", SelectionConfig(budget=len(EXPRS), require_verdict=None), warehouse=str(wh.path),
+                      student=str(MODELS / "student"), publish=False)
+    rand = run_select("random", SelectionConfig(budget=len(EXPRS), require_verdict=None, seed=1), warehouse=str(wh.path),
+                      student=str(MODELS / "student"), publish=False)
+    assert prov["n_out"] == rand["n_out"] == len(EXPRS)
+    assert set(prov["rows"]["trace_id"]) != set(rand["rows"]["trace_id"])
+    counts = wh.query("select teacher_model_id, avg(n_teacher) as n from curated.cur_provenance_traces group by 1")
+    assert counts.height == 2 and counts["n"].min() > 0
