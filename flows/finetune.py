@@ -188,14 +188,16 @@ def _deployment_exists(name: str | None) -> bool:
     return bool(run_coro_as_sync(check()))
 
 
-def _run_stage(deployment: str | None, fn, params: dict) -> tuple[str, dict | None]:
-    """Run via `run_deployment` when the deployment exists (waits for it), else as an in-process subflow."""
+def _run_stage(deployment: str | None, fn, params: dict, timeout_s: float) -> tuple[str, dict | None]:
+    """Run via `run_deployment` when the deployment exists (waits up to `timeout_s`), else as an in-process subflow."""
     if _deployment_exists(deployment):
         from prefect.deployments import run_deployment
 
-        flow_run = run_deployment(name=deployment, parameters=params, timeout=None)
+        flow_run = run_deployment(name=deployment, parameters=params, timeout=timeout_s)
         if not flow_run.state or not flow_run.state.is_completed():
-            raise TrainError(f"deployment {deployment} run {flow_run.id} ended {flow_run.state.name if flow_run.state else 'without a state'}")
+            state = flow_run.state.name if flow_run.state else "without a state"
+            raise TrainError(f"deployment {deployment} run {flow_run.id} is {state} after {timeout_s:.0f}s "
+                             "(a Scheduled/Pending run means no worker is polling that deployment's work pool)")
         return f"deployment:{deployment}", None
     return "subflow", fn(**params)
 
@@ -214,8 +216,9 @@ def on_publish(dataset_name: str, version: int | str, recipe: str | None = None,
     ds = resolve_dataset(wh, f"{dataset_name}@{version}")
     base = spec.resolved_base_model()
     training_run_id = training_run_id_for(ds, base, spec.train_config())
+    wait = spec.on_publish.deployment_timeout_s
     how, ft = _run_stage(spec.on_publish.finetune_deployment, finetune_flow,
-                         {"warehouse": warehouse, "dataset": f"{dataset_name}@{ds['version']}", "base_model": base, "recipe": spec.path})
+                         {"warehouse": warehouse, "dataset": f"{dataset_name}@{ds['version']}", "base_model": base, "recipe": spec.path}, wait)
     run = wh.query("select status, checkpoint_path from meta.training_runs where training_run_id = ?", [training_run_id])
     if run.height == 0 or run["status"][0] != "completed":
         raise TrainError(f"fine-tuning {dataset_name}@{ds['version']} ({how}) did not complete: see meta.training_runs {training_run_id}")
@@ -225,6 +228,6 @@ def on_publish(dataset_name: str, version: int | str, recipe: str | None = None,
     if spec.on_publish.evaluate:
         params = {"warehouse": warehouse, "models": [base, checkpoint], "eval_set": spec.eval_set_path(),
                   **spec.eval_config().__dict__}
-        how_eval, ev = _run_stage(spec.on_publish.evaluate_deployment, evaluate_flow, params)
+        how_eval, ev = _run_stage(spec.on_publish.evaluate_deployment, evaluate_flow, params, wait)
         result["evaluate"] = {"via": how_eval, **(ev or {})}
     return result

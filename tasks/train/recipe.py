@@ -29,6 +29,7 @@ class OnPublish(BaseModel):
     datasets: list[str] = Field(default_factory=list, description="dataset names this applies to; empty = all")
     finetune_deployment: str | None = Field(default=None, description="'flow/deployment' to run fine-tuning on (e.g. the gpu pool); in-process when absent or not deployed")
     evaluate_deployment: str | None = Field(default=None, description="'flow/deployment' for evaluation; in-process when absent or not deployed")
+    deployment_timeout_s: float = Field(default=6 * 3600, gt=0, description="how long to wait for a deployment's run (no worker on its pool → it fails after this, saying so)")
 
 
 class EvalSection(BaseModel):

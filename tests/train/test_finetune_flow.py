@@ -92,3 +92,17 @@ def test_on_publish_runs_finetune_then_evaluates_base_and_checkpoint(prefect_har
     assert wh.scalar("select count(*) from meta.eval_samples") == 2 * 3 * (1 + 2)
     cmp = out["evaluate"]["comparison"]
     assert [c["model_id"] for c in cmp] == [str(tiny_lm), out["checkpoint_path"]] and cmp[0]["delta_pass_at_1"] == 0.0
+
+
+@pytest.mark.slow
+def test_on_publish_through_a_deployment_without_worker_fails_clearly(prefect_harness, wh, wh_path, recipe):
+    from flows.finetune import finetune_flow, on_publish
+
+    _publish_toy_dataset(wh)
+    data = yaml.safe_load(recipe.read_text())
+    data["on_publish"].update({"finetune_deployment": "finetune/gpu-test", "deployment_timeout_s": 3})
+    recipe.write_text(yaml.safe_dump(data))
+    finetune_flow.to_deployment(name="gpu-test").apply()
+    with pytest.raises(TrainError, match=r"deployment finetune/gpu-test run .* after 3s .*no worker"):
+        on_publish("toy-prov", 1, recipe=str(recipe), warehouse=str(wh_path))
+    assert wh.scalar("select count(*) from meta.training_runs") == 0
