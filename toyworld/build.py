@@ -170,8 +170,45 @@ def format_ok(completion: str, domain: str) -> bool:
     return ("\\boxed{" in s.answer) if domain == "math" else ("```python" in s.answer)
 
 
-def measure(model, tok, rows: list[dict], *, max_new_tokens: int, sampled: bool = True, seed: int = 0) -> dict:
-    """Greedy (and T=0.8 sampled) accuracy on held-out math, greedy pass rate on held-out code."""
+def project_math_verdicts(completions: list[str], rows: list[dict]) -> dict:
+    """Held-out math accuracy under the project's verifier (math-verify in killable workers).
+
+    Returns {} when `tasks.verify` is not importable (the plain checker still counts).
+    """
+    try:
+        import polars as pl
+
+        from tasks.verify.math import MathConfig, math_pool, verify_math
+    except ImportError:
+        return {}
+    cfg = MathConfig()
+    items = pl.DataFrame(
+        {
+            "trace_id": [str(i) for i in range(len(rows))],
+            "prompt_id": [r["id"] for r in rows],
+            "completion_text": completions,
+            "is_truncated": [False] * len(rows),
+            "reference_answer": [r["answer"] for r in rows],
+        }
+    )
+    with math_pool(cfg, workers=2) as pool:
+        verdicts = verify_math(items, cfg, pool)
+    correct = [v == "correct" for v in verdicts["verdict_status"].to_list()]
+    plain = [check_math(c, r["answer"]) for c, r in zip(completions, rows)]
+    return {
+        "math_greedy_acc_project_verifier": sum(correct) / max(1, len(rows)),
+        "project_verifier_version": cfg.version(),
+        "plain_vs_project_agreement": sum(a == b for a, b in zip(correct, plain)) / max(1, len(rows)),
+    }
+
+
+def measure(
+    model, tok, rows: list[dict], *, max_new_tokens: int, sampled: bool = True, seed: int = 0, project_verifier: bool = False
+) -> dict:
+    """Greedy (and T=0.8 sampled) accuracy on held-out math, greedy pass rate on held-out code.
+
+    With `project_verifier`, greedy math completions are also judged by `tasks.verify.math`.
+    """
     math_rows = [r for r in rows if r["domain"] == "math"]
     code_rows = [r for r in rows if r["domain"] == "code"]
     out: dict = {"n_math": len(math_rows), "n_code": len(code_rows)}
@@ -179,6 +216,8 @@ def measure(model, tok, rows: list[dict], *, max_new_tokens: int, sampled: bool 
     out["math_greedy_acc"] = sum(check_math(c, r["answer"]) for c, r in zip(greedy, math_rows)) / max(1, len(math_rows))
     out["math_format_rate"] = sum(format_ok(c, "math") for c in greedy) / max(1, len(greedy))
     out["math_mean_chars"] = round(sum(len(c) for c in greedy) / max(1, len(greedy)), 1)
+    if project_verifier:
+        out.update(project_math_verdicts(greedy, math_rows))
     if sampled:
         samp = generate(model, tok, [r["problem"] for r in math_rows], temperature=0.8, max_new_tokens=max_new_tokens, seed=seed)
         out["math_t08_acc"] = sum(check_math(c, r["answer"]) for c, r in zip(samp, math_rows)) / max(1, len(math_rows))
@@ -229,6 +268,14 @@ def render_card(card: dict) -> str:
         f"- math greedy: {a['math_greedy_acc']:.3f} (n={a['n_math']}); math T=0.8 sampled: {a.get('math_t08_acc', float('nan')):.3f}",
         f"- math format rate (closed `<think>` + `\\boxed{{}}`): {a['math_format_rate']:.3f}; mean completion {a['math_mean_chars']} chars",
         f"- code greedy pass rate (all asserts): {a.get('code_greedy_pass', float('nan')):.3f} (n={a['n_code']})",
+        *(
+            [
+                f"- math greedy under the project's verifier ({a['project_verifier_version']}): "
+                f"{a['math_greedy_acc_project_verifier']:.3f}; agreement with the plain checker {a['plain_vs_project_agreement']:.3f}"
+            ]
+            if "math_greedy_acc_project_verifier" in a
+            else []
+        ),
         f"- measured on {a.get('measured_on', 'cpu')} at {a.get('measured_at', '')}",
     ]
     if card.get("sft_curve"):
@@ -279,7 +326,7 @@ def build_model(recipe: ModelRecipe, data_dir: Path, models_dir: Path, device: s
     model.to(torch.bfloat16).save_pretrained(folder)
     tok.save_pretrained(folder)
     model, tok = load_model(folder, device)  # measure what ships (bf16 weights)
-    acc = measure(model, tok, eval_rows(data_dir, eval_limit), max_new_tokens=recipe.max_new_tokens)
+    acc = measure(model, tok, eval_rows(data_dir, eval_limit), max_new_tokens=recipe.max_new_tokens, project_verifier=True)
     acc.update(measured_on=device, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
     card = {
         "name": recipe.name,
@@ -382,7 +429,7 @@ def evaluate_all(data_dir: Path, models_dir: Path, device: str, eval_limit: int 
         folder = models_dir / name
         card = json.loads((folder / "toyworld_card.json").read_text())
         model, tok = load_model(folder, device)
-        acc = measure(model, tok, rows, max_new_tokens=card["recipe"]["max_new_tokens"])
+        acc = measure(model, tok, rows, max_new_tokens=card["recipe"]["max_new_tokens"], project_verifier=True)
         acc.update(measured_on=device, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
         before = card["accuracy"]
         card["accuracy"] = acc
