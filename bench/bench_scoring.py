@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer  # noqa: E402
+from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 
 RESULTS = REPO / "bench" / "results"
 
@@ -89,7 +89,7 @@ def bare_forward(scorer: TeacherForcedScorer, batches) -> float:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for ids, mask in prepared:
-            scorer.model(input_ids=ids, attention_mask=mask).logits
+            _ = scorer.model(input_ids=ids, attention_mask=mask).logits
     _sync(scorer.device)
     return time.perf_counter() - t0
 

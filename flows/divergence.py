@@ -29,6 +29,7 @@ from warehouse.runs import finish_run, record_rejections, rejection_rows, start_
 TOKEN_TABLE = "raw.raw_token_logprobs"
 SENTENCE_TABLE = "raw.raw_sentence_scores"
 STAGE = "divergence"
+DEFAULT_SCORING = ScoringConfig()
 
 
 class DivergenceError(RuntimeError):
@@ -318,7 +319,7 @@ def run_provenance_analysis(
     beta: float = 0.1,
     n_bins: int = 5,
     out_dir: str = "runs/provenance",
-    scoring: ScoringConfig = ScoringConfig(),
+    scoring: ScoringConfig = DEFAULT_SCORING,
 ) -> dict:
     """Sample D on `split` prompts (unless it has traces there), score every sentence under T, S and D,
     classify (alpha, beta), aggregate by position and correctness into raw.raw_distill_provenance + a PNG."""
@@ -353,7 +354,7 @@ def run_provenance_analysis(
                 pass
             else:
                 run_verify(warehouse=wh.path)
-        base = dict(teacher=distilled, teacher_model_id=d_id, scoring=scoring, prompt_split=split)
+        base = {"teacher": distilled, "teacher_model_id": d_id, "scoring": scoring, "prompt_split": split}
         run_divergence(DivergenceConfig(student=student, student_model_id=s_id, **base), warehouse=wh.path)
         run_divergence(DivergenceConfig(student=teacher, student_model_id=t_id, **base), warehouse=wh.path)
         scores = wh.query(
@@ -438,7 +439,7 @@ def run_teacher_comparison(
     teacher_model_ids: list[str] | None = None,
     split: str = "train",
     out_dir: str = "runs/teacher-comparison",
-    scoring: ScoringConfig = ScoringConfig(),
+    scoring: ScoringConfig = DEFAULT_SCORING,
 ) -> dict:
     """Compare teachers on the same prompts into raw.raw_teacher_comparison + a PNG."""
     from tasks.common.ids import stable_hash
@@ -510,7 +511,7 @@ def run_opd_export(
     split: str = "train",
     max_tokens: int | None = None,
     out_dir: str = "runs/opd",
-    scoring: ScoringConfig = ScoringConfig(),
+    scoring: ScoringConfig = DEFAULT_SCORING,
 ) -> dict:
     """Export the SFT student's rollouts with the SFT teacher's per-token log-probs (Lightning OPD).
 

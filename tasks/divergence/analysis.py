@@ -19,7 +19,7 @@ import polars as pl
 from tasks.divergence.provenance import distilled_class
 
 CLASSES = ("shared", "teacher", "student", "boosted")
-HESITATION = re.compile(r"\b(wait|alternatively|check|but|maybe|might|perhaps)\b", re.I)
+HESITATION = re.compile(r"\b(wait|alternatively|check|but|maybe|might|perhaps)\b", re.IGNORECASE)
 
 
 def classify_distilled(

@@ -45,12 +45,11 @@ class ProvenanceConfig:
             raise ValueError(f"alpha and beta are probability gaps in [0, 1], got alpha={self.alpha}, beta={self.beta}")
 
 
-class DivergenceInputError(ValueError):
-    """Token log-probs that cannot be mapped to sentences (the message names trace and model)."""
+DEFAULT_SPLIT = SplitConfig()
 
 
 def sentence_score_rows(
-    traces: pl.DataFrame, token_logprobs: pl.DataFrame, cfg: SplitConfig = SplitConfig()
+    traces: pl.DataFrame, token_logprobs: pl.DataFrame, cfg: SplitConfig = DEFAULT_SPLIT
 ) -> tuple[pl.DataFrame, list[tuple[str, str, str]]]:
     """Sentence scores for every (trace, model) in `token_logprobs`.
 

@@ -30,7 +30,7 @@ from tasks.common.text import THINK_CLOSE, THINK_OPEN
 SPLITTER_VERSION = "sent-v1"
 
 # opaque math spans, longest delimiters first
-_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*?\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*?\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
 _BOUNDARY = re.compile(r"\n|[.!?](?=\s|$)")
 
 
@@ -60,7 +60,7 @@ def _region(text: str, scope: str) -> tuple[int, int]:
     if scope != "reasoning":
         raise ValueError(f"SplitConfig.scope must be 'reasoning' or 'completion', not {scope!r}")
     start = text.find(THINK_OPEN)
-    end = text.find(THINK_CLOSE, 0 if start < 0 else start)
+    end = text.find(THINK_CLOSE, max(start, 0))
     if start < 0 and end < 0:
         return 0, len(text)
     return (0 if start < 0 else start + len(THINK_OPEN)), (len(text) if end < 0 else end)

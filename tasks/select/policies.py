@@ -278,7 +278,7 @@ def _redi_pairs(pool: pl.DataFrame, negatives: pl.DataFrame, cfg: SelectionConfi
 def _temperature_schedule(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
     _need(pool, "temperature_schedule", "temperature")
     keyed = with_random_key(pool.filter(pl.col("temperature").is_not_null()), cfg.seed)
-    low_budget = int(round(cfg.budget * cfg.low_stage_fraction))
+    low_budget = round(cfg.budget * cfg.low_stage_fraction)
     stages = []
     for name, part, budget in (
         (LOW_T, keyed.filter(pl.col("temperature") <= cfg.temperature_split), low_budget),
@@ -324,7 +324,7 @@ def select_traces(candidates: pl.DataFrame, policy: str, cfg: SelectionConfig = 
         "n_candidates": candidates.height,
         "n_pool": pool.height,
         "n_selected": rows.height,
-        "n_prompts": int(candidates.filter(pl.col("trace_id").is_in(rows["trace_id"].implode()))["prompt_id"].n_unique()),
+        "n_prompts": candidates.filter(pl.col("trace_id").is_in(rows["trace_id"].implode()))["prompt_id"].n_unique(),
         "n_tokens": int(sizes["n_completion_tokens"].fill_null(0).sum()),
         "pool_rejections": dict(zip(reasons["reason_code"].to_list(), reasons["len"].to_list())),
         **extra,

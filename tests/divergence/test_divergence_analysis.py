@@ -8,7 +8,12 @@ import polars as pl
 import pytest
 
 from tasks.divergence.analysis import (
-    classify_distilled, compare_teachers, overthinking_markers, perplexity, plot_shares, shares_by_position,
+    classify_distilled,
+    compare_teachers,
+    overthinking_markers,
+    perplexity,
+    plot_shares,
+    shares_by_position,
 )
 from tasks.divergence.opd import OPDConsistencyError, build_opd_rows, check_teacher_consistency, export_id_for
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import polars as pl
-
 from flows.divergence import DivergenceConfig, resolve_model_id, run_divergence
 from tasks.divergence.provenance import provenance_counts, sentence_pairs
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer

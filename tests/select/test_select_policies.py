@@ -6,7 +6,12 @@ import polars as pl
 import pytest
 
 from tasks.select.policies import (
-    POLICIES, SelectionConfig, SelectionError, eligible_pool, farthest_point, select_traces,
+    POLICIES,
+    SelectionConfig,
+    SelectionError,
+    eligible_pool,
+    farthest_point,
+    select_traces,
 )
 
 # trace, prompt, tokens, verdict, representative, contaminated, quality, temperature, n_teacher, pass_rate, text
@@ -46,7 +51,7 @@ def test_eligible_pool_rejects_with_reason_codes():
 
 
 def test_missing_column_means_criterion_not_applied_and_reported():
-    pool, rejected, skipped = eligible_pool(CANDIDATES.drop("is_contaminated", "passes_quality"), SelectionConfig())
+    pool, _, skipped = eligible_pool(CANDIDATES.drop("is_contaminated", "passes_quality"), SelectionConfig())
     assert skipped == ["is_contaminated", "passes_quality"]
     assert {"d1", "e1"} <= set(pool["trace_id"])
 
