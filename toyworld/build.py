@@ -34,6 +34,7 @@ from toyworld.problems import (
     CODE_PHRASING,
     MATH_PHRASINGS,
     NEAR_DUP_PHRASINGS,
+    ToyWorldError,
     check_code_batch,
     check_math,
     random_code_task,
@@ -66,7 +67,9 @@ class ModelRecipe:
     model: ModelSpec = field(metadata={"help": "architecture"})
     train: TrainSpec = field(metadata={"help": "optimisation"})
     code_share: float = field(default=0.15, metadata={"help": "share of code problems in training batches"})
-    reworded_share: float = field(default=0.15, metadata={"help": "share of math prompts phrased like the planted near-duplicates"})
+    reworded_share: float = field(
+        default=0.15, metadata={"help": "share of math prompts phrased like the planted near-duplicates"}
+    )
     max_new_tokens: int = field(default=160, metadata={"help": "generation limit when evaluating"})
     description: str = field(default="", metadata={"help": "one line for the model card"})
 
@@ -106,13 +109,17 @@ class SftCurveSpec:
     """Fine-tune a copy of the student on correct teacher-a traces and measure held-out accuracy."""
 
     steps: int = field(default=1500, metadata={"help": "total SFT steps"})
-    checkpoints: tuple[int, ...] = field(default=(100, 250, 500, 750, 1000, 1500), metadata={"help": "steps at which held-out math is measured"})
+    checkpoints: tuple[int, ...] = field(
+        default=(100, 250, 500, 750, 1000, 1500), metadata={"help": "steps at which held-out math is measured"}
+    )
     batch_size: int = field(default=32, metadata={"help": "sequences per step"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
     warmup: int = field(default=50, metadata={"help": "warmup steps"})
     temperature: float = field(default=0.8, metadata={"help": "teacher-a sampling temperature for the SFT traces"})
     seed: int = field(default=4, metadata={"help": "seed for sampling and training"})
-    cpu_threads: int = field(default=2, metadata={"help": "threads for the CPU speed measurement (our machines have 2 cores)"})
+    cpu_threads: int = field(
+        default=2, metadata={"help": "threads for the CPU speed measurement (our machines have 2 cores)"}
+    )
 
 
 # ---------------------------------------------------------------- training data
@@ -203,7 +210,14 @@ def project_math_verdicts(completions: list[str], rows: list[dict]) -> dict:
 
 
 def measure(
-    model, tok, rows: list[dict], *, max_new_tokens: int, sampled: bool = True, seed: int = 0, project_verifier: bool = False
+    model,
+    tok,
+    rows: list[dict],
+    *,
+    max_new_tokens: int,
+    sampled: bool = True,
+    seed: int = 0,
+    project_verifier: bool = False,
 ) -> dict:
     """Greedy (and T=0.8 sampled) accuracy on held-out math, greedy pass rate on held-out code.
 
@@ -219,7 +233,9 @@ def measure(
     if project_verifier:
         out.update(project_math_verdicts(greedy, math_rows))
     if sampled:
-        samp = generate(model, tok, [r["problem"] for r in math_rows], temperature=0.8, max_new_tokens=max_new_tokens, seed=seed)
+        samp = generate(
+            model, tok, [r["problem"] for r in math_rows], temperature=0.8, max_new_tokens=max_new_tokens, seed=seed
+        )
         out["math_t08_acc"] = sum(check_math(c, r["answer"]) for c, r in zip(samp, math_rows)) / max(1, len(math_rows))
     if code_rows:
         code = generate(model, tok, [r["problem"] for r in code_rows], max_new_tokens=max_new_tokens)
@@ -243,10 +259,14 @@ def render_card(card: dict) -> str:
         card["recipe"]["description"],
         "",
         "## Architecture",
-        f"- LlamaForCausalLM, hidden {m['hidden_size']}, {m['n_layers']} layers, {m['hidden_size'] // 64} heads of dim 64, "
-        f"MLP {m['intermediate_size']}, tied embeddings, {card['n_params']:,} parameters, weights stored as {card['dtype']}.",
-        f"- Tokenizer: {card['tokenizer']} ({card['vocab_size']} tokens); chat template `<s><|user|>{{problem}}\\n<|assistant|>`, "
-        "EOS `</s>` after the answer.",
+        (
+            f"- LlamaForCausalLM, hidden {m['hidden_size']}, {m['n_layers']} layers, {m['hidden_size'] // 64} heads of dim 64, "
+            f"MLP {m['intermediate_size']}, tied embeddings, {card['n_params']:,} parameters, weights stored as {card['dtype']}."
+        ),
+        (
+            f"- Tokenizer: {card['tokenizer']} ({card['vocab_size']} tokens); chat template `<s><|user|>{{problem}}\\n<|assistant|>`, "
+            "EOS `</s>` after the answer."
+        ),
         "",
         "## Training",
         f"- Style `{r['style']}`: example for a held-out problem:",
@@ -255,14 +275,20 @@ def render_card(card: dict) -> str:
         card["accuracy"].get("example_completion", ""),
         "```",
         "",
-        f"- Synthetic problems from the toy-world generator (math share {1 - r['code_share']:.2f}, code {r['code_share']:.2f}), "
-        "excluding every eval.jsonl and benchmark.jsonl expression.",
-        f"- {r['train']['steps']} steps, batch {r['train']['batch_size']}, AdamW lr {r['train']['lr']} (warmup {r['train']['warmup']}, cosine), "
-        f"seed {r['train']['seed']}; loss on the assistant part only.",
-        f"- Built on {card['build']['device']} in {card['build']['train_seconds']} s of training "
-        f"(training speed on CPU with 2 threads, measured on the build machine while it was busy: "
-        f"{card['build']['cpu_steps_per_s']} steps/s, i.e. at most about {card['build']['est_cpu_minutes']} CPU minutes); "
-        f"final loss {card['build']['final_loss']:.4f}.",
+        (
+            f"- Synthetic problems from the toy-world generator (math share {1 - r['code_share']:.2f}, code {r['code_share']:.2f}), "
+            "excluding every eval.jsonl and benchmark.jsonl expression."
+        ),
+        (
+            f"- {r['train']['steps']} steps, batch {r['train']['batch_size']}, AdamW lr {r['train']['lr']} (warmup {r['train']['warmup']}, cosine), "
+            f"seed {r['train']['seed']}; loss on the assistant part only."
+        ),
+        (
+            f"- Built on {card['build']['device']} in {card['build']['train_seconds']} s of training "
+            f"(training speed on CPU with 2 threads, measured on the build machine while it was busy: "
+            f"{card['build']['cpu_steps_per_s']} steps/s, i.e. at most about {card['build']['est_cpu_minutes']} CPU minutes); "
+            f"final loss {card['build']['final_loss']:.4f}."
+        ),
         "",
         "## Accuracy (toyworld/data/eval.jsonl, plain checker; re-measure: `python -m toyworld.build --evaluate`)",
         f"- math greedy: {a['math_greedy_acc']:.3f} (n={a['n_math']}); math T=0.8 sampled: {a.get('math_t08_acc', float('nan')):.3f}",
@@ -270,8 +296,10 @@ def render_card(card: dict) -> str:
         f"- code greedy pass rate (all asserts): {a.get('code_greedy_pass', float('nan')):.3f} (n={a['n_code']})",
         *(
             [
-                f"- math greedy under the project's verifier ({a['project_verifier_version']}): "
-                f"{a['math_greedy_acc_project_verifier']:.3f}; agreement with the plain checker {a['plain_vs_project_agreement']:.3f}"
+                (
+                    f"- math greedy under the project's verifier ({a['project_verifier_version']}): "
+                    f"{a['math_greedy_acc_project_verifier']:.3f}; agreement with the plain checker {a['plain_vs_project_agreement']:.3f}"
+                )
             ]
             if "math_greedy_acc_project_verifier" in a
             else []
@@ -283,16 +311,22 @@ def render_card(card: dict) -> str:
         lines += [
             "",
             "## SFT gain-vs-minutes curve (fine-tuning a copy of this student on correct teacher-a traces)",
-            f"- traces: teacher-a sampled at T={sc['spec']['temperature']} on train.jsonl ({sc['n_prompts']} prompts); "
-            f"{sc['n_correct']} correct kept ({sc['n_correct_math']} math, {sc['n_correct_code']} code).",
-            f"- batch {sc['spec']['batch_size']}, lr {sc['spec']['lr']}, loss on the assistant part only; run on {sc['device']}; "
-            f"CPU minutes estimated from {sc['cpu_steps_per_s']} steps/s measured with {sc['spec']['cpu_threads']} CPU threads.",
+            (
+                f"- traces: teacher-a sampled at T={sc['spec']['temperature']} on train.jsonl ({sc['n_prompts']} prompts); "
+                f"{sc['n_correct']} correct kept ({sc['n_correct_math']} math, {sc['n_correct_code']} code)."
+            ),
+            (
+                f"- batch {sc['spec']['batch_size']}, lr {sc['spec']['lr']}, loss on the assistant part only; run on {sc['device']}; "
+                f"CPU minutes estimated from {sc['cpu_steps_per_s']} steps/s measured with {sc['spec']['cpu_threads']} CPU threads."
+            ),
             "",
             "| steps | est. CPU minutes | held-out math greedy | format rate |",
             "|---:|---:|---:|---:|",
         ]
         for p in sc["points"]:
-            lines.append(f"| {p['step']} | {p['est_cpu_minutes']} | {p['math_greedy_acc']:.3f} | {p['math_format_rate']:.3f} |")
+            lines.append(
+                f"| {p['step']} | {p['est_cpu_minutes']} | {p['math_greedy_acc']:.3f} | {p['math_format_rate']:.3f} |"
+            )
         lines.append("")
         lines.append(f"Gain at the end: {sc['gain_points']:+.1f} points over the base student.")
     lines.append("")
@@ -312,7 +346,9 @@ def cpu_steps_per_s(model, tok, stream, spec: TrainSpec, threads: int = 2, steps
 
 
 # ---------------------------------------------------------------- stages
-def build_model(recipe: ModelRecipe, data_dir: Path, models_dir: Path, device: str, eval_limit: int | None = None) -> dict:
+def build_model(
+    recipe: ModelRecipe, data_dir: Path, models_dir: Path, device: str, eval_limit: int | None = None
+) -> dict:
     t0 = time.perf_counter()
     math_keys, code_exprs = heldout(data_dir)
     tok = build_tokenizer(recipe.tokenizer)
@@ -326,7 +362,9 @@ def build_model(recipe: ModelRecipe, data_dir: Path, models_dir: Path, device: s
     model.to(torch.bfloat16).save_pretrained(folder)
     tok.save_pretrained(folder)
     model, tok = load_model(folder, device)  # measure what ships (bf16 weights)
-    acc = measure(model, tok, eval_rows(data_dir, eval_limit), max_new_tokens=recipe.max_new_tokens, project_verifier=True)
+    acc = measure(
+        model, tok, eval_rows(data_dir, eval_limit), max_new_tokens=recipe.max_new_tokens, project_verifier=True
+    )
     acc.update(measured_on=device, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
     card = {
         "name": recipe.name,
@@ -356,17 +394,22 @@ def sft_curve(spec: SftCurveSpec, data_dir: Path, models_dir: Path, device: str,
     rows = read_jsonl(data_dir / "train.jsonl")
     if eval_limit:
         rows = rows[: 4 * eval_limit]
-    comps = generate(teacher, ttok, [r["problem"] for r in rows], temperature=spec.temperature, max_new_tokens=160, seed=spec.seed)
+    comps = generate(
+        teacher, ttok, [r["problem"] for r in rows], temperature=spec.temperature, max_new_tokens=160, seed=spec.seed
+    )
     code_rows = [(r, c) for r, c in zip(rows, comps) if r["domain"] == "code"]
     code_ok = check_code_batch([c for _, c in code_rows], [r["tests"] for r, _ in code_rows])
     ok_code = {id(r) for (r, _), ok in zip(code_rows, code_ok) if ok}
-    traces = [
-        (r["problem"], c)
+    kept = [
+        (r, c)
         for r, c in zip(rows, comps)
         if (r["domain"] == "math" and check_math(c, r["answer"]) and format_ok(c, "math")) or id(r) in ok_code
     ]
+    traces = [(r["problem"], c) for r, c in kept]
     if not traces:
-        raise RuntimeError(f"teacher-a in {models_dir / 'teacher-a'} produced no correct trace on {len(rows)} train prompts")
+        raise ToyWorldError(
+            f"teacher-a in {models_dir / 'teacher-a'} produced no correct trace on {len(rows)} train prompts"
+        )
     del teacher
     student, stok = load_model(models_dir / "student", device)
     math_eval = [r for r in eval_rows(data_dir, eval_limit) if r["domain"] == "math"]
@@ -385,7 +428,15 @@ def sft_curve(spec: SftCurveSpec, data_dir: Path, models_dir: Path, device: str,
 
     tspec = TrainSpec(steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr, warmup=spec.warmup, seed=spec.seed)
     speed = cpu_steps_per_s(student, stok, stream(), tspec, threads=spec.cpu_threads)
-    points = [{"step": 0, "est_cpu_minutes": 0.0, "train_seconds": 0.0, "math_greedy_acc": base["math_greedy_acc"], "math_format_rate": base["math_format_rate"]}]
+    points = [
+        {
+            "step": 0,
+            "est_cpu_minutes": 0.0,
+            "train_seconds": 0.0,
+            "math_greedy_acc": base["math_greedy_acc"],
+            "math_format_rate": base["math_format_rate"],
+        }
+    ]
 
     def on_checkpoint(step: int, train_s: float) -> None:
         m = measure(student, stok, math_eval, max_new_tokens=160, sampled=False)
@@ -401,7 +452,7 @@ def sft_curve(spec: SftCurveSpec, data_dir: Path, models_dir: Path, device: str,
         print(f"[sft-curve] {points[-1]}", flush=True)
 
     train(student, stok, stream(), tspec, on_checkpoint=on_checkpoint, checkpoint_steps=spec.checkpoints)
-    n_math = sum(1 for p, _ in traces if not p.startswith("Write") and not p.startswith("Implement"))
+    n_math = sum(r["domain"] == "math" for r, _ in kept)
     curve = {
         "spec": asdict(spec),
         "device": device,
@@ -448,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
     ap.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     ap.add_argument("--steps", type=int, help="override the training steps of the --only stage(s) (for sweeps)")
-    ap.add_argument("--size", help="override the model size of the --only model stage(s): HIDDEN,LAYERS,MLP (for sweeps)")
+    ap.add_argument(
+        "--size", help="override the model size of the --only model stage(s): HIDDEN,LAYERS,MLP (for sweeps)"
+    )
     ap.add_argument("--eval-limit", type=int, help="measure on the first N math and N code eval rows only (smoke runs)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -473,7 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             spec = SftCurveSpec()
             if args.steps:
-                spec = dataclasses.replace(spec, steps=args.steps, checkpoints=tuple(c for c in spec.checkpoints if c < args.steps) + (args.steps,))
+                spec = dataclasses.replace(
+                    spec,
+                    steps=args.steps,
+                    checkpoints=tuple(c for c in spec.checkpoints if c < args.steps) + (args.steps,),
+                )
             sft_curve(spec, args.data_dir, args.models_dir, args.device, args.eval_limit)
         print(f"[{stage}] done in {time.perf_counter() - ts:.0f} s", flush=True)
     print(f"[build] total {time.perf_counter() - t0:.0f} s", flush=True)

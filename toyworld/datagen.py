@@ -114,9 +114,13 @@ def build_data(spec: DataSpec) -> dict[str, list[dict]]:
     bench_code = _unique_code(rng, spec.n_bench_code, taken_code)
 
     eval_rows = [math_row(f"eval-math-{i + 1:05d}", _math_problem(rng, e), e) for i, e in enumerate(eval_math)]
-    eval_rows += [code_row(f"eval-code-{i + 1:05d}", CODE_PHRASING.format(e=t.expr), t) for i, t in enumerate(eval_code)]
+    eval_rows += [
+        code_row(f"eval-code-{i + 1:05d}", CODE_PHRASING.format(e=t.expr), t) for i, t in enumerate(eval_code)
+    ]
     bench_rows = [math_row(f"bench-math-{i + 1:05d}", _math_problem(rng, e), e) for i, e in enumerate(bench_math)]
-    bench_rows += [code_row(f"bench-code-{i + 1:05d}", CODE_PHRASING.format(e=t.expr), t) for i, t in enumerate(bench_code)]
+    bench_rows += [
+        code_row(f"bench-code-{i + 1:05d}", CODE_PHRASING.format(e=t.expr), t) for i, t in enumerate(bench_code)
+    ]
 
     # --- train: unique base rows, then planted rows (tagged before ids are assigned)
     n_base_math = spec.n_train_math - spec.n_exact_dup_math - spec.n_near_dup_math - spec.n_leak_math
@@ -166,7 +170,9 @@ def build_data(spec: DataSpec) -> dict[str, list[dict]]:
         if tag[0] == "exact":
             exact.append({"id": row["id"], "duplicate_of": base_id[tag[1]], "domain": row["domain"]})
         elif tag[0] == "near":
-            near.append({"id": row["id"], "near_duplicate_of": base_id[tag[1]], "domain": row["domain"], "variant": tag[2]})
+            near.append(
+                {"id": row["id"], "near_duplicate_of": base_id[tag[1]], "domain": row["domain"], "variant": tag[2]}
+            )
         elif tag[0] == "leak":
             leaks.append({"train_id": row["id"], "benchmark_id": tag[1], "domain": row["domain"], "variant": tag[2]})
     train_rows = sorted(staged, key=lambda r: (r["domain"] != "math", r["id"]))
@@ -218,7 +224,13 @@ def build_data(spec: DataSpec) -> dict[str, list[dict]]:
             "that differ in one digit are NOT near-duplicates: they have different answers."
         ),
     }
-    return {"train": train_rows, "eval": eval_rows, "benchmark": bench_rows, "imported_traces": imported, "manifest": manifest}
+    return {
+        "train": train_rows,
+        "eval": eval_rows,
+        "benchmark": bench_rows,
+        "imported_traces": imported,
+        "manifest": manifest,
+    }
 
 
 def evaluate_row(row: dict) -> Expr:

@@ -150,13 +150,20 @@ def train(
         train_s += time.perf_counter() - ts
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if log_every and (step + 1) % log_every == 0:
-            log(f"step {step + 1}/{spec.steps} loss {running:.4f} {(step + 1) / (time.perf_counter() - t0):.2f} steps/s")
+            log(
+                f"step {step + 1}/{spec.steps} loss {running:.4f} {(step + 1) / (time.perf_counter() - t0):.2f} steps/s"
+            )
         if on_checkpoint and (step + 1) in checkpoint_steps:
             model.eval()
             on_checkpoint(step + 1, train_s)
             model.train()
     model.eval()
-    return {"steps": spec.steps, "seconds": round(time.perf_counter() - t0, 1), "train_seconds": round(train_s, 1), "final_loss": running}
+    return {
+        "steps": spec.steps,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "train_seconds": round(train_s, 1),
+        "final_loss": running,
+    }
 
 
 def example_stream(sample: Callable[[random.Random], Example], batch_size: int, seed: int) -> Iterator[list[Example]]:
@@ -188,7 +195,11 @@ def generate(
         for j, x in enumerate(chunk):  # left padding for generation
             ids[j, width - len(x) :] = torch.tensor(x)
             mask[j, width - len(x) :] = 1
-        kwargs = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
+        kwargs = (
+            {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+            if temperature > 0
+            else {"do_sample": False}
+        )
         gen = model.generate(
             input_ids=ids.to(model.device),
             attention_mask=mask.to(model.device),

@@ -183,7 +183,7 @@ class CodeTask:
     expr: str  # python expression in x, e.g. "3*x + 2"
 
     def value(self, x: int) -> int:
-        return eval(self.expr, {"__builtins__": {}}, {"x": x})  # noqa: S307 - our own template
+        return eval(self.expr, {"__builtins__": {}}, {"x": x})
 
     def tests(self) -> list[str]:
         return [f"assert f({x}) == {self.value(x)}" for x in TEST_INPUTS[: 3 + len(self.expr) % 3]]
@@ -211,7 +211,10 @@ def teacher_a_code(expr: str) -> str:
 
 
 def teacher_b_code(expr: str) -> str:
-    return f"<think>\nI need f(x) to return {expr}.\nWait, let me re-check. It returns {expr}.\n</think>\n" + code_block(expr)
+    return (
+        f"<think>\nI need f(x) to return {expr}.\nWait, let me re-check. It returns {expr}.\n</think>\n"
+        + code_block(expr)
+    )
 
 
 def student_code(expr: str) -> str:
@@ -235,7 +238,7 @@ def target_for(style: str, domain: str, problem: str) -> str:
 
 # ---------------------------------------------------------------- plain checkers
 _BOXED_RE = re.compile(r"\\boxed\{([^{}]*)\}")
-_FENCE_RE = re.compile(r"```(?:python)?\n(.*?)```", re.S)
+_FENCE_RE = re.compile(r"```(?:python)?\n(.*?)```", re.DOTALL)
 
 
 def extract_boxed(text: str) -> str | None:
@@ -287,6 +290,7 @@ def check_code_batch(completions: list[str], tests: list[list[str]], timeout_s: 
         res = subprocess.run(
             [sys.executable, "-I", "-c", _CODE_RUNNER],
             input=json.dumps(items),
+            check=False,
             capture_output=True,
             text=True,
             timeout=timeout_s,

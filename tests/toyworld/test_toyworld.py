@@ -46,7 +46,10 @@ def test_solve_steps_respects_precedence(expr, value, n_steps):
 
 
 def test_trace_styles_are_literal():
-    assert teacher_a_trace("7 + 5 * 3 - 4") == "<think>\n5*3=15.\n7+15=22.\n22-4=18.\nCheck: 18+4=22.\n</think>\n\\boxed{18}"
+    assert (
+        teacher_a_trace("7 + 5 * 3 - 4")
+        == "<think>\n5*3=15.\n7+15=22.\n22-4=18.\nCheck: 18+4=22.\n</think>\n\\boxed{18}"
+    )
     assert student_trace("7 + 5 * 3 - 4") == "<think>\n7+5*3-4=18.\n</think>\n\\boxed{18}"
     b = teacher_b_trace("3 - 6 * 5 - 5")
     assert "Wait, let me re-check." in b and b.endswith("\\boxed{22}")  # sign slip: 3-30=27
@@ -92,7 +95,9 @@ def test_files_match_manifest_hashes_and_regenerate_identically(files, manifest)
         assert rebuilt[name] == files[name], name
 
 
-@pytest.mark.parametrize(("name", "n_math", "n_code"), [("train", 2000, 300), ("eval", 200, 50), ("benchmark", 100, 20)])
+@pytest.mark.parametrize(
+    ("name", "n_math", "n_code"), [("train", 2000, 300), ("eval", 200, 50), ("benchmark", 100, 20)]
+)
 def test_problem_rows_parse_and_answers_are_right(files, name, n_math, n_code):
     rows = files[name]
     assert [r["domain"] for r in rows].count("math") == n_math
@@ -199,10 +204,8 @@ def greedy(loaded, heldout_math):
 
 
 def test_models_are_llama_with_head_dim_64_in_bf16(loaded):
-    import json as _json
-
     for name, (model, tok) in loaded.items():
-        cfg = _json.loads((MODELS / name / "config.json").read_text())
+        cfg = json.loads((MODELS / name / "config.json").read_text())
         assert cfg["architectures"] == ["LlamaForCausalLM"], name
         assert cfg["hidden_size"] // cfg["num_attention_heads"] == 64 and cfg.get("head_dim", 64) == 64
         assert cfg.get("dtype", cfg.get("torch_dtype")) == "bfloat16", name
