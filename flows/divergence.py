@@ -260,6 +260,7 @@ def divergence_flow(
     device: str = "auto",
     dtype: str = "auto",
     max_batch_tokens: int = 16384,
+    cpu_threads: int | None = None,
     split_scope: str = "reasoning",
     shard_size: int = 256,
     prompt_split: str | None = "train",
@@ -274,7 +275,7 @@ def divergence_flow(
     """
     cfg = DivergenceConfig(
         student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
-        scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens),
+        scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, cpu_threads=cpu_threads),
         split=SplitConfig(scope=split_scope), shard_size=shard_size, prompt_split=prompt_split,
     )
     stats = run_divergence(cfg, warehouse=warehouse, limit=limit)

@@ -47,6 +47,9 @@ class ScoringConfig:
         metadata={"help": "'auto' (bfloat16 on CUDA, float32 on CPU), 'float32', 'bfloat16', 'float16'; "
                   "log_softmax always runs in float32"},
     )
+    cpu_threads: int | None = field(
+        default=None, metadata={"help": "torch CPU threads while scoring on CPU (None = torch's default)"}
+    )
     max_batch_size: int = field(default=32, metadata={"help": "sequences per forward pass"})
     max_batch_tokens: int = field(default=16384, metadata={"help": "padded tokens (batch x longest) per forward pass"})
     chunk_tokens: int = field(
@@ -145,6 +148,8 @@ class TeacherForcedScorer:
 
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        if self.device == "cpu" and cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
         if isinstance(model, (str, Path)):
             self.model_id = model_id or model_id_for_path(model)
             dtype = resolve_dtype(cfg.dtype, self.device)
