@@ -88,7 +88,7 @@ def toy_teachers() -> list[TeacherSpec]:
     missing = [str(p) for p in found if not (p / "config.json").exists()]
     if missing:
         raise GenerateError(f"toy-world teachers not built: {', '.join(missing)}; run `make toyworld` or pass teachers")
-    return [TeacherSpec(model=str(p), name=p.name, batch_size=64) for p in found]
+    return [TeacherSpec(model=str(p), name=p.name, batch_size=64, cpu_threads=1) for p in found]  # tiny models: 1 thread avoids oversubscription
 
 
 @task(name="generate-shard", cache_policy=NO_CACHE, tags=["gpu"])

@@ -189,7 +189,11 @@ class HFBackend:
         stops: list[tuple[str, ...]] | None = None,
         top_k: int = 0,
     ) -> list[DecodedRow]:
-        """Decode one left-padded batch with a KV cache until every row hit EOS, a stop string or its limit."""
+        """Decode one left-padded batch with a KV cache until every row hit EOS, a stop string or its limit.
+
+        Finished rows are dropped from the batch (and the cache) once a quarter of it has finished,
+        so short completions stop costing compute. Sampling is per row, so this changes no sample.
+        """
         model, tok = self.model, self.tokenizer
         device = next(model.parameters()).device
         pad = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids()[0]
@@ -202,8 +206,7 @@ class HFBackend:
             input_ids[j, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             full_mask[j, width - len(ids) :] = 1
         input_ids, full_mask = input_ids.to(device), full_mask.to(device)
-        mask = full_mask[:, :width]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = (full_mask[:, :width].cumsum(-1) - 1).clamp(min=0)
         nucleus = any(p < 1 for p in top_ps)
         temps = torch.tensor(temperatures, dtype=torch.float32, device=device)
         tops = torch.tensor(top_ps, dtype=torch.float32, device=device)
@@ -214,56 +217,67 @@ class HFBackend:
         tails = [""] * n_rows
         stop_hit = torch.zeros(n_rows, dtype=torch.bool)
 
+        # outputs by original row; `active` maps batch rows to original rows
+        toks = torch.full((n_rows, n_steps), pad, dtype=torch.long, device=device)
+        lps = torch.zeros((n_rows, n_steps), dtype=torch.float32, device=device)
+        lengths = torch.zeros(n_rows, dtype=torch.long, device=device)
+        eos_hit = torch.zeros(n_rows, dtype=torch.bool, device=device)
+        top_ids = torch.zeros((n_rows, n_steps, top_k), dtype=torch.long, device=device) if top_k else None
+        top_lps = torch.zeros((n_rows, n_steps, top_k), dtype=torch.float32, device=device) if top_k else None
+        active = torch.arange(n_rows, device=device)
+
         cache_kw = _cache_keyword(model)
-        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        out = model(input_ids=input_ids, attention_mask=full_mask[:, :width], position_ids=positions, use_cache=True,
+                    logits_to_keep=1)
         cache, next_pos = _output_cache(out), positions[:, -1] + 1
         finished = torch.zeros(n_rows, dtype=torch.bool, device=device)
-        eos_hit = torch.zeros(n_rows, dtype=torch.bool, device=device)
-        steps_tok, steps_lp, steps_top_ids, steps_top_lp, alive = [], [], [], [], []
         for step in range(n_steps):
             logits = out.logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)
             token = sample_tokens(logits, temps, tops, seed_t, step, nucleus=nucleus)
-            alive.append(~finished)
-            steps_tok.append(token)
-            steps_lp.append(logp.gather(-1, token[:, None])[:, 0])
+            live = active[~finished]
+            toks[live, step] = token[~finished]
+            lps[live, step] = logp.gather(-1, token[:, None])[:, 0][~finished]
+            lengths[live] += 1
             if top_k:
                 values, indices = logp.topk(top_k, dim=-1)
-                steps_top_ids.append(indices)
-                steps_top_lp.append(values)
+                top_ids[live, step] = indices[~finished]
+                top_lps[live, step] = values[~finished]
             is_eos = torch.isin(token, eos) & ~finished
-            eos_hit |= is_eos
+            eos_hit[active] |= is_eos
             finished |= is_eos | (limits <= step + 1)
             if any_stop:
+                rows = active.tolist()
                 pieces = tok.batch_decode(token[:, None].tolist(), skip_special_tokens=False)
-                for j in range(n_rows):
+                for b, j in enumerate(rows):
                     if stops[j] and not stop_hit[j]:
-                        tails[j] = (tails[j] + pieces[j])[-(max(len(s) for s in stops[j]) * 4 + 8) :]
+                        tails[j] = (tails[j] + pieces[b])[-(max(len(s) for s in stops[j]) * 4 + 8) :]
                         if any(s and s in tails[j] for s in stops[j]):
                             stop_hit[j] = True
-                finished |= stop_hit.to(device)
-            if bool(finished.all()):
+                finished |= stop_hit[active.cpu()].to(device)
+            n_finished, n_batch = int(finished.sum()), finished.shape[0]
+            if n_finished == n_batch:
                 break
+            if n_finished * 4 >= n_batch:  # compact: drop finished rows from the batch and the cache
+                keep = (~finished).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                full_mask, next_pos, temps, tops, seed_t, limits = (
+                    t[keep] for t in (full_mask, next_pos, temps, tops, seed_t, limits)
+                )
+                token, active, finished = token[keep], active[keep], finished[keep]
             token = torch.where(finished, torch.full_like(token, pad), token)
-            mask = full_mask[:, : width + step + 1]
-            out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                        use_cache=True, **{cache_kw: cache})
+            out = model(input_ids=token[:, None], attention_mask=full_mask[:, : width + step + 1],
+                        position_ids=next_pos[:, None], use_cache=True, **{cache_kw: cache})
             cache, next_pos = _output_cache(out), next_pos + 1
 
-        toks = torch.stack(steps_tok, 1).cpu()
-        lps = torch.stack(steps_lp, 1).float().cpu()
-        live = torch.stack(alive, 1).cpu()
-        eos_cpu = eos.cpu()
-        top_ids = torch.stack(steps_top_ids, 1).cpu() if top_k else None
-        top_lps = torch.stack(steps_top_lp, 1).float().cpu() if top_k else None
-        rows = []
+        toks, lps, lengths = toks.cpu(), lps.cpu(), lengths.cpu().tolist()
         eos_hit_cpu = eos_hit.cpu()
+        top_ids = top_ids.cpu() if top_ids is not None else None
+        top_lps = top_lps.cpu() if top_lps is not None else None
+        rows_out = []
         for j in range(n_rows):
-            n = int(live[j].sum())  # tokens sampled while the row was alive, EOS included
-            ids = toks[j, :n]
-            if n and bool(torch.isin(ids[-1:], eos_cpu).any()):
-                n -= 1
-            rows.append(
+            n = lengths[j] - int(eos_hit_cpu[j])  # the EOS token is not part of the completion
+            rows_out.append(
                 DecodedRow(
                     token_ids=toks[j, :n].tolist(),
                     logprobs=lps[j, :n].tolist(),
@@ -273,4 +287,4 @@ class HFBackend:
                     hit_stop=bool(stop_hit[j]),
                 )
             )
-        return rows
+        return rows_out

@@ -139,9 +139,10 @@ def test_openai_retries_429_and_500(standin, monkeypatch):
 
 def test_openai_retries_a_timeout(standin, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    standin.faults.append("sleep:1.5")
-    res = openai_backend(standin, concurrency=1, timeout_s=0.5).generate(requests_for()[:1], True)[0]
-    assert res.ok
+    standin.faults.append("sleep:10")
+    before = standin.n_requests
+    res = openai_backend(standin, concurrency=1, timeout_s=4.0).generate(requests_for()[:1], True)[0]
+    assert res.ok and standin.n_requests - before == 2  # the hung request, then a good retry
 
 
 def test_openai_gives_up_after_max_retries(standin, monkeypatch):

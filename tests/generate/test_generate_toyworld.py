@@ -24,7 +24,7 @@ def test_toy_teachers_fill_the_warehouse_with_traces_and_logprobs(wh, prefect_ha
     from flows.ingest import run_ingest
 
     run_ingest(TOYWORLD / "data" / "train.jsonl", warehouse=str(wh.path), source="toy-train", split="train")
-    teachers = [TeacherSpec(model=str(m), name=m.name, batch_size=128) for m in MODELS]
+    teachers = [TeacherSpec(model=str(m), name=m.name, batch_size=128, cpu_threads=1) for m in MODELS]
     sampling = SamplingParams(n=4, temperatures=[0.8], max_tokens=160)
     stats = generate_flow(warehouse=str(wh.path), teachers=teachers, sampling=sampling, limit=500)
     assert stats["n_out"] + stats["n_already_done"] == 4000 and stats["n_rejected"] == 0
