@@ -16,3 +16,27 @@ def call_task(task_obj: Any, *args: Any, **kwargs: Any) -> Any:
     if in_flow():
         return task_obj(*args, **kwargs)
     return task_obj.fn(*args, **kwargs)
+
+
+def map_shards(task_obj: Any, shards: list[tuple], **kwargs: Any) -> list[Any]:
+    """One task per shard. Inside a flow the shards are submitted to the flow's task runner, so
+    they run concurrently (threads by default, a Ray cluster when a recipe sets `task_runner: ray`);
+    results come back in shard order. Outside a flow they run one after another.
+    Tasks write the warehouse themselves; DuckDB's single writer serialises those short commits."""
+    if not in_flow():
+        return [task_obj.fn(*shard, **kwargs) for shard in shards]
+    futures = [task_obj.submit(*shard, **kwargs) for shard in shards]
+    return [future.result() for future in futures]
+
+
+def task_runner_for(kind: str | None, address: str | None = None):
+    """The Prefect task runner a recipe asks for: None (the flow's own), or a RayTaskRunner."""
+    if kind in (None, "", "default"):
+        return None
+    if kind != "ray":
+        raise ValueError(f"task_runner {kind!r}: choose default or ray")
+    try:
+        from prefect_ray import RayTaskRunner
+    except ImportError as exc:
+        raise ImportError("task_runner: ray needs `pip install -e .[scale]` (ray, prefect-ray)") from exc
+    return RayTaskRunner(address=address) if address else RayTaskRunner()

@@ -15,7 +15,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.recipe import DEFAULT_RECIPE, Recipe, load_recipe, resolve_path, resolve_repo_paths, stage_flow
+from flows.common import task_runner_for
+from flows.recipe import CPU_STAGES, DEFAULT_RECIPE, Recipe, load_recipe, resolve_path, resolve_repo_paths, stage_flow
 from warehouse import Warehouse, default_path
 from warehouse.runs import finish_run, start_run
 
@@ -32,7 +33,11 @@ def _stage(recipe: Recipe, stage: str, warehouse: str, log, **extra: Any) -> dic
         return {"stage": stage, "skipped": True}
     params = {**resolve_repo_paths(recipe.stage_params(stage)), **extra}
     started = time.monotonic()
-    result = stage_flow(stage)(warehouse=warehouse, **params) or {}
+    flow_obj = stage_flow(stage)
+    runner = task_runner_for(recipe.task_runner, recipe.ray_address) if stage in CPU_STAGES else None
+    if runner is not None:
+        flow_obj = flow_obj.with_options(task_runner=runner)
+    result = flow_obj(warehouse=warehouse, **params) or {}
     result = dict(result) if isinstance(result, dict) else {"result": str(result)}
     result.setdefault("stage", stage)
     result["seconds"] = round(time.monotonic() - started, 2)

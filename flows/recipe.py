@@ -12,7 +12,7 @@ import inspect
 import typing
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -36,6 +36,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "finetune": ("flows.finetune", "finetune_flow"),
     "evaluate": ("flows.evaluate", "evaluate_flow"),
 }
+# Stages that run on the cpu pool (and on a Ray cluster when a recipe sets task_runner: ray).
+CPU_STAGES = ("ingest", "verify", "dedup", "score", "select", "publish")
 # Parameters the curate flow passes itself; a recipe does not set them per stage.
 MANAGED = {"warehouse"}
 
@@ -98,6 +100,8 @@ class Recipe(BaseModel):
     inputs: Inputs = Field(default_factory=Inputs)
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
     skip: list[str] = Field(default_factory=list, description="stages not to run")
+    task_runner: Literal["default", "ray"] = Field(default="default", description="ray: CPU stages' shards run on a Ray cluster (prefect-ray)")
+    ray_address: str | None = Field(default=None, description="Ray cluster address (e.g. ray://head:10001); default: a local cluster")
     path: str | None = Field(default=None, exclude=True)
 
     def fingerprint(self) -> str:

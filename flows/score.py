@@ -18,7 +18,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import call_task
+from flows.common import call_task, map_shards
 from tasks.common.ids import stable_hash
 from tasks.quality.filters import FilterConfig, apply_filters
 from tasks.quality.filters import preset as filter_preset
@@ -184,9 +184,9 @@ def run_score(
             [scorer_version(signals)],
         )["trace_id"].to_list()
         out["n_in"] = len(pending)
-        out["scores_written"] = sum(
-            call_task(score_task, wh.path, run_id, pending[i : i + shard_size], signals) for i in range(0, len(pending), shard_size)
-        )
+        out["scores_written"] = sum(map_shards(
+            score_task, [(wh.path, run_id, pending[i : i + shard_size], signals) for i in range(0, len(pending), shard_size)]
+        ))
         out["length_ratios_written"] = _length_ratios(wh, run_id, signals)
         all_ids = wh.query("select trace_id from staging.stg_traces order by trace_id")["trace_id"].to_list()
         flagged = {"judged": 0, "flagged": 0, "by_reason": {}}
