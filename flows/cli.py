@@ -210,7 +210,7 @@ def _print_result(result: dict) -> None:
 
 @app.command("run")
 def run_stage(
-    stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate")],
+    stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate, or an analysis: provenance-analysis | teacher-comparison | opd-export | experiment")],
     recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
     set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value)")] = None,
     warehouse: WarehouseOpt = None,

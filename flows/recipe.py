@@ -36,6 +36,13 @@ STAGES: dict[str, tuple[str, str]] = {
     "finetune": ("flows.finetune", "finetune_flow"),
     "evaluate": ("flows.evaluate", "evaluate_flow"),
 }
+# Analyses `potstill run NAME` also runs (not part of curate).
+ANALYSES: dict[str, tuple[str, str]] = {
+    "provenance-analysis": ("flows.divergence", "provenance_analysis_flow"),
+    "teacher-comparison": ("flows.divergence", "teacher_comparison_flow"),
+    "opd-export": ("flows.divergence", "opd_export_flow"),
+    "experiment": ("flows.experiment", "experiment_flow"),
+}
 # Stages that run on the cpu pool (and on a Ray cluster when a recipe sets task_runner: ray).
 CPU_STAGES = ("ingest", "verify", "dedup", "score", "select", "publish")
 # Parameters the curate flow passes itself; a recipe does not set them per stage.
@@ -48,9 +55,10 @@ class RecipeError(ValueError):
 
 def stage_flow(stage: str):
     """The Prefect flow object of a stage (imported lazily: stages pull heavy dependencies)."""
-    if stage not in STAGES:
-        raise RecipeError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    module, name = STAGES[stage]
+    known = {**STAGES, **ANALYSES}
+    if stage not in known:
+        raise RecipeError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}; analyses: {', '.join(ANALYSES)}")
+    module, name = known[stage]
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
