@@ -161,7 +161,10 @@ class Warehouse:
             try:
                 yield con
             except BaseException:
-                con.execute("rollback")
+                try:
+                    con.execute("rollback")
+                except duckdb.Error:  # an aborted transaction (e.g. disk full) may refuse the rollback
+                    pass
                 raise
             try:
                 con.execute("commit")
@@ -322,7 +325,10 @@ class Warehouse:
         except duckdb.Error as exc:
             raise _translate_write_error(exc, self.path, table) from exc
         finally:
-            con.unregister(view)
+            try:
+                con.unregister(view)
+            except duckdb.Error:  # the transaction already failed; its error is the one to report
+                pass
 
 
 def _q(name: str) -> str:

@@ -71,9 +71,6 @@ def test_disk_full_leaves_committed_rows_intact_and_the_warehouse_usable(small_d
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="warehouse/db.py load(): the `finally: con.unregister(view)` raises duckdb "
-                   "TransactionException on the aborted transaction and masks the disk-full WarehouseError; "
-                   "fix requested from the lead")
 def test_disk_full_raises_a_warehouse_error_naming_it(small_disk):
     raised = _fill(Warehouse(str(small_disk / "w.duckdb")))
     assert isinstance(raised, WarehouseError), f"{type(raised).__name__}: {raised}"
