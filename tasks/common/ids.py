@@ -29,22 +29,19 @@ def imported_trace_id(prompt_id: str, model_id: str, completion_text: str) -> st
     return "t_" + stable_hash("imported", prompt_id, model_id, completion_text)
 
 
+def _payload(config: Any) -> Any:
+    """A dataclass / pydantic model / plain value as plain data."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if hasattr(config, "model_dump"):
+        return config.model_dump(mode="json")
+    return config
+
+
 def config_fingerprint(config: Any) -> str:
     """A short fingerprint of a dataclass / pydantic model / dict config (12 hex characters)."""
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        payload = dataclasses.asdict(config)
-    elif hasattr(config, "model_dump"):
-        payload = config.model_dump(mode="json")
-    else:
-        payload = config
-    return stable_hash(type(config).__name__, payload, length=12)
+    return stable_hash(type(config).__name__, _payload(config), length=12)
 
 
 def config_json(config: Any) -> str:
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        payload = dataclasses.asdict(config)
-    elif hasattr(config, "model_dump"):
-        payload = config.model_dump(mode="json")
-    else:
-        payload = config
-    return json.dumps(payload, sort_keys=True, default=str)
+    return json.dumps(_payload(config), sort_keys=True, default=str)
