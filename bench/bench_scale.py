@@ -131,6 +131,7 @@ def measure(n_traces: int, workers: int) -> dict:
         s_per_1k_traces=round(1000 * pipeline_s / n, 3),
         stage_s_per_1k_traces={s: round(1000 * result["stages"][s]["wall_s"] / n, 3) for s in STAGES},
         peak_rss_mb=round(sampler.peak_mb, 1),
+        load_avg=[round(x, 2) for x in os.getloadavg()],
     )
     return result
 
@@ -142,15 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the runs already in --results (other sizes) and add these; same machine only")
     args = parser.parse_args(argv)
     if args.one:
         run_one(args.one, args.workers, args.out)
         return 0
     runs = []
+    if args.merge and args.results.exists():
+        runs = [r for r in json.loads(args.results.read_text())["runs"] if r["traces_requested"] not in args.sizes]
     for size in sorted(args.sizes):
         print(f"== {size} traces", flush=True)
         runs.append(measure(size, args.workers))
         print(f"   {runs[-1]['s_per_1k_traces']} s per 1k traces, peak RSS {runs[-1]['peak_rss_mb']} MB", flush=True)
+        runs.sort(key=lambda r: r["traces"])
         summary = summarize(runs)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(summary, indent=2, default=str) + "\n")  # after every size

@@ -3,7 +3,12 @@
 Pipeline (METHODS.md §6): shingle the normalised text (5-word shingles), sign every document
 with 128 MinHash permutations (rensa, in Rust), band the signatures so that pairs with Jaccard
 around the threshold share a bucket, verify every candidate pair with the *exact* Jaccard of
-the shingle sets, and join verified pairs with union-find. The representative of a cluster is
+the shingle sets, and join verified pairs with union-find.
+
+Shingles are hashed, not joined into strings: each token gets a stable 64-bit hash (blake2b,
+cached), a shingle's hash combines its k token hashes (numpy, a whole shard at once), and rensa
+signs the shard's flat hash buffer in one call. Exact Jaccard compares these 64-bit shingle
+hashes (collisions are ~1e-19 per pair: equal to the Jaccard of the shingle strings). The representative of a cluster is
 its best-ranked member (first ingested, then lowest id), so results are deterministic.
 
 Memory is bounded: `NearDupIndex.add` takes documents shard by shard and keeps only their
@@ -20,6 +25,7 @@ candidate pairs that need verifying.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +41,9 @@ from tasks.dedup.unionfind import UnionFind
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_SHINGLE_MULT = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio odd constant: position-sensitive combine
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finalizer constants
+_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 class DedupError(ValueError):
@@ -155,6 +164,69 @@ def shingles(text: str, cfg: MinhashConfig) -> set[str]:
     return {" ".join(toks[i : i + k]) for i in range(len(toks) - k + 1)}
 
 
+@functools.lru_cache(maxsize=1 << 20)
+def unit_hash(unit: str) -> int:
+    """Stable 64-bit hash of one token or character (blake2b; the same in every process)."""
+    return int.from_bytes(hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def _units(text: str | None, cfg: MinhashConfig) -> list[str]:
+    if cfg.shingle_unit == "char":
+        return list(normalize_text(text or "", casefold=True))
+    return tokens(text or "")
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    h = (h ^ (h >> np.uint64(30))) * _MIX1
+    h = (h ^ (h >> np.uint64(27))) * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+def shingle_hash_rows(texts: Sequence[str | None], cfg: MinhashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed shingles of many texts: a flat uint64 buffer and (n + 1) row offsets into it.
+
+    Row i holds one 64-bit hash per shingle position of text i (the hashed form of
+    `shingles(text, cfg)`, repeats included): a text shorter than one shingle has one shingle,
+    an empty text none.
+
+    >>> flat, offsets = shingle_hash_rows(["a b c", "", "a b"], MinhashConfig(shingle_size=2))
+    >>> offsets.tolist(), bool(flat[0] == flat[2])
+    ([0, 2, 2, 3], True)
+    """
+    return hash_shingles([_units(t, cfg) for t in texts], cfg.shingle_size)
+
+
+def hash_shingles(units: Sequence[Sequence[str]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`shingle_hash_rows` of already tokenised texts (lists of tokens or characters), k units per shingle."""
+    lengths = np.fromiter((len(u) for u in units), dtype=np.int64, count=len(units))
+    flat_units = pl.Series([x for u in units for x in u], dtype=pl.String)
+    vocab = flat_units.unique().to_list()
+    h = flat_units.replace_strict(vocab, [unit_hash(u) for u in vocab], return_dtype=pl.UInt64).to_numpy()
+    n_shingles = np.where(lengths == 0, 0, np.where(lengths <= k, 1, lengths - k + 1))
+    offsets = np.zeros(len(units) + 1, dtype=np.uint64)
+    np.cumsum(n_shingles, out=offsets[1:])
+    if not h.size:
+        return np.zeros(0, dtype=np.uint64), offsets
+    starts = np.zeros(len(units), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    row_of = np.repeat(np.arange(len(units)), n_shingles)
+    pos = starts[row_of] + (np.arange(row_of.size) - offsets[:-1].astype(np.int64)[row_of])  # first unit of each shingle
+    width = np.minimum(k, lengths[row_of]).astype(np.uint64)
+    acc = np.zeros(pos.size, dtype=np.uint64)
+    last = h.size - 1
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            take = np.uint64(j) < width
+            acc = np.where(take, acc * _SHINGLE_MULT + h[np.minimum(pos + j, last)], acc)
+        return _mix(acc ^ (width * _MIX2)), offsets
+
+
+def shingle_hash_set(text: str | None, cfg: MinhashConfig) -> set[int]:
+    """The set of 64-bit shingle hashes of one text (what exact Jaccard compares)."""
+    flat, _ = shingle_hash_rows([text], cfg)
+    return set(flat.tolist())
+
+
 def jaccard(a: set[str], b: set[str]) -> float:
     """Exact Jaccard similarity of two shingle sets (two empty sets: 1.0)."""
     if not a and not b:
@@ -164,11 +236,30 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 
 def signatures(shingle_sets: Sequence[set[str]], cfg: MinhashConfig) -> np.ndarray:
-    """(n, num_perm) uint32 MinHash signatures computed by rensa in one call."""
+    """(n, num_perm) uint32 MinHash signatures of string shingle sets, computed by rensa in one call.
+
+    Not comparable with `sign_texts` signatures (that path hashes shingles itself); use one or the other.
+    """
     if not shingle_sets:
         return np.zeros((0, cfg.num_perm), dtype=np.uint32)
     matrix = _rensa.RMinHash.digest_matrix_from_token_sets([list(s) for s in shingle_sets], cfg.num_perm, cfg.seed)
     return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(shingle_sets), cfg.num_perm)
+
+
+def sign_texts(texts: Sequence[str | None], cfg: MinhashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(n, num_perm) uint32 signatures of texts from their hashed shingles (one rensa call), and
+    a boolean array marking texts without shingles."""
+    flat, offsets = shingle_hash_rows(texts, cfg)
+    return signatures_from_hashes(flat, offsets, cfg), offsets[1:] == offsets[:-1]
+
+
+def signatures_from_hashes(flat: np.ndarray, offsets: np.ndarray, cfg: MinhashConfig) -> np.ndarray:
+    """(n, num_perm) uint32 signatures of `shingle_hash_rows` output, in one rensa call."""
+    n = len(offsets) - 1
+    if n <= 0:
+        return np.zeros((0, cfg.num_perm), dtype=np.uint32)
+    matrix = _rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, cfg.num_perm, cfg.seed)
+    return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(n, cfg.num_perm)
 
 
 def band_hashes(sigs: np.ndarray, cfg: MinhashConfig, group_codes: np.ndarray | None = None) -> np.ndarray:
@@ -234,12 +325,12 @@ class SignedShard:
 
 def sign_shard(texts: Sequence[str | None], cfg: MinhashConfig) -> SignedShard:
     """MinHash signatures (and formula keys when `cfg.formula_match`) of one shard of texts."""
-    sets = [shingles(t or "", cfg) for t in texts]
+    sigs, empty = sign_texts(texts, cfg)
     if cfg.formula_match:
         formulas = [formula_key(t or "", max_prose_words=cfg.formula_max_prose_words) for t in texts]
     else:
         formulas = [None] * len(texts)
-    return SignedShard(signatures(sets, cfg), [not s for s in sets], formulas)
+    return SignedShard(sigs, empty.tolist(), formulas)
 
 
 @dataclass(frozen=True)
@@ -345,7 +436,9 @@ class NearDupIndex:
             missing = [i for i in ids if i not in texts]
             if missing:
                 raise DedupError(f"fetch_texts returned no text for {len(missing)} ids, e.g. {missing[:3]}")
-            sets = {i: shingles(texts[self._ids[i]] or "", self.cfg) for i in needed.tolist()}
+            flat, offsets = shingle_hash_rows([texts[self._ids[i]] for i in needed.tolist()], self.cfg)
+            bounds = offsets.astype(np.int64).tolist()
+            sets = {i: set(flat[bounds[r] : bounds[r + 1]].tolist()) for r, i in enumerate(needed.tolist())}
             nums = {i: numbers(texts[self._ids[i]] or "") for i in needed.tolist()} if self.cfg.require_equal_numbers else {}
             for a, b in chunk.tolist():
                 sim = jaccard(sets[a], sets[b])
@@ -380,7 +473,7 @@ class NearDupIndex:
         ).with_columns(pl.col("similarity").fill_nan(None))
         stats = {
             "n_items": n,
-            "n_candidate_pairs": int(len(pairs)),
+            "n_candidate_pairs": len(pairs),
             "n_verified_pairs": n_verified,
             "n_formula_links": n_formula,
             "n_duplicates": int((~is_rep).sum()),
