@@ -10,4 +10,5 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
 for pool in cpu gpu; do
   "$BIN/prefect" work-pool inspect "$pool" >/dev/null 2>&1 || "$BIN/prefect" work-pool create "$pool" --type process >/dev/null
 done
+"$BIN/prefect" concurrency-limit create gpu 1 >/dev/null 2>&1 || true  # one `gpu`-tagged shard at a time
 "$BIN/prefect" --no-prompt deploy --all --prefect-file deployments/prefect.yaml

@@ -31,7 +31,8 @@ start() {
       echo $! >"$DIR/worker-$pool.pid"
     fi
   done
-  "$BIN/prefect" work-pool set-concurrency-limit gpu 1 >/dev/null  # one GPU job at a time
+  "$BIN/prefect" work-pool set-concurrency-limit gpu 1 >/dev/null  # one GPU flow run at a time
+  "$BIN/prefect" concurrency-limit create gpu 1 >/dev/null 2>&1 || true  # one `gpu`-tagged task (shard) at a time
   echo "Prefect server at ${PREFECT_API_URL%/api} (UI); workers for pools cpu and gpu running; logs in $DIR/"
   echo "export PREFECT_API_URL=$PREFECT_API_URL"
 }
