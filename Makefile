@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop sandbox lint clean-venv
+.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop sandbox lint clean-venv toyworld toyworld-evaluate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,3 +53,10 @@ server-stop:
 
 deploy: venv
 	bash deployments/deploy.sh
+
+# Rebuild the toy world (data + models; deterministic, ~30+ CPU minutes) and re-measure its model cards.
+toyworld: venv
+	$(PY) -m toyworld.build
+
+toyworld-evaluate: venv
+	$(PY) -m toyworld.build --evaluate
