@@ -77,7 +77,8 @@ def make_plots(sections: dict[str, pl.DataFrame]) -> dict[str, bytes]:
     provenance = sections.get("provenance")
     if provenance is not None and not provenance.is_empty():
         fig, ax = plt.subplots(figsize=(6, 3))
-        totals = provenance.with_columns(total=pl.col("n_teacher") + pl.col("n_common") + pl.col("n_student"))
+        counts = provenance.with_columns(pl.col("n_teacher", "n_common", "n_student").cast(pl.Float64))
+        totals = counts.with_columns(total=pl.col("n_teacher") + pl.col("n_common") + pl.col("n_student"))
         left = [0.0] * totals.height
         for cls in ("n_teacher", "n_common", "n_student"):
             share = (totals[cls] / totals["total"]).fill_nan(0).to_list()
@@ -91,7 +92,7 @@ def make_plots(sections: dict[str, pl.DataFrame]) -> dict[str, bytes]:
     if datasets is not None and not datasets.is_empty():
         fig, ax = plt.subplots(figsize=(6, 3))
         labels = [f"{n}@{v} ({p})" for n, v, p in datasets.select("dataset_name", "version", "policy").iter_rows()]
-        ax.barh(labels, datasets["mean_tokens"].fill_null(0).to_list())
+        ax.barh(labels, datasets["mean_tokens"].cast(pl.Float64).fill_null(0).to_list())
         ax.set_xlabel("mean completion tokens per row")
         ax.set_title("Selection comparison")
         plots["selection"] = _png(fig)
