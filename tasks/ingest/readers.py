@@ -82,7 +82,28 @@ def _iter_jsonl(path: Path, max_row_bytes: int) -> Iterator[RawRecord]:
             if not isinstance(row, dict):
                 yield RawRecord(ref, None, text, "invalid_json", f"expected a JSON object, got {type(row).__name__}")
                 continue
+            bad = _surrogate_field(row)
+            if bad is not None:  # a JSON escape such as \ud800 decodes to a lone surrogate: not valid Unicode text
+                yield RawRecord(ref, None, text, "invalid_utf8", f"field {bad!r} holds a lone surrogate escape")
+                continue
             yield RawRecord(ref, row, text)
+
+
+def _surrogate_field(value: Any, name: str = "") -> str | None:
+    """The first field (dotted path) whose text is not encodable as UTF-8, else None."""
+    if isinstance(value, str):
+        return None if not _has_surrogates(value) else (name or "(row)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _surrogate_field(item, f"{name}.{key}" if name else str(key))
+            if found is not None or _has_surrogates(str(key)):
+                return found or str(key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_field(item, f"{name}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _row_size_check(ref: str, row: dict[str, Any], max_row_bytes: int) -> RawRecord:

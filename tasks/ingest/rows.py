@@ -76,6 +76,23 @@ def _as_text(value: Any, field_name: str, column: str | None) -> str | None:
     return value
 
 
+MAX_COUNT = 2**31 - 1  # counts and indices are stored as 32-bit integers
+
+
+def _count(value: Any, field_name: str, column: str | None) -> int | None:
+    """A non-negative integer field (token count, sample index) or a rejection."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+        exact = not isinstance(value, float) or float(number) == value
+    except (TypeError, ValueError, OverflowError):
+        number, exact = -1, False
+    if isinstance(value, bool) or not exact or not 0 <= number <= MAX_COUNT:
+        raise RowRejected("invalid_field", f"field {field_name!r} (column {column!r}) must be an integer in [0, {MAX_COUNT}], got {value!r}")
+    return number
+
+
 def _tests(value: Any, column: str | None) -> list[str]:
     if value is None:
         return []
@@ -184,11 +201,8 @@ def parse_trace(row: dict[str, Any], cfg: IngestConfig) -> tuple[dict[str, Any],
     tok_col, n_tokens = _lookup(row, "n_completion_tokens", cfg, TRACE_FIELDS)
     fin_col, finish_reason = _lookup(row, "finish_reason", cfg, TRACE_FIELDS)
     idx_col, sample_index = _lookup(row, "sample_index", cfg, TRACE_FIELDS)
-    try:
-        n_tokens = int(n_tokens) if n_tokens is not None else None
-        sample_index = int(sample_index) if sample_index is not None else None
-    except (TypeError, ValueError) as exc:
-        raise RowRejected("invalid_field", f"token count or sample_index is not an integer: {exc}") from exc
+    n_tokens = _count(n_tokens, "n_completion_tokens", tok_col)
+    sample_index = _count(sample_index, "sample_index", idx_col)
     finish_reason = _as_text(finish_reason, "finish_reason", fin_col)
     trace = {
         "trace_id": imported_trace_id(prompt["prompt_id"], cfg.model_id, completion),

@@ -24,12 +24,10 @@ FUZZ = settings(max_examples=80, deadline=None, database=None, suppress_health_c
                                                                          HealthCheck.too_slow])
 FUZZ_FILES = settings(FUZZ, max_examples=40)
 
-# Known ingest crashes (see the strict xfails at the bottom): until tasks/ingest handles them, the
-# generators keep numbers inside int32 (and finite) and text free of lone surrogates, so the
-# properties keep checking everything else. When the fix lands, the xfails turn into failures:
-# then widen INT_RANGE to 2**70, allow infinities and set SURROGATES_REJECTED.
-INT_RANGE = (-(2**31), 2**31 - 1)
-SURROGATES_REJECTED = False
+# Numbers far beyond int32, infinities and lone-surrogate escapes are generated on purpose: the
+# fuzzer found each of them crashing ingestion once (regression cases at the bottom).
+INT_RANGE = (-(2**70), 2**70)
+SURROGATES_REJECTED = True
 PROMPT_COLUMNS = ["problem", "question", "prompt", "answer", "reference_answer", "tests", "domain", "split", "id"]
 TRACE_COLUMNS = PROMPT_COLUMNS + ["messages", "conversations", "completion", "response", "reasoning", "model_answer",
                                   "n_completion_tokens", "num_tokens", "finish_reason", "sample_index"]
@@ -42,7 +40,7 @@ text = st.one_of(
     st.text(max_size=40),
     st.sampled_from(_awkward + (["\ud800"] if SURROGATES_REJECTED else [])),
 )
-bounded_float = st.one_of(st.floats(*INT_RANGE), st.just(float("nan")))
+bounded_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True))
 number = st.one_of(st.integers(*INT_RANGE), bounded_float, st.booleans())
 leaf = st.one_of(st.none(), text, number)
 value = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
@@ -147,7 +145,7 @@ def test_csv_reader_never_crashes(tmp_path_factory, header, body, raw_tail):
 
 parquet_column = st.one_of(
     st.lists(st.one_of(st.none(), st.text(max_size=20)), min_size=3, max_size=3),
-    st.lists(st.one_of(st.none(), st.integers(*INT_RANGE)), min_size=3, max_size=3),
+    st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), min_size=3, max_size=3),  # Parquet holds int64
     st.lists(st.one_of(st.none(), bounded_float), min_size=3, max_size=3),
     st.lists(st.one_of(st.none(), st.lists(st.text(max_size=10), max_size=3)), min_size=3, max_size=3),
     st.lists(st.one_of(st.none(), st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]),
@@ -170,14 +168,6 @@ def test_parquet_reader_never_crashes(tmp_path_factory, columns):
     check_batch(records, "traces", IngestConfig(source="fuzz", model_id="m"))
 
 
-KNOWN_CRASH = pytest.mark.xfail(
-    strict=True,
-    reason="ingest crash found by fuzzing (tasks/ingest/rows.py parse_trace: int() of inf raises OverflowError, "
-    "ints beyond int32 break the Int32 trace frame); fix requested from the lead",
-)
-
-
-@KNOWN_CRASH
 @pytest.mark.parametrize(
     "row",
     [
@@ -193,8 +183,6 @@ def test_found_by_fuzzing_out_of_range_integers_are_rejected(row):
     assert [r[1] for r in batch.rejections] == ["invalid_field"]
 
 
-@pytest.mark.xfail(strict=True, reason="ingest crash found by fuzzing (tasks/ingest/readers.py _iter_jsonl keeps lone "
-                   "surrogates from \\ud800 escapes; hashing and DuckDB then fail on them); fix requested from the lead")
 @pytest.mark.parametrize("line", [b'{"problem": "\\ud800 what?", "answer": "1"}',
                                   b'{"problem": "p", "completion": "\\udfff"}'], ids=["problem", "completion"])
 def test_found_by_fuzzing_lone_surrogate_escapes_are_rejected(tmp_path, line):
