@@ -141,13 +141,12 @@ def _python_binds() -> list[str]:
     """bwrap args that make the interpreter reachable by an unprivileged uid (pyenv under /root)."""
     args: list[str] = []
     hidden: set[Path] = set()
-    for prefix in sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}):
+    for prefix in sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix).absolute()}):
         locked = _locked_ancestor(prefix / "x")
-        if locked is None:
-            continue
-        if locked not in hidden:
+        if locked is not None and locked not in hidden:
             args += ["--perms", "0755", "--tmpfs", str(locked)]
             hidden.add(locked)
+        # bound again after the private /tmp, so a venv that lives under /tmp (a CI checkout) stays reachable
         args += ["--ro-bind", str(prefix), str(prefix)]
     return args
 
@@ -163,8 +162,8 @@ def _command(tier: str, scratch: Path, uid: int | None, limits: dict, result_fd:
     drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else []
     if tier == "bwrap":
         return [
-            "bwrap", "--ro-bind", "/", "/", *_python_binds(),
-            "--tmpfs", "/tmp", "--bind", str(scratch), str(scratch),
+            "bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", *_python_binds(),
+            "--bind", str(scratch), str(scratch),
             "--dev", "/dev", "--proc", "/proc",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--chdir", str(scratch),
