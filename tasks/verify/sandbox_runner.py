@@ -26,7 +26,9 @@ def _set_limits(limits):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     for name, which in LIMITS.items():
         value = int(limits[name])
-        resource.setrlimit(which, (value, value))
+        # CPU: the soft limit sends SIGXCPU (read as a timeout); the hard one, a second later, kills
+        hard = value + 1 if which == resource.RLIMIT_CPU else value
+        resource.setrlimit(which, (value, hard))
 
 
 def _run_candidate(result_fd, max_open_files):
