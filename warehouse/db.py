@@ -225,7 +225,10 @@ class Warehouse:
                         con.execute("rollback")
                         raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
                     applied_now.append(migration.name)
-                self._create_views(con)
+                try:
+                    self._create_views(con)
+                except duckdb.Error as exc:  # e.g. disk full: say so instead of a raw DuckDB error
+                    raise _translate_write_error(exc, self.path, "views") from exc
             finally:
                 con.close()
         return applied_now
