@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from tasks.common.threads import torch_threads
+
 TOKEN_LOGPROBS_SCHEMA = pa.schema(
     [
         ("trace_id", pa.string()),
@@ -148,8 +150,6 @@ class TeacherForcedScorer:
 
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
-        if self.device == "cpu" and cfg.cpu_threads:
-            torch.set_num_threads(cfg.cpu_threads)
         if isinstance(model, (str, Path)):
             self.model_id = model_id or model_id_for_path(model)
             dtype = resolve_dtype(cfg.dtype, self.device)
@@ -301,6 +301,10 @@ class TeacherForcedScorer:
 
     def score(self, items: Sequence[ScoringItem]) -> pa.Table:
         """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts), one row per item, input order."""
+        with torch_threads(self.cfg.cpu_threads if self.device == "cpu" else None):
+            return self._score(items)
+
+    def _score(self, items: Sequence[ScoringItem]) -> pa.Table:
         import numpy as np
 
         torch = self._torch

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tasks.common.threads import torch_threads
 from tasks.generate.backend import GenerateError, local_model_id, local_template_hash, render_prompt_ids
 from tasks.generate.config import EngineConfig, SamplingConfig
 from tasks.generate.offsets import token_char_starts
@@ -80,8 +81,6 @@ class HFBackend:
             from transformers import AutoModelForCausalLM
 
             device = resolve_device(self.engine.device)
-            if device.type == "cpu" and self.engine.cpu_threads:
-                torch.set_num_threads(self.engine.cpu_threads)
             self._model = AutoModelForCausalLM.from_pretrained(
                 self.engine.model, revision=self.engine.revision, dtype=resolve_dtype(self.engine.dtype, device)
             ).to(device)
@@ -122,7 +121,15 @@ class HFBackend:
         return self.generate_ids(requests, prompts)
 
     def generate_ids(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[GenerationResult]:
-        """Generate from pre-tokenized prompts (longest first, in batches of `engine.batch_size`)."""
+        """Generate from pre-tokenized prompts (longest first, in batches of `engine.batch_size`).
+
+        On CPU with `engine.cpu_threads`, torch runs with that many threads for this call only.
+        """
+        on_cpu = resolve_device(self.engine.device).type == "cpu"
+        with torch_threads(self.engine.cpu_threads if on_cpu else None):
+            return self._generate_ids(requests, prompts)
+
+    def _generate_ids(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[GenerationResult]:
         limit = self.context_length()
         results: dict[int, GenerationResult] = {}
         todo: list[int] = []

@@ -48,6 +48,10 @@ class TrainConfig:
     )
     device: str = field(default="auto", metadata={"help": "auto (cuda when present, else cpu), cpu or cuda"})
     precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA with bf16 support, else fp32), bf16 or fp32"})
+    activation_checkpointing: bool | None = field(
+        default=None,
+        metadata={"help": "recompute activations in the backward pass to save memory; default: on for CUDA (large students), off on CPU (~25% faster for tiny ones)"},
+    )
     save_every_steps: int = field(default=0, metadata={"help": "also write an intermediate checkpoint every N steps; 0 = final checkpoint only"})
     logging_steps: int = field(default=10, metadata={"help": "log the loss every N steps"})
     system_prompt: str | None = field(default=None, metadata={"help": "system message prepended to every training prompt (must match evaluation)"})

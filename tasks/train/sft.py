@@ -187,6 +187,7 @@ def train_sft(
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        activation_checkpointing=device == "cuda" if cfg.activation_checkpointing is None else cfg.activation_checkpointing,
     )
     losses: list[tuple[int, float]] = []
     trainer = SFTTrainer(

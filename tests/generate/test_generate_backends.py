@@ -174,3 +174,21 @@ def test_dry_run_token_counts(hf_backend, standin):
     assert is_exact and exact == [len(render_prompt_ids(hf_backend.tokenizer, r, True)) for r in reqs]
     approx, is_exact = openai_backend(standin).count_prompt_tokens(reqs, True)
     assert not is_exact and all(a > 0 for a in approx)
+
+
+def test_cpu_threads_apply_to_generation_only(tiny_model_dir):
+    """A one-thread teacher must not leave later stages of the same process (fine-tuning in
+    `potstill demo`) on one core: torch's thread count is process-wide."""
+    before = torch.get_num_threads()
+    seen = []
+    backend = HFBackend(EngineConfig(model=str(tiny_model_dir), name="tiny", batch_size=4, cpu_threads=1))
+    inner = backend.decode
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return inner(*args, **kwargs)
+
+    backend.decode = spy
+    assert all(r.ok for r in backend.generate(requests_for(), True))
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
