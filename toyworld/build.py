@@ -34,11 +34,13 @@ from toyworld.problems import (
     CODE_PHRASING,
     MATH_PHRASINGS,
     NEAR_DUP_PHRASINGS,
+    WORKED_PHRASINGS,
     ToyWorldError,
     check_code_batch,
     check_math,
     random_code_task,
     random_expr,
+    student_worked_trace,
     target_for,
 )
 from toyworld.vocab import build_tokenizer
@@ -70,6 +72,10 @@ class ModelRecipe:
     reworded_share: float = field(
         default=0.15, metadata={"help": "share of math prompts phrased like the planted near-duplicates"}
     )
+    worked_share: float = field(
+        default=0.0,
+        metadata={"help": "share of math prompts that ask to show the work (WORKED_PHRASINGS), answered step by step"},
+    )
     max_new_tokens: int = field(default=160, metadata={"help": "generation limit when evaluating"})
     description: str = field(default="", metadata={"help": "one line for the model card"})
 
@@ -97,9 +103,14 @@ RECIPES = {
         tokenizer="student",
         style="student",
         model=ModelSpec(hidden_size=128, n_layers=2, intermediate_size=256),
-        train=TrainSpec(steps=400, batch_size=32, lr=2e-3, warmup=50, seed=3),
+        train=TrainSpec(steps=2500, batch_size=32, lr=2e-3, warmup=100, seed=3),
+        worked_share=0.4,
         max_new_tokens=160,
-        description="Terse student: restates the expression with a one-shot value, no intermediate steps.",
+        description=(
+            "Terse student: answers the data's phrasings in one shot (the expression and its value, no steps); "
+            "asked to 'show your work' it computes step by step (no checking line), as a base model does with a "
+            "chain-of-thought prompt. Distillation has to make stepwise reasoning its default."
+        ),
     ),
 }
 
@@ -151,6 +162,8 @@ def make_sampler(recipe: ModelRecipe, math_keys: set[str], code_exprs: set[str])
             e = random_expr(rng)
             if e.key not in math_keys:
                 break
+        if rng.random() < recipe.worked_share:
+            return rng.choice(WORKED_PHRASINGS).format(e=e.text()), student_worked_trace(e)
         if rng.random() < recipe.reworded_share:
             problem = rng.choice(NEAR_DUP_PHRASINGS).format(e=e.text(spaced=rng.random() < 0.5))
         else:
@@ -277,7 +290,13 @@ def render_card(card: dict) -> str:
         "",
         (
             f"- Synthetic problems from the toy-world generator (math share {1 - r['code_share']:.2f}, code {r['code_share']:.2f}), "
-            "excluding every eval.jsonl and benchmark.jsonl expression."
+            "excluding every eval.jsonl and benchmark.jsonl expression"
+            + (
+                f"; {r['worked_share']:.0%} of the math prompts ask to show the work "
+                f"({', '.join(repr(p.format(e='...')) for p in WORKED_PHRASINGS)}) and are answered step by step."
+                if r.get("worked_share")
+                else "."
+            )
         ),
         (
             f"- {r['train']['steps']} steps, batch {r['train']['batch_size']}, AdamW lr {r['train']['lr']} (warmup {r['train']['warmup']}, cosine), "

@@ -20,6 +20,10 @@ OPS = ("+", "-", "*")
 MATH_PHRASINGS = ("Compute {e}.", "Calculate {e}.", "Evaluate {e}.", "What is {e}?")
 # reworded near-duplicates: (verb template, whether operator spacing is removed)
 NEAR_DUP_PHRASINGS = ("Please compute {e}.", "Calculate: {e}", "Find the value of {e}.", "Work out {e}.")
+# Only the student's pre-training sees these: it can work step by step when asked to (as base models
+# do with a chain-of-thought prompt) but answers the data's phrasings in one shot. Distillation
+# teaches it to reason by default.
+WORKED_PHRASINGS = ("Show your work: {e}.", "Step by step, compute {e}.")
 CODE_TEMPLATES = (
     "{a}*x + {b}",
     "{a}*x - {b}",
@@ -175,6 +179,17 @@ def student_trace(expr: Expr | str) -> str:
     """Terse style: restate the expression with its value, no intermediate steps."""
     e = parse_expr(expr) if isinstance(expr, str) else expr
     return "<think>\n" + e.key + "=" + str(evaluate(e)) + ".\n</think>\n\\boxed{" + str(evaluate(e)) + "}"
+
+
+def student_worked_trace(expr: Expr | str) -> str:
+    """What the student writes when explicitly asked to show its work: the steps, no check, the value.
+
+    >>> student_worked_trace("7 + 5 * 3 - 4")
+    '<think>\\n5*3=15.\\n7+15=22.\\n22-4=18.\\n</think>\\n\\\\boxed{18}'
+    """
+    steps = solve_steps(expr)
+    lines = [f"{a}{op}{b}={r}." for a, op, b, r in steps]
+    return "<think>\n" + "\n".join(lines) + "\n</think>\n\\boxed{" + str(steps[-1][3]) + "}"
 
 
 # ---------------------------------------------------------------- code problems
