@@ -212,7 +212,7 @@ def _print_result(result: dict) -> None:
 def run_stage(
     stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate, or an analysis: provenance-analysis | teacher-comparison | opd-export | experiment")],
     recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value)")] = None,
+    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run one stage (or `curate`, all of them) as a Prefect flow on what the warehouse holds."""
@@ -221,7 +221,8 @@ def run_stage(
     if stage == "curate":
         from flows.curate import curate
 
-        result = curate(recipe=str(recipe) if recipe else str(load_recipe().path), warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None)
+        result = curate(recipe=str(recipe) if recipe else str(load_recipe().path), warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
+                        overrides=_parse_sets(set) or None)
         _print_curate(result)
         return
     spec = load_recipe(recipe) if recipe else None
@@ -250,13 +251,14 @@ def _print_curate(result: dict) -> None:
 @app.command()
 def demo(
     recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default: the toy world)")] = None,
+    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run the toy-world recipe end to end on CPU: curate → publish → fine-tune → evaluate."""
     from flows.curate import curate
     from flows.recipe import DEFAULT_RECIPE
 
-    result = curate(recipe=str(recipe or DEFAULT_RECIPE), warehouse=_wh_path(warehouse))
+    result = curate(recipe=str(recipe or DEFAULT_RECIPE), warehouse=_wh_path(warehouse), overrides=_parse_sets(set) or None)
     _print_curate(result)
 
 

@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.common import task_runner_for
-from flows.recipe import CPU_STAGES, DEFAULT_RECIPE, Recipe, load_recipe, resolve_path, resolve_repo_paths, stage_flow
+from flows.recipe import CPU_STAGES, DEFAULT_RECIPE, Recipe, apply_overrides, load_recipe, resolve_path, resolve_repo_paths, stage_flow
 from warehouse import Warehouse, default_path
 from warehouse.runs import finish_run, start_run
 
@@ -46,10 +46,13 @@ def _stage(recipe: Recipe, stage: str, warehouse: str, log, **extra: Any) -> dic
 
 
 @flow(name="curate", flow_run_name=_run_name)
-def curate(recipe: str = str(DEFAULT_RECIPE), warehouse: str | None = None) -> dict:
-    """Run a recipe end to end and return per-stage stats (also stored on the curate run)."""
+def curate(recipe: str = str(DEFAULT_RECIPE), warehouse: str | None = None, overrides: dict[str, Any] | None = None) -> dict:
+    """Run a recipe end to end and return per-stage stats (also stored on the curate run).
+
+    `overrides` maps `STAGE.KEY` to a value (`{"generate.limit": 600}`), applied over the recipe file.
+    """
     log = get_run_logger()
-    spec = load_recipe(recipe)
+    spec = apply_overrides(load_recipe(recipe), overrides)
     wh_path = str(warehouse or spec.warehouse or default_path())
     wh = Warehouse(wh_path)
     run_id = start_run(wh, flow_name="curate", stage="curate", config=spec.model_dump(mode="json"))

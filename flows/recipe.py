@@ -165,6 +165,26 @@ def load_recipe(path: str | Path | None = None, *, check_stages: bool = True) ->
     return recipe
 
 
+def apply_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
+    """The recipe with `STAGE.KEY: value` overrides (`--set generate.limit=600`) applied and re-validated.
+
+    The overridden recipe has its own fingerprint, so runs and datasets record what really ran.
+    """
+    if not overrides:
+        return recipe
+    stages = {name: dict(params) for name, params in recipe.stages.items()}
+    for key, value in overrides.items():
+        stage, _, name = key.partition(".")
+        if not name:
+            raise RecipeError(f"--set {key}=...: a curate override is STAGE.KEY (e.g. generate.limit=600)")
+        if stage not in STAGES:
+            raise RecipeError(f"--set {key}=...: unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        stages.setdefault(stage, {})[name] = value
+    for stage, params in stages.items():
+        validate_stage_params(stage, params, where=f"{recipe.path} with --set: stages.{stage}")
+    return recipe.model_copy(update={"stages": stages})
+
+
 def validate_stage_params(stage: str, params: dict[str, Any], *, where: str) -> dict[str, Any]:
     try:
         model = _section_model(stage)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.recipe import DEFAULT_RECIPE, RecipeError, load_recipe
+from flows.recipe import DEFAULT_RECIPE, RecipeError, apply_overrides, load_recipe
 
 BASE = """
 name: tiny
@@ -58,3 +58,28 @@ def test_fingerprint_changes_with_meaning(tmp_path):
 def test_missing_recipe(tmp_path):
     with pytest.raises(RecipeError, match="no such recipe file"):
         load_recipe(tmp_path / "none.yaml")
+
+
+def test_overrides_apply_per_stage_and_change_the_fingerprint():
+    base = load_recipe()
+    more = apply_overrides(base, {"generate.limit": 1000, "select.budget": 900})
+    assert more.stage_params("generate")["limit"] == 1000
+    assert more.stage_params("select")["budget"] == 900
+    assert more.stage_params("generate")["teachers"] == base.stage_params("generate")["teachers"]
+    assert more.fingerprint() != base.fingerprint()
+    assert apply_overrides(base, None) is base
+    assert base.stage_params("generate")["limit"] != 1000  # the loaded recipe is not modified
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"limit": 3}, "STAGE.KEY"),
+        ({"nosuch.limit": 3}, "unknown stage 'nosuch'"),
+        ({"generate.nosuch": 3}, "nosuch"),
+        ({"select.budget": "many"}, "budget"),
+    ],
+)
+def test_bad_overrides_are_refused_clearly(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        apply_overrides(load_recipe(), overrides)
