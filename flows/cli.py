@@ -310,7 +310,7 @@ def compare_selections(
     policies: Annotated[str, typer.Option(help="comma-separated selection policies")] = "provenance,random,longest",
     budget: Annotated[int, typer.Option(help="traces per dataset (the same for every policy)")] = 500,
     seed: Annotated[int, typer.Option(help="seed for selection, training and sampling")] = 0,
-    recipe: Annotated[Optional[str], typer.Option(help="training recipe (default: train_toy)")] = None,
+    recipe: Annotated[str, typer.Option(help="training recipe: a name under deployments/recipes/train_*.yaml or a path")] = "toy_ablation",
     limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N eval problems only")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
