@@ -16,7 +16,16 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.common import task_runner_for
-from flows.recipe import CPU_STAGES, DEFAULT_RECIPE, Recipe, apply_overrides, load_recipe, resolve_path, resolve_repo_paths, stage_flow
+from flows.recipe import (
+    CPU_STAGES,
+    DEFAULT_RECIPE,
+    Recipe,
+    apply_overrides,
+    load_recipe,
+    resolve_path,
+    resolve_repo_paths,
+    stage_flow,
+)
 from warehouse import Warehouse, default_path
 from warehouse.runs import finish_run, start_run
 

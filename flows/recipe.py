@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import typing
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from tasks.common.ids import config_fingerprint
+from tasks.common.yamlfile import read_yaml_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES_DIR = REPO / "deployments" / "recipes"
@@ -65,7 +65,7 @@ def stage_flow(stage: str):
         raise RecipeError(f"stage {stage!r} is not available ({module}.{name}: {exc})") from exc
 
 
-@lru_cache(maxsize=None)
+@cache
 def _section_model(stage: str) -> type[BaseModel]:
     fn = stage_flow(stage)
     raw_fn = getattr(fn, "fn", fn)
@@ -146,12 +146,7 @@ def load_recipe(path: str | Path | None = None, *, check_stages: bool = True) ->
     path = Path(path) if path else DEFAULT_RECIPE
     if not path.exists():
         raise RecipeError(f"{path}: no such recipe file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping")
+    raw = read_yaml_mapping(path, RecipeError, "a recipe")
     try:
         recipe = Recipe.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:
@@ -186,10 +181,7 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
 
 
 def validate_stage_params(stage: str, params: dict[str, Any], *, where: str) -> dict[str, Any]:
-    try:
-        model = _section_model(stage)
-    except RecipeError:
-        raise
+    model = _section_model(stage)
     try:
         return model.model_validate(params).model_dump(exclude_unset=True)
     except ValidationError as exc:

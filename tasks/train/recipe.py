@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.common.ids import config_fingerprint
+from tasks.common.yamlfile import read_yaml_mapping
 from tasks.evaluate.config import EvalConfig, EvalError
 from tasks.train.config import RECIPES_DIR, REPO, TrainConfig, TrainError
 
@@ -93,12 +93,7 @@ def load_train_recipe(recipe: str | Path | None = None) -> TrainRecipe:
     path = recipe_path(recipe)
     if not path.is_file():
         raise TrainError(f"{path}: no such training recipe (recipes live in {RECIPES_DIR}/train_*.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise TrainError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise TrainError(f"{path}: a training recipe is a YAML mapping")
+    raw = read_yaml_mapping(path, TrainError, "a training recipe")
     try:
         recipe_obj = TrainRecipe.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import pytest
 import yaml
 
 from tests.conftest import REPO
-from warehouse import Warehouse
+from warehouse import Warehouse, WarehouseError
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def test_demo_killed_mid_generation_then_rerun(tmp_path):
             try:
                 if wh_path.exists() and wh.scalar(shards_sql) >= 1:
                     break
-            except Exception:  # the schema is not there yet, or the writer holds the file: poll again
+            except (WarehouseError, duckdb.Error):  # no schema yet, or the writer holds the file: poll again
                 pass
             time.sleep(0.3)
         else:
