@@ -5,8 +5,8 @@ Run: python bench/bench_train.py [--examples 256] [--steps 60] [--batch-size 16]
 Writes bench/results/train.json. The baseline (`toyworld.modeling.train`) does only what SFT needs:
 tokenise, right-pad, forward with completion-only labels, backward, clip, AdamW step. potstill's
 path is the whole `train_sft` call's training loop (TRL's tokenisation and collation, loss on the
-completion, logging, the wall-clock-budget callback), timed by the trainer's own `train_runtime`;
-loading and saving are reported separately. Ratio = potstill steps/s over baseline steps/s.
+completion, logging, the wall-clock-budget callback), timed around `trainer.train()` (its
+`train_seconds`); loading and saving are reported separately. Ratio = potstill steps/s over baseline steps/s.
 Also reported: the same path with activation checkpointing on (TRL's default, off on CPU in
 potstill) — the cost that made the demo's fine-tune 25% slower.
 """

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.divergence.provenance import distilled_class
+from tasks.report.core import save_figure
 
 CLASSES = ("shared", "teacher", "student", "boosted")
 HESITATION = re.compile(r"\b(wait|alternatively|check|but|maybe|might|perhaps)\b", re.IGNORECASE)
@@ -106,11 +107,7 @@ def plot_shares(shares: pl.DataFrame, path: str | Path, title: str = "Provenance
     axes[0][-1].legend(loc="upper right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # -- teacher comparison ----------------------------------------------------------------------------
@@ -185,8 +182,4 @@ def plot_teacher_comparison(report: pl.DataFrame, lengths: pl.DataFrame, path: s
     for ax in (b, c):
         ax.tick_params(axis="x", labelrotation=20, labelsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

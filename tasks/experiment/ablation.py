@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.common.ids import stable_hash
+from tasks.report.core import save_figure
 
 BASE = "base"
 RESULT_SCHEMA = {
@@ -96,8 +97,4 @@ def plot_results(table: pl.DataFrame, path: str | Path, *, title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

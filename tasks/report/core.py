@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -33,6 +34,17 @@ def markdown_table(df: pl.DataFrame, max_rows: int = 50) -> str:
     body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in df.head(max_rows).iter_rows()]
     more = [f"_… {df.height - max_rows} more rows_"] if df.height > max_rows else []
     return "\n".join([head, sep, *body, *more])
+
+
+def save_figure(fig, path, *, dpi: int = 110):
+    """Write a matplotlib figure to `path` as PNG (parent folders created), close it, return the Path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def _png(fig) -> bytes:
