@@ -8,7 +8,7 @@ path is the whole `train_sft` call's training loop (TRL's tokenisation and colla
 completion, logging, the wall-clock-budget callback), timed around `trainer.train()` (its
 `train_seconds`); loading and saving are reported separately. Ratio = potstill steps/s over baseline steps/s.
 Also reported: the same path with activation checkpointing on (TRL's default, off on CPU in
-potstill) — the cost that made the demo's fine-tune 25% slower.
+potstill); its cost grows with sequence length and batch (1-25% measured here).
 """
 
 from __future__ import annotations
@@ -27,27 +27,15 @@ sys.path.insert(0, str(REPO))
 import polars as pl
 import torch
 
-from tasks.common.text import join_think, split_think
+from tasks.common.text import join_think
+from tasks.experiment.toy_sft_check import teacher_rows
 from tasks.train.config import TrainConfig
 from tasks.train.sft import train_sft
 from toyworld.build import load_model
-from toyworld.datagen import read_jsonl
 from toyworld.modeling import TrainSpec, train
-from toyworld.problems import target_for
 
 RESULTS = REPO / "bench" / "results"
 STUDENT = REPO / "toyworld" / "models" / "student"
-
-
-def examples(n: int, seed: int = 0) -> pl.DataFrame:
-    """Teacher-a style traces for the first `n` shuffled train problems (prompt, reasoning, answer)."""
-    rows = read_jsonl(REPO / "toyworld" / "data" / "train.jsonl")
-    random.Random(seed).shuffle(rows)
-    out = []
-    for r in rows[:n]:
-        parts = split_think(target_for("teacher-a", r["domain"], r["problem"]))
-        out.append({"prompt": r["problem"], "reasoning": parts.reasoning, "answer": parts.answer})
-    return pl.DataFrame(out)
 
 
 def baseline(rows: pl.DataFrame, steps: int, batch_size: int) -> float:
@@ -77,13 +65,13 @@ def potstill(rows: pl.DataFrame, steps: int, batch_size: int, checkpointing: boo
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--examples", type=int, default=256)
+    ap.add_argument("--examples", type=int, default=256, help="teacher-a traces of the first N math train problems")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads for both paths")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = examples(args.examples)
+    rows = teacher_rows(REPO / "toyworld" / "data" / "train.jsonl", args.examples)
     base = baseline(rows, args.steps, args.batch_size)
     ours = potstill(rows, args.steps, args.batch_size, None)
     ckpt = potstill(rows, args.steps, args.batch_size, True)
