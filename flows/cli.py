@@ -69,7 +69,7 @@ def _parse_map(pairs: list[str] | None) -> dict[str, str]:
 
 @app.command()
 def init(warehouse: WarehouseOpt = None) -> None:
-    """Create the warehouse (or bring it up to date) and show where it is."""
+    """Build the warehouse (or bring it up to date) and show where it is."""
     wh = _warehouse(warehouse)
     applied = wh.migrate()
     console.print(f"warehouse {wh.path}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
@@ -88,7 +88,7 @@ def _ingest(kind: str, path: Path, warehouse: str | None, **kwargs) -> None:
         f"{path}: read {stats['read']}, accepted {stats['accepted']} "
         f"({stats['new_prompts']} new prompts, {stats['new_traces']} new traces), rejected {stats['rejected']} ({reasons})"
     )
-    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
+    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
 
 
 MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
@@ -168,15 +168,9 @@ def status(
 ) -> None:
     """Row counts per table and the most recent runs."""
     wh = _warehouse(warehouse, read_only=True)
-    tables = wh.query(
-        "select table_schema || '.' || table_name as name from information_schema.tables"
-        " where table_type = 'BASE TABLE' and table_schema in ('raw', 'curated', 'meta') order by 1"
-    )["name"].to_list()
-    counts = {name: int(wh.scalar(f"select count(*) from {name}")) for name in tables}
-    runs = wh.query(
-        "select run_id, stage, status, n_in, n_out, n_rejected, started_at, finished_at"
-        " from meta.runs order by started_at desc limit 10"
-    )
+    tables = wh.run_file("cli/tables")["name"].to_list()
+    counts = {name: wh.count_rows(name) for name in tables}
+    runs = wh.run_file("cli/recent_runs")
     if as_json:
         print(json.dumps({"warehouse": wh.path, "tables": counts, "recent_runs": runs.to_dicts()}, default=str))
         return
@@ -245,7 +239,7 @@ def _print_curate(result: dict) -> None:
             if key in s:
                 console.print(f"{s['stage']}.{key}: {s[key]}")
     console.print(f"report: {result['report']}")
-    console.print(f"warehouse: {result['warehouse']}  (query it: potstill --warehouse {result['warehouse']} sql \"select * from curated.cur_datasets\")")
+    console.print(f"warehouse: {result['warehouse']}  (query it: potstill --warehouse {result['warehouse']} sql \"from curated.cur_datasets\")")
 
 
 @app.command()

@@ -24,14 +24,11 @@ from tasks.dedup.exact import cluster_exact, text_hash
 from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
 from tasks.dedup.pipeline import REASONS, DedupConfig, combine, summarize
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 STAGE = "dedup"
 CONTAMINATION_KEY = ["prompt_id", "benchmark_name", "benchmark_hash", "config_fingerprint"]
-SOURCES = {
-    "prompt": ("staging.stg_prompts", "prompt_id", "problem_text", "ingested_at", "null::varchar"),
-    "trace": ("staging.stg_traces", "trace_id", "completion_text", "created_at", "prompt_id"),
-}
+KINDS = ("prompt", "trace")
 
 
 def _log():
@@ -43,16 +40,9 @@ def _log():
         return logging.getLogger("potstill.dedup")
 
 
-def _items_sql(kind: str, columns: str, where: str = "") -> str:
-    table, id_col, text_col, order_col, group_col = SOURCES[kind]
-    cols = columns.format(id=id_col, text=text_col, order=order_col, group=group_col)
-    return f"select {cols} from {table} {where}"
-
-
 def fetch_texts(wh: Warehouse, kind: str, ids: Sequence[str]) -> dict[str, str]:
     """{item_id: text} for the ids asked."""
-    sql = _items_sql(kind, "{id} as item_id, {text} as text", "where {id} in (select unnest(?::varchar[]))".format(id=SOURCES[kind][1]))
-    frame = wh.query(sql, [list(ids)])
+    frame = wh.run_file(f"dedup/texts_{kind}", {"ids": list(ids)})
     return dict(zip(frame["item_id"].to_list(), frame["text"].to_list()))
 
 
@@ -119,16 +109,11 @@ def decontam_task(warehouse: str, run_id: str, ids: list[str], index: BenchmarkI
 def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_size: int) -> dict:
     log = _log()
     fingerprint = str(cfg)
-    table, id_col = SOURCES[kind][0], SOURCES[kind][1]
-    pending = wh.scalar(
-        f"select count(*) from {table} s where not exists (select 1 from raw.raw_dedup d where d.item_kind = ? "
-        f"and d.item_id = s.{id_col} and d.config_fingerprint = ?)",
-        [kind, fingerprint],
-    )
+    pending = wh.scalar_file(f"dedup/pending_{kind}", {"fingerprint": fingerprint})
     if not pending:
         log.info("dedup %s: nothing new under config %s", kind, fingerprint)
         return {"kind": kind, "n_pending": 0, "n_items": 0, "n_written": 0, "n_duplicates": 0}
-    meta = wh.query(_items_sql(kind, "{id} as item_id, {order} as order_key, {group} as group_key", "order by 1"))
+    meta = wh.run_file(f"dedup/items_{kind}")
     if kind == "trace" and cfg.trace_scope == "global":
         meta = meta.with_columns(pl.lit(None, dtype=pl.String).alias("group_key"))
     near_cfg = cfg.near(kind)
@@ -175,9 +160,7 @@ def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_s
         ],
     )
     # append only assignments that differ from the current one (an item may move between clusters and back)
-    current = wh.query(
-        "select item_id, method, cluster_id, is_representative, config_fingerprint from staging.stg_dedup where item_kind = ?", [kind]
-    )
+    current = wh.run_file("dedup/current_assignments", {"kind": kind})
     if current.height:
         stamped = stamped.join(current, on=["item_id", "method", "cluster_id", "is_representative", "config_fingerprint"], how="anti")
     with wh.transaction() as con:
@@ -196,12 +179,8 @@ def _decontaminate(wh: Warehouse, specs: Sequence[str], cfg: DecontamConfig, run
     for spec in specs:
         index = BenchmarkIndex(load_benchmark(spec), cfg)
         bench = index.benchmark
-        ids = wh.query(
-            "select prompt_id from staging.stg_prompts p where not exists (select 1 from raw.raw_contamination c "
-            "where c.prompt_id = p.prompt_id and c.benchmark_name = ? and c.benchmark_hash = ? and c.config_fingerprint = ?) "
-            "order by prompt_id",
-            [bench.name, bench.content_hash, fingerprint],
-        )["prompt_id"].to_list()
+        ids = wh.run_file("dedup/pending_decontam", {"benchmark_name": bench.name, "benchmark_hash": bench.content_hash,
+                                                      "fingerprint": fingerprint})["prompt_id"].to_list()
         checked = contaminated = 0
         for i in range(0, len(ids), shard_size):
             part = call_task(decontam_task, wh.path, run_id, ids[i : i + shard_size], index, fingerprint)
@@ -227,25 +206,20 @@ def run_dedup(
     """Dedup then decontaminate what the warehouse holds; returns run stats. Works without Prefect."""
     cfg = cfg or DedupConfig()
     decontam = decontam or DecontamConfig()
-    unknown = sorted(set(levels) - {"prompt", "trace"})
+    unknown = sorted(set(levels) - set(KINDS))
     if unknown:
         raise ValueError(f"dedup: levels must be 'prompt' and/or 'trace', got {unknown}")
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="dedup", stage=STAGE, config={"dedup": str(cfg), "decontam": str(decontam),
-                                                                    "benchmarks": list(benchmarks or [])})
+    config = {"dedup": str(cfg), "decontam": str(decontam), "benchmarks": list(benchmarks or [])}
     stats: dict = {}
-    try:
+    with stage_run(Warehouse(warehouse), STAGE, config) as run:
+        run.stats = stats
         for kind in levels:
-            stats[kind] = _dedup_kind(wh, kind, cfg, run_id, shard_size)
-        stats["decontamination"] = _decontaminate(wh, benchmarks or [], decontam, run_id, shard_size)
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", stats=stats, error_message=str(exc)[:2000])
-        raise
-    n_in = sum(stats[k]["n_items"] for k in levels)
-    n_dup = sum(stats[k]["n_duplicates"] for k in levels)
-    n_contaminated = stats["decontamination"]["n_contaminated"]
-    finish_run(wh, run_id, n_in=n_in, n_out=n_in - n_dup, n_rejected=n_dup + n_contaminated, stats=stats)
-    return {"run_id": run_id, "n_in": n_in, "n_out": n_in - n_dup, "n_rejected": n_dup + n_contaminated,
+            stats[kind] = _dedup_kind(run.wh, kind, cfg, run.run_id, shard_size)
+        stats["decontamination"] = _decontaminate(run.wh, benchmarks or [], decontam, run.run_id, shard_size)
+        run.n_in = sum(stats[k]["n_items"] for k in levels)
+        n_dup = sum(stats[k]["n_duplicates"] for k in levels)
+        run.n_out, run.n_rejected = run.n_in - n_dup, n_dup + stats["decontamination"]["n_contaminated"]
+    return {"run_id": run.run_id, "n_in": run.n_in, "n_out": run.n_out, "n_rejected": run.n_rejected,
             "config_fingerprint": str(cfg), **stats}
 
 

@@ -24,7 +24,8 @@ from tasks.divergence.provenance import sentence_score_rows
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
 from tasks.divergence.sentences import SplitConfig
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.db import query_sql
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 TOKEN_TABLE = "raw.raw_token_logprobs"
 SENTENCE_TABLE = "raw.raw_sentence_scores"
@@ -72,44 +73,17 @@ def _scorer(path: str, model_id: str, cfg: ScoringConfig) -> TeacherForcedScorer
 
 def pending_traces(wh: Warehouse, cfg: DivergenceConfig, limit: int | None = None) -> pl.DataFrame:
     """Teacher traces missing teacher or student sentence scores for the current splitter."""
-    splitter = str(cfg.split)
-    where = ["t.model_id <> $student"]
-    params: dict = {"student": cfg.student_model_id, "splitter": splitter}
-    if cfg.teacher_model_id:
-        where.append("t.model_id = $teacher")
-        params["teacher"] = cfg.teacher_model_id
-    if cfg.prompt_split:
-        where.append("p.split = $prompt_split")
-        params["prompt_split"] = cfg.prompt_split
-    sql = f"""
-        with tokens as (select distinct trace_id, model_id from {TOKEN_TABLE}),
-        sentences as (select distinct trace_id, model_id from {SENTENCE_TABLE} where splitter = $splitter)
-        select * from (
-        select
-            t.trace_id, t.model_id, p.problem_text, t.completion_text,
-            exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = t.model_id) as has_teacher_tokens,
-            exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = $student) as has_student_tokens,
-            exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = t.model_id) as has_teacher_sentences,
-            exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = $student) as has_student_sentences
-        from staging.stg_traces t
-        left join staging.stg_prompts p on p.prompt_id = t.prompt_id
-        where {' and '.join(where)}
-        ) where not (has_teacher_sentences and has_student_sentences)
-        order by trace_id
-        {'limit ' + str(int(limit)) if limit else ''}
-    """
-    return wh.query(sql, params)
+    return wh.run_file("divergence/pending_traces", {
+        "student": cfg.student_model_id, "teacher": cfg.teacher_model_id, "prompt_split": cfg.prompt_split,
+        "splitter": str(cfg.split), "limit": int(limit) if limit else None,
+    })
 
 
 def _existing_tokens(wh: Warehouse, pairs: pl.DataFrame) -> pl.DataFrame:
     with wh.connect() as con:
         con.register("_want", pairs.to_arrow())
         try:
-            rel = con.sql(
-                f"""select k.trace_id, k.model_id, k.logprobs, k.char_starts from {TOKEN_TABLE} k
-                    join _want w on k.trace_id = w.trace_id and k.model_id = w.model_id
-                    qualify row_number() over (partition by k.trace_id, k.model_id order by len(k.logprobs) desc) = 1"""
-            )
+            rel = con.sql(query_sql("divergence/existing_tokens"))
             return pl.from_arrow(rel.to_arrow_table())
         finally:
             con.unregister("_want")
@@ -215,33 +189,28 @@ def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit
         cfg = _replace(cfg, student_model_id=resolve_model_id(cfg.student))
     if cfg.teacher and not cfg.teacher_model_id:
         cfg = _replace(cfg, teacher_model_id=resolve_model_id(cfg.teacher))
-    run_id = start_run(wh, flow_name="divergence", stage=STAGE, config=cfg)
     totals = {"n_in": 0, "n_out": 0, "n_rejected": 0, "student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0,
               "token_rows": 0, "sentence_rows": 0}
-    reasons: dict[str, int] = {}
     started = time.perf_counter()
-    try:
+    with stage_run(wh, STAGE, cfg) as run:
+        run.stats = totals
         pending = pending_traces(wh, cfg, limit)
-        totals["n_in"] = pending.height
+        totals["n_in"] = run.n_in = pending.height
         for lo in range(0, pending.height, cfg.shard_size):
-            out = call_task(score_shard, wh.path, pending.slice(lo, cfg.shard_size), cfg, run_id)
+            out = call_task(score_shard, wh.path, pending.slice(lo, cfg.shard_size), cfg, run.run_id)
             totals["n_out"] += out["n_traces_done"]
             totals["n_rejected"] += out["n_rejected"]
             for k in ("student_tokens", "teacher_tokens", "scoring_s", "token_rows", "sentence_rows"):
                 totals[k] += out[k]
-            for code, n in out["reasons"].items():
-                reasons[code] = reasons.get(code, 0) + n
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=totals["n_in"], n_out=totals["n_out"],
-                   n_rejected=totals["n_rejected"], stats={**totals, "reasons": reasons}, error_message=str(exc)[:2000])
-        raise
-    scored = totals["student_tokens"] + totals["teacher_tokens"]
-    totals["tokens_per_s"] = round(scored / totals["scoring_s"], 1) if totals["scoring_s"] else None
-    totals["wall_s"] = round(time.perf_counter() - started, 3)
-    stats = {**totals, "reasons": reasons, "student_model_id": cfg.student_model_id, "teacher_model_id": cfg.teacher_model_id,
-             "splitter": str(cfg.split)}
-    finish_run(wh, run_id, n_in=totals["n_in"], n_out=totals["n_out"], n_rejected=totals["n_rejected"], stats=stats)
-    return {"run_id": run_id, **stats}
+            run.count(out["reasons"])
+            run.n_out, run.n_rejected = totals["n_out"], totals["n_rejected"]
+        scored = totals["student_tokens"] + totals["teacher_tokens"]
+        totals["tokens_per_s"] = round(scored / totals["scoring_s"], 1) if totals["scoring_s"] else None
+        totals["wall_s"] = round(time.perf_counter() - started, 3)
+        stats = {**totals, "reasons": dict(run.reasons), "student_model_id": cfg.student_model_id,
+                 "teacher_model_id": cfg.teacher_model_id, "splitter": str(cfg.split)}
+        run.stats = stats
+    return {"run_id": run.run_id, **stats}
 
 
 def _replace(cfg: DivergenceConfig, **changes) -> DivergenceConfig:
@@ -290,14 +259,9 @@ def divergence_flow(
 # -- provenance analysis of a distilled model -------------------------------------------------------
 def _verdicts(wh: Warehouse) -> pl.DataFrame | None:
     """(trace_id, answer_status) from the combined verdict, when verification ran."""
-    from pathlib import Path as _P
-
-    exists = wh.scalar("select count(*) from information_schema.tables where table_schema = 'staging' "
-                       "and table_name = 'stg_verifications'")
-    if not exists:
+    if not wh.has_table("staging.stg_verifications"):
         return None
-    sql = (_P(__file__).resolve().parent.parent / "tasks" / "select" / "sql" / "verdicts.sql").read_text()
-    df = wh.query(sql)
+    df = wh.run_file("select/verdicts")
     return df.select("trace_id", pl.when(pl.col("verdict_status").is_in(["correct", "incorrect"]))
                      .then(pl.col("verdict_status")).otherwise(pl.lit("unknown")).alias("answer_status"))
 
@@ -331,13 +295,11 @@ def run_provenance_analysis(
     t_id = teacher_model_id or resolve_model_id(teacher)
     s_id = student_model_id or resolve_model_id(student)
     d_id = distilled_model_id or resolve_model_id(distilled)
-    run_id = start_run(wh, flow_name="provenance-analysis", stage="divergence-analysis",
-                       config={"teacher": t_id, "student": s_id, "distilled": d_id, "alpha": alpha, "beta": beta,
-                               "n_bins": n_bins, "split": split})
-    try:
-        sql_traces = ("select t.trace_id from staging.stg_traces t join staging.stg_prompts p using (prompt_id)"
-                      " where t.model_id = $d and p.split = $split order by t.trace_id")
-        have = wh.query(sql_traces, {"d": d_id, "split": split})
+    config = {"teacher": t_id, "student": s_id, "distilled": d_id, "alpha": alpha, "beta": beta, "n_bins": n_bins,
+              "split": split}
+    with stage_run(wh, "divergence-analysis", config, flow_name="provenance-analysis") as run:
+        run_id = run.run_id
+        have = wh.run_file("divergence/split_traces", {"model_id": d_id, "split": split})
         generated = None
         if have.height == 0 and sample:
             from flows.generate import SamplingParams, TeacherSpec, run_generate
@@ -345,7 +307,7 @@ def run_provenance_analysis(
             generated = run_generate(warehouse=wh.path, teachers=[TeacherSpec(model=distilled, device=scoring.device)],
                                      sampling=SamplingParams(n=1, temperatures=[temperature]), prompt_split=split,
                                      limit=n_prompts)
-            have = wh.query(sql_traces, {"d": d_id, "split": split})
+            have = wh.run_file("divergence/split_traces", {"model_id": d_id, "split": split})
         if have.height == 0:
             raise DivergenceError(f"no traces of {d_id} on {split!r} prompts; sample the distilled model first (sample=True)")
         if verify:
@@ -358,14 +320,8 @@ def run_provenance_analysis(
         base = {"teacher": distilled, "teacher_model_id": d_id, "scoring": scoring, "prompt_split": split}
         run_divergence(DivergenceConfig(student=student, student_model_id=s_id, **base), warehouse=wh.path)
         run_divergence(DivergenceConfig(student=teacher, student_model_id=t_id, **base), warehouse=wh.path)
-        scores = wh.query(
-            "select s.trace_id, s.sentence_index, s.splitter, s.model_id, s.mean_logprob from raw.raw_sentence_scores s"
-            " join staging.stg_traces t on t.trace_id = s.trace_id join staging.stg_prompts p on p.prompt_id = t.prompt_id"
-            " where t.model_id = $d and p.split = $split and s.splitter = $splitter"
-            " qualify row_number() over (partition by s.trace_id, s.model_id, s.splitter, s.sentence_index"
-            " order by s.scored_at desc) = 1",
-            {"d": d_id, "split": split, "splitter": str(SplitConfig())},
-        )
+        scores = wh.run_file("divergence/distilled_sentence_scores",
+                             {"model_id": d_id, "split": split, "splitter": str(SplitConfig())})
         classified = classify_distilled(scores, t_id, s_id, d_id, alpha=alpha, beta=beta)
         shares = shares_by_position(classified, _verdicts(wh), n_bins)
         analysis_id = "pa_" + stable_hash(t_id, s_id, d_id, alpha, beta, n_bins, sorted(classified["trace_id"].unique().to_list()))
@@ -379,14 +335,11 @@ def run_provenance_analysis(
                 key=["analysis_id", "answer_status", "position_bin", "provenance_class"], mode="ignore")
         plot = plot_shares(shares, os.path.join(out_dir, f"{analysis_id}.png"),
                            title=f"Provenance of {d_id}'s sentences (T={t_id}, S={s_id})")
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    overall = classified.group_by("provenance_class").len()
-    stats = {"analysis_id": analysis_id, "n_traces": classified["trace_id"].n_unique(), "n_sentences": classified.height,
-             "class_counts": dict(zip(overall["provenance_class"].to_list(), overall["len"].to_list())),
-             "plot": str(plot), "generated": (generated or {}).get("n_out")}
-    finish_run(wh, run_id, n_in=have.height, n_out=classified.height, n_rejected=0, stats=stats)
+        overall = classified.group_by("provenance_class").len()
+        stats = {"analysis_id": analysis_id, "n_traces": classified["trace_id"].n_unique(), "n_sentences": classified.height,
+                 "class_counts": dict(zip(overall["provenance_class"].to_list(), overall["len"].to_list())),
+                 "plot": str(plot), "generated": (generated or {}).get("n_out")}
+        run.n_in, run.n_out, run.n_rejected, run.stats = have.height, classified.height, 0, stats
     return {"run_id": run_id, "n_in": have.height, "n_out": classified.height, "n_rejected": 0, **stats,
             "shares": shares}
 
@@ -420,7 +373,7 @@ def provenance_analysis_flow(
 def _score_missing_tokens(wh: Warehouse, traces: pl.DataFrame, model_path: str, model_id: str, cfg: ScoringConfig,
                           run_id: str, shard_size: int = 256) -> int:
     """Teacher-forced log-probs of `traces` (trace_id, problem_text, completion_text) under one model, where missing."""
-    done = wh.query(f"select distinct trace_id from {TOKEN_TABLE} where model_id = ?", [model_id])
+    done = wh.run_file("divergence/scored_traces", {"model_id": model_id})
     todo = traces.join(done, on="trace_id", how="anti")
     n = 0
     for lo in range(0, todo.height, shard_size):
@@ -448,21 +401,16 @@ def run_teacher_comparison(
 
     wh = Warehouse(warehouse)
     ref_id = reference_model_id or resolve_model_id(reference)
-    run_id = start_run(wh, flow_name="teacher-comparison", stage="divergence-compare",
-                       config={"reference": ref_id, "teachers": teacher_model_ids, "split": split})
-    try:
-        traces = wh.query(
-            "select t.trace_id, t.prompt_id, t.model_id, t.completion_text, t.n_completion_tokens, p.problem_text"
-            " from staging.stg_traces t join staging.stg_prompts p using (prompt_id) where p.split = $split"
-            " and t.model_id <> $ref order by t.trace_id", {"split": split, "ref": ref_id},
-        )
+    config = {"reference": ref_id, "teachers": teacher_model_ids, "split": split}
+    with stage_run(wh, "divergence-compare", config, flow_name="teacher-comparison") as run:
+        run_id = run.run_id
+        traces = wh.run_file("divergence/comparison_traces", {"split": split, "reference": ref_id})
         if teacher_model_ids:
             traces = traces.filter(pl.col("model_id").is_in(teacher_model_ids))
         if traces["model_id"].n_unique() < 1:
             raise DivergenceError(f"no teacher traces on {split!r} prompts to compare")
         _score_missing_tokens(wh, traces, reference, ref_id, scoring, run_id)
-        lps = wh.query(f"select trace_id, logprobs from {TOKEN_TABLE} where model_id = ?"
-                       f" qualify row_number() over (partition by trace_id order by created_at desc) = 1", [ref_id])
+        lps = wh.run_file("divergence/latest_tokens", {"model_id": ref_id})
         ppl = pl.DataFrame({"trace_id": lps["trace_id"], "ppl_reference": [perplexity(x) for x in lps["logprobs"].to_list()]},
                            schema={"trace_id": pl.String, "ppl_reference": pl.Float64})
         verdicts = _verdicts(wh)
@@ -477,11 +425,8 @@ def run_teacher_comparison(
         )
         wh.load("raw.raw_teacher_comparison", table, key=["comparison_id", "teacher_model_id"], mode="ignore")
         plot = plot_teacher_comparison(report, df, os.path.join(out_dir, f"{comparison_id}.png"))
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    stats = {"comparison_id": comparison_id, "plot": str(plot), "teachers": report["teacher_model_id"].to_list()}
-    finish_run(wh, run_id, n_in=traces.height, n_out=report.height, n_rejected=0, stats=stats)
+        stats = {"comparison_id": comparison_id, "plot": str(plot), "teachers": report["teacher_model_id"].to_list()}
+        run.n_in, run.n_out, run.n_rejected, run.stats = traces.height, report.height, 0, stats
     return {"run_id": run_id, "n_in": traces.height, "n_out": report.height, "n_rejected": 0, **stats, "report": report}
 
 
@@ -525,27 +470,19 @@ def run_opd_export(
     wh = Warehouse(warehouse)
     t_id = teacher_model_id or resolve_model_id(teacher)
     version = resolve_version(wh, dataset)
-    sft = wh.query(
-        "select distinct t.model_id from curated.cur_dataset_rows r join staging.stg_traces t using (trace_id)"
-        " where r.dataset_name = ? and r.version = ?", [version.dataset_name, version.version],
-    )["model_id"].to_list()
+    sft = wh.run_file("divergence/dataset_models",
+                      {"dataset_name": version.dataset_name, "version": version.version})["model_id"].to_list()
     sft_teacher = check_teacher_consistency(version.spec, sft, t_id)
-    run_id = start_run(wh, flow_name="opd-export", stage="divergence-opd",
-                       config={"dataset": version.spec, "teacher": t_id, "student": student_model_id, "split": split,
-                               "max_tokens": max_tokens})
-    try:
-        rollouts = wh.query(
-            "select t.trace_id, t.prompt_id, p.problem_text, t.completion_text from staging.stg_traces t"
-            " join staging.stg_prompts p using (prompt_id) where t.model_id = $s and p.split = $split order by t.trace_id",
-            {"s": student_model_id, "split": split},
-        )
+    config = {"dataset": version.spec, "teacher": t_id, "student": student_model_id, "split": split, "max_tokens": max_tokens}
+    with stage_run(wh, "divergence-opd", config, flow_name="opd-export") as run:
+        run_id = run.run_id
+        rollouts = wh.run_file("divergence/rollouts", {"model_id": student_model_id, "split": split})
         if rollouts.height == 0:
             raise DivergenceError(f"no rollouts of {student_model_id} on {split!r} prompts; generate them with the SFT student first")
         _score_missing_tokens(wh, rollouts, teacher, t_id, scoring, run_id)
 
         def tokens(model_id: str) -> pl.DataFrame:
-            return wh.query(f"select trace_id, token_ids, logprobs, char_starts from {TOKEN_TABLE} where model_id = ?"
-                            " qualify row_number() over (partition by trace_id order by created_at desc) = 1", [model_id])
+            return wh.run_file("divergence/latest_tokens", {"model_id": model_id})
 
         rows = build_opd_rows(rollouts, tokens(t_id), tokens(student_model_id), teacher_model_id=t_id,
                               student_model_id=student_model_id, max_tokens=max_tokens)
@@ -559,12 +496,9 @@ def run_opd_export(
             "n_tokens": int(rows["n_tokens"].sum()), "max_tokens": max_tokens, "path": path,
             "created_at": utcnow(), "run_id": run_id,
         }]), key=["export_id"])
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    stats = {"export_id": export_id, "path": path, "n_rollouts": rows.height, "n_tokens": int(rows["n_tokens"].sum()),
-             "n_with_advantage": int(rows["same_tokenization"].sum()), "sft_teacher_model_id": sft_teacher}
-    finish_run(wh, run_id, n_in=rollouts.height, n_out=rows.height, n_rejected=rollouts.height - rows.height, stats=stats)
+        stats = {"export_id": export_id, "path": path, "n_rollouts": rows.height, "n_tokens": int(rows["n_tokens"].sum()),
+                 "n_with_advantage": int(rows["same_tokenization"].sum()), "sft_teacher_model_id": sft_teacher}
+        run.n_in, run.n_out, run.n_rejected, run.stats = rollouts.height, rows.height, rollouts.height - rows.height, stats
     return {"run_id": run_id, "n_in": rollouts.height, "n_out": rows.height, "n_rejected": rollouts.height - rows.height, **stats}
 
 

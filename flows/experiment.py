@@ -21,15 +21,13 @@ from tasks.evaluate.problems import eval_set_hash, load_eval_set
 from tasks.experiment.ablation import BASE, ExperimentError, experiment_id_for, plot_results, render_markdown, results_table
 from tasks.train.recipe import load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
-from warehouse.runs import finish_run, start_run, utcnow
+from warehouse.runs import stage_run, utcnow
 
 DEFAULT_POLICIES = ("provenance", "random", "longest")
 
 
 def _mean_trace_tokens(wh: Warehouse, dataset_name: str, version: int) -> float | None:
-    return wh.scalar(
-        "select avg(t.n_completion_tokens) from curated.cur_dataset_rows r join staging.stg_traces t using (trace_id)"
-        " where r.dataset_name = ? and r.version = ?", [dataset_name, version])
+    return wh.scalar_file("experiment/mean_trace_tokens", {"dataset_name": dataset_name, "version": version})
 
 
 @flow(name="experiment", flow_run_name="compare-selections-{budget}-seed{seed}")
@@ -71,10 +69,10 @@ def experiment_flow(
     wh = Warehouse(warehouse)
     train_fp = str(spec.train_config())
     experiment_id = experiment_id_for(list(policies), budget, seed, base, train_fp, str(eval_cfg), set_hash)
-    run_id = start_run(wh, flow_name="experiment", stage="experiment",
-                       config={"experiment_id": experiment_id, "policies": list(policies), "budget": budget, "seed": seed,
-                               "recipe": spec.model_dump(mode="json"), "base_model": base, "eval_set": set_path})
-    try:
+    config = {"experiment_id": experiment_id, "policies": list(policies), "budget": budget, "seed": seed,
+              "recipe": spec.model_dump(mode="json"), "base_model": base, "eval_set": set_path}
+    with stage_run(wh, "experiment", config) as run:
+        run_id, run.n_in = run.run_id, len(policies)
         arms = [{"policy": BASE}]
         for policy in policies:
             name = f"{dataset_prefix}-{policy.replace('_', '-')}-b{budget}-s{seed}"
@@ -111,13 +109,10 @@ def experiment_flow(
         table.write_csv(out_dir / "results.csv")
         png = plot_results(table, out_dir / "results.png", title=title)
         _artifacts(markdown, experiment_id)
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    summary = table.filter(pl.col("domain") == "all").select("policy", "n_rows", "mean_trace_tokens", "pass_at_1", "pass_at_k",
-                                                               "delta_pass_at_1").to_dicts()
-    stats = {"experiment_id": experiment_id, "summary": summary, "markdown": str(out_dir / "results.md"), "plot": str(png)}
-    finish_run(wh, run_id, n_in=len(policies), n_out=len(arms) - 1, n_rejected=0, stats=stats)
+        summary = table.filter(pl.col("domain") == "all").select("policy", "n_rows", "mean_trace_tokens", "pass_at_1", "pass_at_k",
+                                                                   "delta_pass_at_1").to_dicts()
+        stats = {"experiment_id": experiment_id, "summary": summary, "markdown": str(out_dir / "results.md"), "plot": str(png)}
+        run.n_out, run.n_rejected, run.stats = len(arms) - 1, 0, stats
     return {"run_id": run_id, "stage": "experiment", "n_in": len(policies), "n_out": len(arms) - 1, "n_rejected": 0, **stats}
 
 

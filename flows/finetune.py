@@ -23,9 +23,8 @@ from tasks.train.config import TrainConfig, TrainError
 from tasks.train.recipe import TrainRecipe, load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
 from warehouse.db import default_path
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import stage_run, utcnow
 
-DATASET_ROWS_SQL = (Path(__file__).resolve().parent.parent / "tasks" / "train" / "dataset_rows.sql").read_text()
 PUBLISHED_EVENT = "potstill.dataset.published"
 
 
@@ -44,14 +43,9 @@ def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
 def resolve_dataset(wh: Warehouse, spec: str) -> dict:
     """The published version a spec names: dataset_name, version, content_hash, n_rows, policy."""
     name, version = parse_dataset_spec(spec)
-    found = wh.query(
-        "select dataset_name, version, content_hash, n_rows, n_tokens, policy from curated.cur_datasets"
-        " where dataset_name = $name and status = 'published' and ($version is null or version = $version)"
-        " order by version desc limit 1",
-        {"name": name, "version": version},
-    )
+    found = wh.run_file("finetune/published_version", {"name": name, "version": version})
     if found.height == 0:
-        have = wh.query("select version, status from curated.cur_datasets where dataset_name = $n order by version", {"n": name})
+        have = wh.run_file("finetune/versions", {"name": name})
         listing = ", ".join(f"{r['version']} ({r['status']})" for r in have.to_dicts()) or "none"
         raise TrainError(f"dataset {spec!r} has no published version to train on (versions: {listing}); publish it first")
     return found.row(0, named=True)
@@ -107,7 +101,7 @@ def finetune_flow(
     wh = Warehouse(warehouse)
     ds = resolve_dataset(wh, dataset)
     training_run_id = training_run_id_for(ds, base, cfg)
-    done = wh.query("select * from meta.training_runs where training_run_id = ? and status = 'completed'", [training_run_id])
+    done = wh.run_file("finetune/completed_run", {"training_run_id": training_run_id})
     if done.height and not force and done["checkpoint_path"][0] and Path(done["checkpoint_path"][0]).exists():
         log.info("training run %s already completed: %s", training_run_id, done["checkpoint_path"][0])
         row = done.row(0, named=True)
@@ -115,41 +109,41 @@ def finetune_flow(
                 "dataset": f"{ds['dataset_name']}@{ds['version']}", "base_model": base, "n_in": ds["n_rows"], "n_out": 0,
                 "n_rejected": 0, "skipped": True, "final_loss": row["final_loss"], "n_steps": row["n_steps"]}
 
-    run_id = start_run(wh, flow_name="finetune", stage="finetune",
-                       config={"dataset": dataset, "base_model": base, "recipe": spec.model_dump(mode="json"), "train": str(cfg)})
-    started = utcnow()
-    record = {"training_run_id": training_run_id, "dataset_name": ds["dataset_name"], "dataset_version": ds["version"],
-              "base_model": base, "recipe_fingerprint": str(cfg), "checkpoint_path": None, "n_steps": None,
-              "n_train_tokens": None, "final_loss": None, "started_at": started, "finished_at": None, "status": "running"}
-    _set_training_run(wh, record)
-    try:
-        rows = wh.query(DATASET_ROWS_SQL, {"dataset_name": ds["dataset_name"], "version": ds["version"]})
-        bad = rows.filter(~pl.col("has_trace") | ~pl.col("has_prompt")
-                          | ((pl.col("reasoning").fill_null("") == "") & (pl.col("answer").fill_null("") == "")))
-        rejected = 0
-        if bad.height:
-            items = []
-            for r in bad.to_dicts():
-                reason = "trace_missing" if not r["has_trace"] else "prompt_missing" if not r["has_prompt"] else "empty_completion"
-                items.append((r["trace_id"], reason, f"dataset {ds['dataset_name']}@{ds['version']} rank {r['rank']}", json.dumps(r, default=str)))
-            rejected = record_rejections(wh, rejection_rows(run_id, "finetune", items))
-            rows = rows.join(bad.select("trace_id"), on="trace_id", how="anti")
-        root = Path(output_dir) if output_dir else (
-            Path(resolve_model_or_path(spec.output_root)) if spec.output_root else default_output_root(wh)
-        ) / f"{ds['dataset_name']}-v{ds['version']}" / training_run_id
-        run_info = {"training_run_id": training_run_id, "run_id": run_id, "dataset": f"{ds['dataset_name']}@{ds['version']}",
-                    "dataset_name": ds["dataset_name"], "dataset_version": ds["version"], "content_hash": ds["content_hash"],
-                    "dataset_policy": ds["policy"], "recipe": spec.name, "recipe_version": spec.version,
-                    "recipe_path": spec.path, "recipe_fingerprint_full": spec.fingerprint()}
-        result = train_task(rows.select("prompt", "reasoning", "answer"), base, cfg, str(root), run_info)
-    except BaseException as exc:
-        _set_training_run(wh, {**record, "status": "failed", "finished_at": utcnow()})
-        finish_run(wh, run_id, status="failed", n_in=ds["n_rows"], error_message=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    _set_training_run(wh, {**record, "status": "completed", "finished_at": utcnow(), "checkpoint_path": result["checkpoint_path"],
-                           "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"]})
-    stats = {**result, "training_run_id": training_run_id, "dataset": f"{ds['dataset_name']}@{ds['version']}", "base_model": base}
-    finish_run(wh, run_id, n_in=ds["n_rows"], n_out=result["n_examples"], n_rejected=rejected, stats=stats)
+    config = {"dataset": dataset, "base_model": base, "recipe": spec.model_dump(mode="json"), "train": str(cfg)}
+    with stage_run(wh, "finetune", config) as run:
+        run_id, run.n_in = run.run_id, ds["n_rows"]
+        started = utcnow()
+        record = {"training_run_id": training_run_id, "dataset_name": ds["dataset_name"], "dataset_version": ds["version"],
+                  "base_model": base, "recipe_fingerprint": str(cfg), "checkpoint_path": None, "n_steps": None,
+                  "n_train_tokens": None, "final_loss": None, "started_at": started, "finished_at": None, "status": "running"}
+        _set_training_run(wh, record)
+        try:
+            rows = wh.run_file("finetune/dataset_rows", {"dataset_name": ds["dataset_name"], "version": ds["version"]})
+            bad = rows.filter(~pl.col("has_trace") | ~pl.col("has_prompt")
+                              | ((pl.col("reasoning").fill_null("") == "") & (pl.col("answer").fill_null("") == "")))
+            rejected = 0
+            if bad.height:
+                items = []
+                for r in bad.to_dicts():
+                    reason = "trace_missing" if not r["has_trace"] else "prompt_missing" if not r["has_prompt"] else "empty_completion"
+                    items.append((r["trace_id"], reason, f"dataset {ds['dataset_name']}@{ds['version']} rank {r['rank']}", json.dumps(r, default=str)))
+                rejected = run.record(items)
+                rows = rows.join(bad.select("trace_id"), on="trace_id", how="anti")
+            root = Path(output_dir) if output_dir else (
+                Path(resolve_model_or_path(spec.output_root)) if spec.output_root else default_output_root(wh)
+            ) / f"{ds['dataset_name']}-v{ds['version']}" / training_run_id
+            run_info = {"training_run_id": training_run_id, "run_id": run_id, "dataset": f"{ds['dataset_name']}@{ds['version']}",
+                        "dataset_name": ds["dataset_name"], "dataset_version": ds["version"], "content_hash": ds["content_hash"],
+                        "dataset_policy": ds["policy"], "recipe": spec.name, "recipe_version": spec.version,
+                        "recipe_path": spec.path, "recipe_fingerprint_full": spec.fingerprint()}
+            result = train_task(rows.select("prompt", "reasoning", "answer"), base, cfg, str(root), run_info)
+        except BaseException:
+            _set_training_run(wh, {**record, "status": "failed", "finished_at": utcnow()})
+            raise
+        _set_training_run(wh, {**record, "status": "completed", "finished_at": utcnow(), "checkpoint_path": result["checkpoint_path"],
+                               "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"]})
+        stats = {**result, "training_run_id": training_run_id, "dataset": f"{ds['dataset_name']}@{ds['version']}", "base_model": base}
+        run.n_out, run.n_rejected, run.stats = result["n_examples"], rejected, stats
     log.info("trained %s on %s: %d steps, final loss %s → %s", base, stats["dataset"], result["n_steps"], result["final_loss"], result["checkpoint_path"])
     return {"run_id": run_id, "stage": "finetune", "n_in": ds["n_rows"], "n_out": result["n_examples"], "n_rejected": rejected,
             "skipped": False, **stats}
@@ -219,7 +213,7 @@ def on_publish(dataset_name: str, version: int | str, recipe: str | None = None,
     wait = spec.on_publish.deployment_timeout_s
     how, ft = _run_stage(spec.on_publish.finetune_deployment, finetune_flow,
                          {"warehouse": warehouse, "dataset": f"{dataset_name}@{ds['version']}", "base_model": base, "recipe": spec.path}, wait)
-    run = wh.query("select status, checkpoint_path from meta.training_runs where training_run_id = ?", [training_run_id])
+    run = wh.run_file("finetune/training_run", {"training_run_id": training_run_id})
     if run.height == 0 or run["status"][0] != "completed":
         raise TrainError(f"fine-tuning {dataset_name}@{ds['version']} ({how}) did not complete: see meta.training_runs {training_run_id}")
     checkpoint = run["checkpoint_path"][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,7 @@ from tasks.ingest.core import IngestBatch, IngestState, batched, ingest_batch
 from tasks.ingest.readers import DEFAULT_MAX_ROW_BYTES, detect_format, iter_records
 from tasks.ingest.rows import IngestConfig
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 SHARD_ROWS = 5_000
 
@@ -63,31 +64,25 @@ def run_ingest(
         domain=domain, split=split, mapping=tuple(sorted((mapping or {}).items())),
         max_row_bytes=max_row_bytes, model_id=model,
     )
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="ingest", stage="ingest", config=cfg)
     counts = {"read": 0, "accepted": 0, "rejected": 0, "new_prompts": 0, "new_traces": 0}
-    reasons: dict[str, int] = {}
     state = IngestState()
-    try:
+    with stage_run(Warehouse(warehouse), "ingest", cfg) as run:
+        run.n_in, run.n_out, run.n_rejected, run.stats = 0, 0, 0, counts
         for records in batched(iter_records(path, fmt, max_row_bytes=max_row_bytes), SHARD_ROWS):
             batch = ingest_batch(records, cfg, kind, state)
-            written = call_task(load_shard, wh.path, batch, run_id)
+            written = call_task(load_shard, run.wh.path, batch, run.run_id)
+            run.count(Counter(reason for _, reason, _, _ in batch.rejections))
             counts["read"] += batch.n_read
             counts["accepted"] += batch.n_accepted
             counts["rejected"] += len(batch.rejections)
             counts["new_prompts"] += written["new_prompts"]
             counts["new_traces"] += written["new_traces"]
-            for _, reason, _, _ in batch.rejections:
-                reasons[reason] = reasons.get(reason, 0) + 1
+            run.n_in, run.n_out, run.n_rejected = counts["read"], counts["accepted"], counts["rejected"]
             if on_shard is not None:
                 on_shard(batch.n_read)
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=counts["read"], n_out=counts["accepted"],
-                   n_rejected=counts["rejected"], stats={**counts, "reasons": reasons}, error_message=str(exc)[:2000])
-        raise
-    finish_run(wh, run_id, n_in=counts["read"], n_out=counts["accepted"], n_rejected=counts["rejected"],
-               stats={**counts, "reasons": reasons})
-    return {"run_id": run_id, "path": str(path), "format": fmt, "kind": kind, **counts, "reasons": reasons}
+        reasons = dict(sorted(run.reasons.items()))
+        run.stats = {**counts, "reasons": reasons}
+    return {"run_id": run.run_id, "path": str(path), "format": fmt, "kind": kind, **counts, "reasons": reasons}
 
 
 @flow(name="ingest", flow_run_name="ingest-{kind}")

@@ -12,17 +12,16 @@ from flows.common import in_flow
 from tasks.report.core import Report, make_plots, markdown_table, to_html, to_markdown
 from warehouse import Warehouse, WarehouseError
 
-QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
 SECTIONS = ("verdicts", "lengths", "provenance", "datasets")
 
 
 def _query(wh: Warehouse, name: str, params: dict | None = None) -> pl.DataFrame:
-    return wh.query((QUERIES / f"report_{name}.sql").read_text(), params)
+    return wh.run_file(f"report_{name}", params)
 
 
 def build_report(wh: Warehouse, run_id: str) -> Report:
     """Collect a run's funnel and the warehouse-wide sections (those whose tables exist)."""
-    run = wh.query("select * from meta.runs where run_id = ?", [run_id])
+    run = wh.run_file("report/run", {"run_id": run_id})
     if run.is_empty():
         raise WarehouseError(f"no run {run_id!r} in {wh.path}; list runs with `potstill status`")
     row = run.row(0, named=True)

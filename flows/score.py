@@ -25,7 +25,7 @@ from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
 from tasks.quality.signals import SCORER, SCORER_VERSION, GROUP_METRICS, SignalConfig, length_ratios, trace_signals
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 STAGE = "quality"
 SCORE_KEY = ["trace_id", "metric", "scorer", "scorer_version", "basis_hash"]
@@ -52,12 +52,7 @@ def _stamp(df: pl.DataFrame, run_id: str, at: str) -> pl.DataFrame:
 def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalConfig) -> int:
     """Per-trace signals of one shard, committed in one transaction; returns rows written."""
     wh = Warehouse(warehouse)
-    traces = wh.query(
-        "select t.trace_id, t.completion_text, t.n_completion_tokens, t.is_truncated, t.finish_reason, p.domain "
-        "from staging.stg_traces t left join staging.stg_prompts p using (prompt_id) "
-        "where t.trace_id in (select unnest(?::varchar[]))",
-        [trace_ids],
-    )
+    traces = wh.run_file("score/shard_traces", {"trace_ids": trace_ids})
     scores = trace_signals(traces, cfg).with_columns(
         pl.lit(SCORER).alias("scorer"), pl.lit(scorer_version(cfg)).alias("scorer_version"), pl.lit("").alias("basis_hash")
     )
@@ -69,10 +64,7 @@ def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalCon
 def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConfig) -> dict:
     """Filter flags of one shard of traces (one row per trace judged) and their rejections, in one transaction."""
     wh = Warehouse(warehouse)
-    scores = wh.query(
-        "select trace_id, metric, score from staging.stg_scores where trace_id in (select unnest(?::varchar[])) order by trace_id, metric",
-        [trace_ids],
-    )
+    scores = wh.run_file("score/shard_scores", {"trace_ids": trace_ids})
     basis = scores.group_by("trace_id", maintain_order=True).agg(
         pl.format("{}={}", pl.col("metric"), pl.col("score")).str.join(";").alias("_scores")
     )
@@ -106,12 +98,7 @@ def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConf
 
 
 def _length_ratios(wh: Warehouse, run_id: str, cfg: SignalConfig) -> int:
-    lengths = wh.query(
-        "select t.trace_id, t.prompt_id, s.score as completion_tokens from staging.stg_traces t "
-        "join raw.raw_scores s on s.trace_id = t.trace_id and s.metric = 'completion_tokens' "
-        "and s.scorer_version = ? and s.basis_hash = '' order by t.prompt_id, t.trace_id",
-        [scorer_version(cfg)],
-    )
+    lengths = wh.run_file("score/completion_lengths", {"scorer_version": scorer_version(cfg)})
     if lengths.is_empty():
         return 0
     basis = lengths.group_by("prompt_id", maintain_order=True).agg(
@@ -130,17 +117,11 @@ def _length_ratios(wh: Warehouse, run_id: str, cfg: SignalConfig) -> int:
 
 def _prompt_stats(wh: Warehouse, run_id: str, cfg: PromptStatsConfig) -> dict:
     log = _log()
-    exists = wh.scalar(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'raw_verifications'"
-    )
-    if not exists:
+    if not wh.has_table("raw.raw_verifications"):
         log.info("prompt stats: skipped, raw.raw_verifications does not exist yet (run the verify stage's migrations)")
         return {"skipped": "raw.raw_verifications missing", "written": 0}
-    traces = wh.query("select trace_id, prompt_id, model_id from staging.stg_traces")
-    verdicts = wh.query(
-        "select trace_id, verifier, verdict_status, score from raw.raw_verifications "
-        "qualify row_number() over (partition by trace_id, verifier order by verified_at desc, run_id desc) = 1"
-    )
+    traces = wh.run_file("score/trace_models")
+    verdicts = wh.run_file("score/latest_verdicts")
     if traces.is_empty():
         return {"written": 0}
     stats = prompt_stats(traces, verdicts, cfg)
@@ -172,23 +153,18 @@ def run_score(
     signals = signals or SignalConfig()
     filters = filter_preset(filters) if isinstance(filters, str) else filters
     stats_cfg = stats_cfg or PromptStatsConfig()
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="score", stage=STAGE,
-                       config={"signals": str(signals), "filters": str(filters), "prompt_stats": str(stats_cfg)})
+    config = {"signals": str(signals), "filters": str(filters), "prompt_stats": str(stats_cfg)}
     out: dict = {"scorer_version": scorer_version(signals), "preset": filters.name}
     log = _log()
-    try:
-        pending = wh.query(
-            "select trace_id from staging.stg_traces t where not exists (select 1 from raw.raw_scores s where s.trace_id = t.trace_id "
-            "and s.metric = 'completion_tokens' and s.scorer_version = ? and s.basis_hash = '') order by trace_id",
-            [scorer_version(signals)],
-        )["trace_id"].to_list()
-        out["n_in"] = len(pending)
+    with stage_run(Warehouse(warehouse), STAGE, config, flow_name="score") as run:
+        wh, run_id, run.stats = run.wh, run.run_id, out
+        pending = wh.run_file("score/pending_traces", {"scorer_version": scorer_version(signals)})["trace_id"].to_list()
+        out["n_in"] = run.n_in = len(pending)
         out["scores_written"] = sum(map_shards(
             score_task, [(wh.path, run_id, pending[i : i + shard_size], signals) for i in range(0, len(pending), shard_size)]
         ))
         out["length_ratios_written"] = _length_ratios(wh, run_id, signals)
-        all_ids = wh.query("select trace_id from staging.stg_traces order by trace_id")["trace_id"].to_list()
+        all_ids = wh.run_file("score/trace_ids")["trace_id"].to_list()
         flagged = {"judged": 0, "flagged": 0, "by_reason": {}}
         for i in range(0, len(all_ids), shard_size):
             part = call_task(flag_task, wh.path, run_id, all_ids[i : i + shard_size], filters)
@@ -199,10 +175,7 @@ def run_score(
         out["flags"] = flagged
         out["prompt_stats"] = _prompt_stats(wh, run_id, stats_cfg)
         log.info("score: %d traces scored, %d judged, %d flagged %s", len(pending), flagged["judged"], flagged["flagged"], flagged["by_reason"])
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=out.get("n_in"), stats=out, error_message=str(exc)[:2000])
-        raise
-    finish_run(wh, run_id, n_in=out["n_in"], n_out=out["n_in"], n_rejected=out["flags"]["flagged"], stats=out)
+        run.n_out, run.n_rejected = out["n_in"], flagged["flagged"]
     return {"run_id": run_id, "n_in": out["n_in"], "n_out": out["n_in"], "n_rejected": out["flags"]["flagged"], **out}
 
 

@@ -1,7 +1,7 @@
-"""Select flow: build the candidate frame from whatever upstream tables exist, apply a policy,
+"""Selection flow: build the candidate frame from whatever upstream tables exist, apply a policy,
 record pool rejections, and publish the rows as a dataset version.
 
-Each eligibility signal comes from one SQL file under `tasks/select/sql/`; when its source table
+Each eligibility signal comes from one SQL file under `warehouse/queries/select/`; when its source table
 or view does not exist yet (that stage never ran), the criterion is not applied and the run's
 stats and log say so (`criteria_skipped`).
 """
@@ -9,8 +9,6 @@ stats and log say so (`criteria_skipped`).
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
-
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -19,9 +17,9 @@ from flows.common import call_task
 from tasks.divergence.sentences import SplitConfig
 from tasks.select.policies import POLICIES, SelectionConfig, SelectionError, select_traces
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run
+from warehouse.db import query_sql
+from warehouse.runs import stage_run
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "tasks" / "select" / "sql"
 STAGE = "select"
 # signal -> (sql file, source object it needs, join key)
 SIGNALS = {
@@ -35,14 +33,11 @@ SIGNALS = {
 
 
 def _sql(name: str) -> str:
-    return (SQL_DIR / name).read_text()
+    return query_sql(f"select/{name.removesuffix('.sql')}")
 
 
 def _exists(wh: Warehouse, obj: str) -> bool:
-    schema, name = obj.split(".")
-    return bool(wh.scalar(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-    ))
+    return wh.has_table(obj)
 
 
 def build_candidates(
@@ -82,7 +77,7 @@ def _student_id(wh: Warehouse, student: str | None, student_model_id: str | None
 
         return resolve_model_id(student)
     if _exists(wh, "raw.raw_sentence_scores"):
-        found = wh.query("select distinct student_model_id from curated.cur_provenance_traces")["student_model_id"].to_list()
+        found = wh.run_file("select/provenance_students")["student_model_id"].to_list()
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -102,11 +97,7 @@ def publish_task(warehouse: str, dataset_name: str, rows: pl.DataFrame, policy: 
 
 def _upstream_runs(wh: Warehouse) -> list[str]:
     """The latest completed run of each upstream stage: the dataset's source runs."""
-    df = wh.query(
-        "select run_id from meta.runs where status = 'completed' and stage <> 'select'"
-        " qualify row_number() over (partition by stage order by started_at desc) = 1 order by stage"
-    )
-    return df["run_id"].to_list()
+    return wh.run_file("select/upstream_runs")["run_id"].to_list()
 
 
 def run_select(
@@ -124,38 +115,28 @@ def run_select(
     """Plain entry point: select, record rejections, publish when `dataset_name` is given."""
     if policy not in POLICIES:
         raise SelectionError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="select", stage=STAGE, config={"policy": policy, **cfg.__dict__, "split": split,
-                                                                  "dataset_name": dataset_name})
-    try:
+    config = {"policy": policy, **cfg.__dict__, "split": split, "dataset_name": dataset_name}
+    with stage_run(Warehouse(warehouse), STAGE, config) as run:
+        wh = run.wh
         sid = _student_id(wh, student, student_model_id)
         candidates, skipped = build_candidates(wh, student_model_id=sid, split=split, beta=cfg.beta,
                                                quality_preset=quality_preset)
+        run.n_in = candidates.height
         result = select_traces(candidates, policy, cfg)
         params = {**result.params, "student_model_id": sid, "split": split, "quality_preset": quality_preset,
-                  "signals_skipped": skipped, "select_run_id": run_id}
+                  "signals_skipped": skipped, "select_run_id": run.run_id}
         params["criteria_skipped"] = sorted(set(params["criteria_skipped"]) | {s for s in skipped if s in (
             "verdict_status", "is_representative", "is_contaminated", "passes_quality")})
         rej = result.rejections
-        record_rejections(wh, rejection_rows(run_id, STAGE, [
-            (t, code, detail, None) for t, code, detail in rej.select("trace_id", "reason_code", "detail").iter_rows()
-        ]))
+        run.record((t, code, detail, None) for t, code, detail in rej.select("trace_id", "reason_code", "detail").iter_rows())
         version = None
         if dataset_name and publish and result.rows.height:
-            try:
-                import tasks.publish.versions  # noqa: F401 - the [Datasets & contracts] module
-            except ImportError:
-                version = None
-            else:
-                version = call_task(publish_task, wh.path, dataset_name, result.rows, policy, params, str(cfg),
-                                    [*_upstream_runs(wh), run_id], run_id)
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    stats = {"n_in": candidates.height, "n_out": result.rows.height, "n_rejected": rej.height, "params": params,
-             "dataset": version}
-    finish_run(wh, run_id, n_in=candidates.height, n_out=result.rows.height, n_rejected=rej.height, stats=stats)
-    return {"run_id": run_id, **stats, "rows": result.rows}
+            version = call_task(publish_task, wh.path, dataset_name, result.rows, policy, params, str(cfg),
+                                [*_upstream_runs(wh), run.run_id], run.run_id)
+        stats = {"n_in": candidates.height, "n_out": result.rows.height, "n_rejected": rej.height, "params": params,
+                 "dataset": version}
+        run.n_out, run.n_rejected, run.stats = result.rows.height, rej.height, stats
+    return {"run_id": run.run_id, **stats, "rows": result.rows}
 
 
 @flow(name="select", flow_run_name="select-{policy}")
@@ -176,7 +157,7 @@ def select_flow(
     publish: bool = True,
     options: dict | None = None,
 ) -> dict:
-    """Select traces with `policy` at a fixed budget; publish them as `dataset_name` when given.
+    """Choose traces with `policy` at a fixed budget; publish them as `dataset_name` when given.
 
     `options` sets any other SelectionConfig field (e.g. {"pass_rate_low": 0.3, "diverse_per_prompt": 3}).
     Returns {"run_id", "n_in", "n_out", "n_rejected", "params", "dataset", "rows"}.
@@ -194,7 +175,7 @@ def select_flow(
     if out["params"]["criteria_skipped"]:
         logger.warning("select: eligibility criteria not applied (their stage has not run): %s",
                        out["params"]["criteria_skipped"])
-    logger.info("select %s: %d candidates, pool %d, selected %d (%d tokens), pool rejections %s; dataset %s",
+    logger.info("selection %s: %d candidates, pool %d, selected %d (%d tokens), pool rejections %s; dataset %s",
                 policy, out["n_in"], out["params"]["n_pool"], out["n_out"], out["params"]["n_tokens"],
                 out["params"]["pool_rejections"], (out["dataset"] or {}).get("spec"))
     return out

@@ -1,7 +1,7 @@
 -- the rows a shard needs, for the given trace ids
 -- params: those of routed_traces.sql, $trace_ids
 with routed as (
-    {routed}
+    {routed_traces}
 )
 select
     r.trace_id, r.prompt_id, r.verifier, r.verifier_version, r.input_hash, r.route_reason,

@@ -1,7 +1,7 @@
 -- every trace of the given prompts that are decided by majority vote
 -- params: those of routed_traces.sql, $prompt_ids
 with routed as (
-    {routed}
+    {routed_traces}
 )
 select r.trace_id, r.prompt_id, r.verifier_version, r.completion_text, r.is_truncated
 from routed r

@@ -1,7 +1,7 @@
 -- traces judged one at a time (reference answer, tests, or no verifier) with no verdict for this version and input
 -- params: those of routed_traces.sql
 with routed as (
-    {routed}
+    {routed_traces}
 )
 select r.trace_id, r.prompt_id, r.verifier, r.verifier_version, r.input_hash
 from routed r

@@ -1,7 +1,7 @@
 -- prompts without a reference answer whose current group of traces has no recorded vote for this version
 -- params: those of routed_traces.sql
 with routed as (
-    {routed}
+    {routed_traces}
 ),
 voted as (
     select * from routed where verifier = 'majority_vote'
