@@ -28,7 +28,7 @@ import polars as pl
 import torch
 
 from tasks.common.text import join_think
-from tasks.experiment.toy_sft_check import teacher_rows
+from toyworld.toy_sft_check import teacher_rows
 from tasks.train.config import TrainConfig
 from tasks.train.sft import train_sft
 from toyworld.build import load_model

@@ -228,8 +228,9 @@ def run_stage(
 
 
 def _print_curate(result: dict) -> None:
-    from flows.report import markdown_table
     import polars as pl
+
+    from flows.report import markdown_table
 
     rows = [{"stage": s.get("stage"), "n_in": s.get("n_in"), "n_out": s.get("n_out"), "n_rejected": s.get("n_rejected"),
              "seconds": s.get("seconds")} for s in result["stages"]]
@@ -278,7 +279,7 @@ def export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Export a published dataset version for your own trainer, with a dataset card."""
-    from tasks.publish import export_dataset
+    from warehouse.export import export_dataset
 
     path = export_dataset(_warehouse(warehouse, read_only=True), spec, format, out)
     console.print(f"exported {spec} to {path}")
@@ -290,7 +291,7 @@ def lineage(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Everything about one trace: source, teacher, sampling, verdicts, dedup, scores, datasets, training runs."""
-    from tasks.publish import lineage as trace_lineage
+    from warehouse.lineage import lineage as trace_lineage
 
     print(json.dumps(trace_lineage(_warehouse(warehouse, read_only=True), trace_id), indent=2, default=str))
 

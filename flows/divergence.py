@@ -465,7 +465,7 @@ def run_opd_export(
     wrote the SFT data of `dataset` (name@version).
     """
     from tasks.divergence.opd import build_opd_rows, check_teacher_consistency, export_id_for
-    from tasks.publish.versions import resolve_version
+    from warehouse.datasets import resolve_version
 
     wh = Warehouse(warehouse)
     t_id = teacher_model_id or resolve_model_id(teacher)

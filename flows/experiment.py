@@ -16,9 +16,16 @@ import polars as pl
 from prefect import flow, get_run_logger
 
 from flows.evaluate import evaluate_flow
-from flows.finetune import finetune_flow, default_output_root
+from flows.finetune import default_output_root, finetune_flow
 from tasks.evaluate.problems import eval_set_hash, load_eval_set
-from tasks.experiment.ablation import BASE, ExperimentError, experiment_id_for, plot_results, render_markdown, results_table
+from tasks.experiment.ablation import (
+    BASE,
+    ExperimentError,
+    experiment_id_for,
+    plot_results,
+    render_markdown,
+    results_table,
+)
 from tasks.train.recipe import load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
 from warehouse.runs import stage_run, utcnow

@@ -19,18 +19,13 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import call_task
-from tasks.contracts import ContractViolation, all_suites, publish_artifact, run_contracts
-from tasks.contracts.run import table_exists
-from tasks.publish import (
-    DatasetVersion,
-    PublishError,
-    export_dataset,
-    list_versions,
-    publish_dataset,
-    verify_version,
-)
+from flows.common import call_task, publish_artifact
+from tasks.contracts import ContractViolation, all_suites
+from tasks.publish import DatasetVersion, PublishError
 from warehouse import Warehouse
+from warehouse.contracts import run_contracts, table_exists
+from warehouse.datasets import list_versions, publish_dataset, verify_version
+from warehouse.export import export_dataset
 from warehouse.runs import stage_run
 
 STAGE = "publish"
@@ -57,6 +52,12 @@ def read_selection(selection: str | list[dict[str, Any]]) -> pl.DataFrame:
     raise PublishError(f"selection file {path}: use .parquet, .jsonl or .csv")
 
 
+def gate_artifact(dataset_name: str):
+    """Publishes the publish gate's contract results as one markdown artifact."""
+    key = f"dq-publish-{dataset_name}".replace("_", "-").replace(".", "-")
+    return lambda results: publish_artifact(results, key=key)
+
+
 def emit_published(version: DatasetVersion) -> None:
     """The Prefect event automations (and `flows.finetune.on_publish`) trigger on."""
     from prefect.events import emit_event
@@ -74,7 +75,7 @@ def publish_task(warehouse: str, dataset_name: str, rows: pl.DataFrame, policy: 
                  config_fingerprint: str | None, source_run_ids: list[str], run_id: str) -> DatasetVersion:
     """Contracts + publish in one task (seconds: a few great-expectations suites and two transactions)."""
     return publish_dataset(Warehouse(warehouse), dataset_name, rows, policy, params, config_fingerprint,
-                           source_run_ids, publish_run_id=run_id)
+                           source_run_ids, publish_run_id=run_id, on_results=gate_artifact(dataset_name))
 
 
 @task(name="publish-export", cache_policy=NO_CACHE)
@@ -168,7 +169,7 @@ def validate_flow(warehouse: str | None = None, run_id: str | None = None, table
         with wh.connect() as con:
             present = [n for n in names if table_exists(con, suites[n].table if n in suites else n)]
         for name in present:
-            results.append(run_contracts(wh, name, run_id, checker_run_id=check_run, artifact=False))
+            results.append(run_contracts(wh, name, run_id, checker_run_id=check_run))
         publish_artifact(results, key="dq-validate")
         failed = [r for r in results if not r.passed]
         n_rows = sum(r.n_rows for r in results)

@@ -23,7 +23,7 @@ from tasks.common.ids import stable_hash
 from tasks.quality.filters import FilterConfig, apply_filters
 from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
-from tasks.quality.signals import SCORER, SCORER_VERSION, GROUP_METRICS, SignalConfig, length_ratios, trace_signals
+from tasks.quality.signals import GROUP_METRICS, SCORER, SCORER_VERSION, SignalConfig, length_ratios, trace_signals
 from warehouse import Warehouse
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 

@@ -9,6 +9,7 @@ stats and log say so (`criteria_skipped`).
 from __future__ import annotations
 
 from dataclasses import replace
+
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -88,10 +89,11 @@ def _student_id(wh: Warehouse, student: str | None, student_model_id: str | None
 @task(name="select-publish", cache_policy=NO_CACHE)
 def publish_task(warehouse: str, dataset_name: str, rows: pl.DataFrame, policy: str, params: dict, fingerprint: str,
                  source_run_ids: list[str], run_id: str) -> dict:
-    from tasks.publish.versions import publish_dataset
+    from flows.publish import gate_artifact
+    from warehouse.datasets import publish_dataset
 
     version = publish_dataset(Warehouse(warehouse), dataset_name, rows, policy, params, fingerprint, source_run_ids,
-                              publish_run_id=run_id)
+                              publish_run_id=run_id, on_results=gate_artifact(dataset_name))
     return version.as_dict()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,6 @@ from pathlib import Path
 import polars as pl
 
 from tasks.common.ids import config_fingerprint
-from collections import Counter
-
 from tasks.dedup.formula import formula_content, formula_key, numbers
 from tasks.dedup.minhash import DedupError, tokens
 

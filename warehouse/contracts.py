@@ -1,5 +1,5 @@
 """Run a suite on warehouse rows at a stage boundary: load, validate, check references in SQL,
-record to `meta.dq_results`, and publish a Prefect markdown artifact when inside a flow.
+record to `meta.dq_results` (the flows publish the results as a Prefect artifact).
 
 >>> result = run_contracts(wh, "raw.raw_traces", run_id)      # doctest: +SKIP
 >>> result.raise_for_blocking()                               # doctest: +SKIP
@@ -121,28 +121,6 @@ def record_results(wh, results: Iterable[ContractResult], *, checker_run_id: str
     return wh.load("meta.dq_results", pl.concat(frames), key=["validation_id", "expectation_index"], con=con)
 
 
-def _in_prefect_run() -> bool:
-    try:
-        from prefect.context import FlowRunContext, TaskRunContext
-    except ImportError:
-        return False
-    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
-
-
-def publish_artifact(results: Sequence[ContractResult], *, key: str | None = None) -> str | None:
-    """A markdown artifact with every result, when called inside a Prefect flow or task run."""
-    if not results or not _in_prefect_run():
-        return None
-    from prefect.artifacts import create_markdown_artifact
-
-    names = "-".join(dict.fromkeys(r.suite_name for r in results))
-    art_key = key or re.sub(r"[^a-z0-9-]+", "-", f"dq-{names}".lower()).strip("-")[:100]
-    failed = [r for r in results if not r.passed]
-    description = f"{len(results)} contract(s), {len(failed)} blocking failure(s)"
-    create_markdown_artifact(markdown="\n".join(r.to_markdown() for r in results), key=art_key, description=description)
-    return art_key
-
-
 def run_contracts(
     wh,
     table: str,
@@ -153,7 +131,6 @@ def run_contracts(
     where: dict[str, object] | None = None,
     checker_run_id: str | None = None,
     record: bool = True,
-    artifact: bool = True,
 ) -> ContractResult:
     """Validate the rows of `table` (a suite name or table name) written by `run_id` (all rows if None).
 
@@ -174,8 +151,6 @@ def run_contracts(
                                 result.outcomes + tuple(refs), result.checked_run_id, result.checked_at)
     if record:
         record_results(wh, [result], checker_run_id=checker_run_id)
-    if artifact:
-        publish_artifact([result])
     return result
 
 

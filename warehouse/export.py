@@ -17,10 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.contracts.run import table_exists
 from tasks.publish.card import render_card
 from tasks.publish.sql import redi_pairs_sql, sft_rows_sql
-from tasks.publish.versions import PublishError, resolve_version
+from tasks.publish.versions import PublishError
+from warehouse.contracts import table_exists
+from warehouse.datasets import resolve_version
 
 FORMATS = ("parquet", "jsonl", "hf")
 

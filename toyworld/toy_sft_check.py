@@ -6,7 +6,7 @@ math problems of `toyworld/data/train.jsonl`, not a curated dataset version. The
 itself (provenance-selected dataset) comes from `potstill experiment compare-selections` or
 `on_publish` after a curate run; this check tells whether a recipe can teach the student at all.
 
-    python -m tasks.experiment.toy_sft_check --recipe toy --device cuda --out results.json
+    python -m toyworld.toy_sft_check --recipe toy --device cuda --out results.json
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def teacher_rows(train_path: Path, limit: int | None) -> pl.DataFrame:

@@ -6,10 +6,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-LINEAGE_SQL = Path(__file__).resolve().parents[2] / "warehouse" / "queries" / "lineage.sql"
 
 
 class LineageError(LookupError):
@@ -19,7 +16,7 @@ class LineageError(LookupError):
 def lineage(wh, trace_id: str) -> dict[str, Any]:
     """Prompt + ingest run, teacher + sampling, verdicts, dedup cluster, scores, dataset versions
     and training runs of `trace_id`, as one nested dict (JSON-serialisable with `default=str`)."""
-    df = wh.query(LINEAGE_SQL.read_text(), {"trace_id": trace_id})
+    df = wh.run_file("lineage", {"trace_id": trace_id})
     if df.height == 0:
         raise LineageError(f"trace {trace_id!r} is not in warehouse {wh.path}")
     return df.to_dicts()[0]
