@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -26,7 +26,7 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, object] = {"warehouse": None, "debug": False}
 
-WarehouseOpt = Annotated[Optional[str], typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
 
 
 class CliError(RuntimeError):
@@ -91,11 +91,11 @@ def _ingest(kind: str, path: Path, warehouse: str | None, **kwargs) -> None:
     console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
 
 
-MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
-SourceOpt = Annotated[Optional[str], typer.Option(help="dataset name (default: file name); part of prompt_id")]
-DomainOpt = Annotated[Optional[str], typer.Option(help="math|code for all rows (default: per row)")]
+MapOpt = Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
+SourceOpt = Annotated[str | None, typer.Option(help="dataset name (default: file name); part of prompt_id")]
+DomainOpt = Annotated[str | None, typer.Option(help="math|code for all rows (default: per row)")]
 SplitOpt = Annotated[str, typer.Option(help="split for rows without a split column")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
 MaxRowOpt = Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")]
 
 
@@ -205,8 +205,8 @@ def _print_result(result: dict) -> None:
 @app.command("run")
 def run_stage(
     stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate, or an analysis: provenance-analysis | teacher-comparison | opd-export | experiment")],
-    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
+    set: Annotated[list[str] | None, typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run one stage (or `curate`, all of them) as a Prefect flow on what the warehouse holds."""
@@ -245,8 +245,8 @@ def _print_curate(result: dict) -> None:
 
 @app.command()
 def demo(
-    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default: the toy world)")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe YAML (default: the toy world)")] = None,
+    set: Annotated[list[str] | None, typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run the toy-world recipe end to end on CPU: curate → publish → fine-tune → evaluate."""
@@ -261,7 +261,7 @@ def demo(
 def report(
     run_id: Annotated[str, typer.Argument(help="a run id from `potstill status` (a curate run gives the whole funnel)")],
     format: Annotated[str, typer.Option("--format", "-f", help="md|html")] = "md",
-    out: Annotated[Optional[Path], typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write a run's report (funnel, summary, plots) as markdown or HTML."""
@@ -306,7 +306,7 @@ def compare_selections(
     budget: Annotated[int, typer.Option(help="traces per dataset (the same for every policy)")] = 500,
     seed: Annotated[int, typer.Option(help="seed for selection, training and sampling")] = 0,
     recipe: Annotated[str, typer.Option(help="training recipe: a name under deployments/recipes/train_*.yaml or a path")] = "toy_ablation",
-    limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N eval problems only")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N eval problems only")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Same eligible pool and budget, one dataset + fine-tune + evaluation per policy; a result table."""
@@ -338,7 +338,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, non-zero exit
+    except Exception as exc:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

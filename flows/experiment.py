@@ -40,7 +40,7 @@ def _mean_trace_tokens(wh: Warehouse, dataset_name: str, version: int) -> float 
 @flow(name="experiment", flow_run_name="compare-selections-{budget}-seed{seed}")
 def experiment_flow(
     warehouse: str | None = None,
-    policies: list[str] = list(DEFAULT_POLICIES),
+    policies: list[str] | None = None,
     budget: int = 500,
     seed: int = 0,
     recipe: str | None = "toy_ablation",
@@ -64,6 +64,7 @@ def experiment_flow(
     from tasks.select.policies import POLICIES, SelectionConfig
 
     log = get_run_logger()
+    policies = list(DEFAULT_POLICIES) if policies is None else list(policies)
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or not policies:
         raise ExperimentError(f"unknown or no policies {unknown or policies}; choose from {', '.join(POLICIES)}")
@@ -106,8 +107,8 @@ def experiment_flow(
                                   run_id=pl.lit(run_id), created_at=pl.lit(utcnow()))
         wh.load("meta.experiment_results", rows, key=["experiment_id", "policy", "domain"], mode="replace")
         title = f"Selection ablation: {', '.join(policies)} at budget {budget}, seed {seed}"
-        notes = [f"experiment_id {experiment_id}; student {base}; training {train_fp}; eval {eval_cfg} on {set_path} "
-                 f"({problems.height} problems, hash {set_hash})",
+        notes = [(f"experiment_id {experiment_id}; student {base}; training {train_fp}; eval {eval_cfg} on {set_path} "
+                  f"({problems.height} problems, hash {set_hash})"),
                  "pass@1 is greedy; pass@k is sampled (unbiased estimator); length is reported next to every policy"]
         markdown = render_markdown(table, title=title, notes=notes)
         out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
@@ -130,8 +131,8 @@ def _artifacts(markdown: str, experiment_id: str) -> None:
                              description="selection-ablation results")
 
 
-def compare_selections(wh: Warehouse | str | None, policies: list[str] = list(DEFAULT_POLICIES), budget: int = 500,
+def compare_selections(wh: Warehouse | str | None, policies: list[str] | None = None, budget: int = 500,
                        seed: int = 0, **kwargs) -> dict:
     """Run the selection-ablation experiment on `wh` (a Warehouse or its path); see `experiment_flow`."""
     path = wh.path if isinstance(wh, Warehouse) else wh
-    return experiment_flow(warehouse=path, policies=list(policies), budget=budget, seed=seed, **kwargs)
+    return experiment_flow(warehouse=path, policies=list(policies or DEFAULT_POLICIES), budget=budget, seed=seed, **kwargs)

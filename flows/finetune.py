@@ -25,8 +25,6 @@ from warehouse import Warehouse
 from warehouse.db import default_path
 from warehouse.runs import stage_run, utcnow
 
-PUBLISHED_EVENT = "potstill.dataset.published"
-
 
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
     """`name@3` → ('name', 3); `name` or `name@latest` → ('name', None)."""
@@ -150,18 +148,6 @@ def finetune_flow(
 
 
 # -- publish trigger -------------------------------------------------------------------------------
-
-def emit_dataset_published(dataset_name: str, version: int, *, content_hash: str | None = None, recipe: str | None = None):
-    """Emit the Prefect event a publish produces (`potstill.dataset.published`); automations can trigger on it."""
-    from prefect.events import emit_event
-
-    return emit_event(
-        event=PUBLISHED_EVENT,
-        resource={"prefect.resource.id": f"potstill.dataset.{dataset_name}.{version}",
-                  "potstill.dataset.name": dataset_name, "potstill.dataset.version": str(version)},
-        payload={"content_hash": content_hash, "recipe": recipe},
-    )
-
 
 def _deployment_exists(name: str | None) -> bool:
     if not name:

@@ -228,7 +228,7 @@ class Warehouse:
                 }
                 for migration in migrations:
                     if migration.version in applied:
-                        name, checksum = applied[migration.version]
+                        _, checksum = applied[migration.version]
                         if checksum != migration.checksum:
                             raise MigrationError(
                                 f"migration {migration.name} was edited after it was applied to {self.path} "

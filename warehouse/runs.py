@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -30,18 +30,17 @@ REJECTION_KEY = ["stage", "source_ref", "reason_code", "payload_hash"]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_run_id(stage: str) -> str:
     try:  # inside a Prefect flow run, reuse its id so the UI and the warehouse line up
         from prefect.runtime import flow_run
 
-        if flow_run.id:
-            return f"{stage}-{flow_run.id}"
+        flow_run_id = flow_run.id
     except Exception:  # noqa: BLE001 - prefect.runtime raises varied errors outside a run
-        pass
-    return f"{stage}-{uuid.uuid4()}"
+        flow_run_id = None
+    return f"{stage}-{flow_run_id or uuid.uuid4()}"
 
 
 def _start_run(wh: Warehouse, *, flow_name: str, stage: str, config: Any = None, parent_run_id: str | None = None) -> str:

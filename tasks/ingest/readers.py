@@ -165,7 +165,7 @@ def _iter_hf(path: Path, max_row_bytes: int) -> Iterator[RawRecord]:
         raise IngestError("reading a datasets folder needs `pip install datasets`") from exc
     try:
         loaded = datasets.load_from_disk(str(path))
-    except Exception as exc:  # noqa: BLE001 - datasets raises many types for a bad folder
+    except Exception as exc:
         raise IngestError(f"{path}: cannot load the datasets folder ({exc})") from exc
     splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
     for split, dataset in splits:

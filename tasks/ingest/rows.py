@@ -134,7 +134,7 @@ def parse_prompt(row: dict[str, Any], cfg: IngestConfig, *, problem: str | None 
         raise RowRejected("missing_tests", "code prompts need a non-empty 'tests' list")
     split_col, split = _lookup(row, "split", cfg, PROMPT_FIELDS)
     split = _as_text(split, "split", split_col) or cfg.split
-    id_col, external_id = _lookup(row, "id", cfg, PROMPT_FIELDS)
+    _, external_id = _lookup(row, "id", cfg, PROMPT_FIELDS)
     metadata = {"external_id": external_id} if external_id is not None else {}
     return {
         "prompt_id": prompt_id_for(problem, cfg.source),

@@ -129,8 +129,8 @@ def to_html(report: Report) -> str:
     import html
 
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
+             ("<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
+              "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"),
              f"<h1>{html.escape(report.title)}</h1><h2>Funnel</h2>", _html_table(report.funnel)]
     parts += [f"<p>{html.escape(n)}</p>" for n in report.notes]
     for name, df in report.sections.items():

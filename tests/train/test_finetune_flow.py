@@ -1,6 +1,7 @@
 """finetune → evaluate through Prefect (ephemeral API), on a warehouse holding one published dataset version."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -56,7 +57,7 @@ def test_finetune_records_training_run_and_is_idempotent(prefect_harness, wh, wh
     assert run["status"] == "completed" and run["dataset_version"] == 1 and run["checkpoint_path"] == out["checkpoint_path"]
     assert run["n_steps"] == 4 and run["final_loss"] > 0 and run["n_train_tokens"] > 0 and run["recipe_fingerprint"].startswith("sft-full-")
     assert wh.scalar("select reason_code from raw.raw_rejections where stage = 'finetune'") == "trace_missing"
-    sidecar = json.loads(open(out["checkpoint_path"] + ".json").read())
+    sidecar = json.loads(Path(out["checkpoint_path"] + ".json").read_text())
     assert sidecar["content_hash"] == "hash-1-10" and sidecar["dataset"] == "toy-prov@1" and sidecar["training_run_id"] == run["training_run_id"]
 
     again = finetune_flow(warehouse=str(wh_path), dataset="toy-prov@latest", recipe=str(recipe))
@@ -79,10 +80,9 @@ def test_unpublished_dataset_and_failed_training_are_visible(prefect_harness, wh
 
 @pytest.mark.slow
 def test_on_publish_runs_finetune_then_evaluates_base_and_checkpoint(prefect_harness, wh, wh_path, recipe, tiny_lm):
-    from flows.finetune import emit_dataset_published, on_publish
+    from flows.finetune import on_publish
 
     _publish_toy_dataset(wh)
-    assert emit_dataset_published("toy-prov", 1, content_hash="hash-1-9") is not None
     out = on_publish("toy-prov", 1, recipe=str(recipe), warehouse=str(wh_path))
     assert out["finetune"]["via"] == "subflow" and out["evaluate"]["via"] == "subflow"
     results = wh.query("select model_id, checkpoint_path, training_run_id, domain, n_problems, k from meta.eval_results order by model_id, domain")
