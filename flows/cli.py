@@ -221,7 +221,10 @@ def run_stage(
         return
     spec = load_recipe(recipe) if recipe else None
     params = {**(spec.stage_params(stage) if spec else {}), **_parse_sets(set)}
+    provenance = params.pop("provenance", None)  # the recipe's typed section, validated with the recipe
     params = resolve_repo_paths(validate_stage_params(stage, params, where=f"run {stage}"))
+    if provenance is not None:
+        params["provenance"] = provenance
     wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
     result = stage_flow(stage)(warehouse=_wh_path(wh), **params)
     _print_result(result if isinstance(result, dict) else {"result": result})

@@ -5,7 +5,7 @@ teacher-forced) and under its teacher when the generation stage did not capture 
 the teacher's weights: `teacher=`), map tokens to sentences by character offsets, and commit the
 shard's token log-probs, sentence scores and rejections in one transaction. A re-run does only
 what is missing. The provenance classes are SQL: `curated.cur_provenance_sentences` /
-`cur_provenance_traces` (beta = 0.1) and their `_at(beta := ...)` table macros.
+`cur_provenance_traces` (at the default beta) and their `_at(beta := ...)` table macros.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
-from tasks.divergence.provenance import sentence_score_rows
+from tasks.divergence.provenance import DEFAULT_ALPHA, DEFAULT_BETA, ProvenanceConfig, sentence_score_rows
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
 from tasks.divergence.sentences import SplitConfig
 from warehouse import Warehouse
@@ -186,9 +186,9 @@ def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit
     except Exception as exc:  # the table belongs to the generation stage's migrations
         raise DivergenceError(f"{TOKEN_TABLE} does not exist in {wh.path}: apply the generation migrations first") from exc
     if not cfg.student_model_id:
-        cfg = _replace(cfg, student_model_id=resolve_model_id(cfg.student))
+        cfg = replace(cfg, student_model_id=resolve_model_id(cfg.student))
     if cfg.teacher and not cfg.teacher_model_id:
-        cfg = _replace(cfg, teacher_model_id=resolve_model_id(cfg.teacher))
+        cfg = replace(cfg, teacher_model_id=resolve_model_id(cfg.teacher))
     totals = {"n_in": 0, "n_out": 0, "n_rejected": 0, "student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0,
               "token_rows": 0, "sentence_rows": 0}
     started = time.perf_counter()
@@ -213,39 +213,38 @@ def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit
     return {"run_id": run.run_id, **stats}
 
 
-def _replace(cfg: DivergenceConfig, **changes) -> DivergenceConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
-
-
-@flow(name="divergence", flow_run_name="divergence-{split_scope}")
+@flow(name="divergence", flow_run_name="divergence")
 def divergence_flow(
     warehouse: str | None = None,
     teacher: str | None = None,
-    student: str = "toyworld/models/student",
+    student: str | None = None,
     teacher_model_id: str | None = None,
     student_model_id: str = "",
     device: str = "auto",
     dtype: str = "auto",
     max_batch_tokens: int = 16384,
     cpu_threads: int | None = None,
-    split_scope: str = "reasoning",
+    split_scope: str | None = None,
     shard_size: int = 256,
     prompt_split: str | None = "train",
     limit: int | None = None,
+    provenance: ProvenanceConfig | None = None,
 ) -> dict:
     """Score teacher traces under the student (and the teacher where log-probs are missing).
 
     Args:
         teacher: the teacher's model folder; needed only for traces without captured log-probs.
         teacher_model_id: restrict to traces of this model (default: the teacher folder's id, else all teachers).
-        student: the student's model folder or hub id.
+        student, split_scope: the student's model folder or hub id and the splitter's scope; default:
+            the recipe's `provenance:` section (which select reads too), else the toy-world student.
     """
+    prov = provenance or ProvenanceConfig()
+    split = replace(prov.split, scope=split_scope) if split_scope else prov.split
     cfg = DivergenceConfig(
-        student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
+        student=student or prov.student or DivergenceConfig.student, teacher=teacher, student_model_id=student_model_id,
+        teacher_model_id=teacher_model_id,
         scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, cpu_threads=cpu_threads),
-        split=SplitConfig(scope=split_scope), shard_size=shard_size, prompt_split=prompt_split,
+        split=split, shard_size=shard_size, prompt_split=prompt_split,
     )
     stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
     get_run_logger().info(
@@ -261,7 +260,7 @@ def _verdicts(wh: Warehouse) -> pl.DataFrame | None:
     """(trace_id, answer_status) from the combined verdict, when verification ran."""
     if not wh.has_table("staging.stg_verifications"):
         return None
-    df = wh.run_file("select/verdicts")
+    df = wh.run_file("divergence/verdicts")
     return df.select("trace_id", pl.when(pl.col("verdict_status").is_in(["correct", "incorrect"]))
                      .then(pl.col("verdict_status")).otherwise(pl.lit("unknown")).alias("answer_status"))
 
@@ -280,8 +279,8 @@ def run_provenance_analysis(
     sample: bool = True,
     temperature: float = 0.8,
     verify: bool = True,
-    alpha: float = 0.05,
-    beta: float = 0.1,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
     n_bins: int = 5,
     out_dir: str = "runs/provenance",
     scoring: ScoringConfig = DEFAULT_SCORING,
@@ -352,8 +351,8 @@ def provenance_analysis_flow(
     distilled: str = "",
     split: str = "eval",
     n_prompts: int | None = None,
-    alpha: float = 0.05,
-    beta: float = 0.1,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
     n_bins: int = 5,
     out_dir: str = "runs/provenance",
     device: str = "auto",

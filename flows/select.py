@@ -1,9 +1,11 @@
 """Selection flow: build the candidate frame from whatever upstream tables exist, apply a policy,
 record pool rejections, and publish the rows as a dataset version.
 
-Each eligibility signal comes from one SQL file under `warehouse/queries/select/`; when its source table
-or view does not exist yet (that stage never ran), the criterion is not applied and the run's
-stats and log say so (`criteria_skipped`).
+Eligibility (combined verdict, dedup representative, contamination, quality) is written once, in
+the view `curated.cur_candidates` (`warehouse/views/curated/cur_candidates.sql`); the student's
+signals (pass rate, provenance counts) come from `warehouse/queries/select/`. When a stage has not
+written anything yet, its criterion is not applied and the run's stats and log say so
+(`criteria_skipped`).
 """
 
 from __future__ import annotations
@@ -15,30 +17,23 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
+from tasks.divergence.provenance import DEFAULT_BETA, ProvenanceConfig
 from tasks.divergence.sentences import SplitConfig
 from tasks.select.policies import POLICIES, SelectionConfig, SelectionError, select_traces
 from warehouse import Warehouse
-from warehouse.db import query_sql
 from warehouse.runs import stage_run
 
 STAGE = "select"
-# signal -> (sql file, source object it needs, join key)
-SIGNALS = {
-    "verdict_status": ("verdicts.sql", "staging.stg_verifications", "trace_id"),
-    "is_representative": ("dedup.sql", "staging.stg_dedup", "trace_id"),
-    "is_contaminated": ("contamination.sql", "staging.stg_contamination", "prompt_id"),
-    "passes_quality": ("quality.sql", "staging.stg_quality_flags", "trace_id"),
-    "student_pass_rate": ("prompt_stats.sql", "staging.stg_prompt_stats", "prompt_id"),
-    "n_teacher": ("provenance.sql", "raw.raw_sentence_scores", "trace_id"),
+# eligibility columns of curated.cur_candidates, and the detail columns that go with them
+ELIGIBILITY = {
+    "verdict_status": (), "is_representative": (), "is_contaminated": ("contamination_detail",),
+    "passes_quality": ("quality_detail",),
 }
-
-
-def _sql(name: str) -> str:
-    return query_sql(f"select/{name.removesuffix('.sql')}")
-
-
-def _exists(wh: Warehouse, obj: str) -> bool:
-    return wh.has_table(obj)
+# the student's signals: column -> (query file, source object it needs, join key)
+STUDENT_SIGNALS = {
+    "student_pass_rate": ("select/prompt_stats", "staging.stg_prompt_stats", "prompt_id"),
+    "n_teacher": ("select/provenance", "raw.raw_sentence_scores", "trace_id"),
+}
 
 
 def build_candidates(
@@ -46,23 +41,29 @@ def build_candidates(
     *,
     student_model_id: str | None,
     split: str = "train",
-    beta: float = 0.1,
+    beta: float = DEFAULT_BETA,
     quality_preset: str = "default",
     splitter: str | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
-    """(candidates, signals skipped because their source does not exist or has no rows for this student)."""
-    base = wh.query(_sql("candidates.sql"), {"split": split, "exclude_model": student_model_id})
+    """(candidates, signals skipped because their stage has not run or has no rows for this student).
+
+    Eligibility comes from the view `curated.cur_candidates`; an eligibility column whose stage
+    wrote nothing yet is dropped, so the policy reports that criterion as not applied.
+    """
+    base = wh.run_file("select/candidates", {"split": split, "exclude_model": student_model_id,
+                                             "quality_preset": quality_preset})
+    judged = wh.run_file("select/signal_rows", {"quality_preset": quality_preset}).row(0, named=True)
+    skipped = [column for column in ELIGIBILITY if not judged[column]]
+    base = base.drop([c for column in skipped for c in (column, *ELIGIBILITY[column])])
     params = {
-        "verdicts.sql": {}, "dedup.sql": {}, "contamination.sql": {}, "quality.sql": {"preset": quality_preset},
-        "prompt_stats.sql": {"student": student_model_id},
-        "provenance.sql": {"student": student_model_id, "beta": beta, "splitter": splitter or str(SplitConfig())},
+        "select/prompt_stats": {"student": student_model_id},
+        "select/provenance": {"student": student_model_id, "beta": beta, "splitter": splitter or str(SplitConfig())},
     }
-    skipped: list[str] = []
-    for column, (file, source, key) in SIGNALS.items():
-        if not _exists(wh, source) or (file in ("prompt_stats.sql", "provenance.sql") and not student_model_id):
+    for column, (name, source, key) in STUDENT_SIGNALS.items():
+        if not student_model_id or not wh.has_table(source):
             skipped.append(column)
             continue
-        signal = wh.query(_sql(file), params[file])
+        signal = wh.run_file(name, params[name])
         if signal.height == 0:
             skipped.append(column)
             continue
@@ -77,7 +78,7 @@ def _student_id(wh: Warehouse, student: str | None, student_model_id: str | None
         from flows.divergence import resolve_model_id
 
         return resolve_model_id(student)
-    if _exists(wh, "raw.raw_sentence_scores"):
+    if wh.has_table("raw.raw_sentence_scores"):
         found = wh.run_file("select/provenance_students")["student_model_id"].to_list()
         if len(found) == 1:
             return found[0]
@@ -113,8 +114,12 @@ def run_select(
     split: str = "train",
     quality_preset: str = "default",
     publish: bool = True,
+    splitter: str | None = None,
 ) -> dict:
-    """Plain entry point: select, record rejections, publish when `dataset_name` is given."""
+    """Plain entry point: select, record rejections, publish when `dataset_name` is given.
+
+    `cfg.beta` and `splitter` (default: the default splitter) pick the provenance counts read.
+    """
     if policy not in POLICIES:
         raise SelectionError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
     config = {"policy": policy, **cfg.__dict__, "split": split, "dataset_name": dataset_name}
@@ -122,7 +127,7 @@ def run_select(
         wh = run.wh
         sid = _student_id(wh, student, student_model_id)
         candidates, skipped = build_candidates(wh, student_model_id=sid, split=split, beta=cfg.beta,
-                                               quality_preset=quality_preset)
+                                               quality_preset=quality_preset, splitter=splitter)
         run.n_in = candidates.height
         result = select_traces(candidates, policy, cfg)
         params = {**result.params, "student_model_id": sid, "split": split, "quality_preset": quality_preset,
@@ -151,28 +156,33 @@ def select_flow(
     dataset_name: str | None = None,
     student: str | None = None,
     student_model_id: str | None = None,
-    beta: float = 0.1,
+    beta: float | None = None,
     split: str = "train",
     quality_preset: str = "default",
     require_verdict: str | None = "correct",
     max_per_prompt: int = 1,
     publish: bool = True,
     options: dict | None = None,
+    provenance: ProvenanceConfig | None = None,
 ) -> dict:
     """Choose traces with `policy` at a fixed budget; publish them as `dataset_name` when given.
 
-    `options` sets any other SelectionConfig field (e.g. {"pass_rate_low": 0.3, "diverse_per_prompt": 3}).
+    `provenance` (the recipe's section) gives the student, the splitter and beta the provenance
+    counts are read for; `student` and `beta` override it. `options` sets any other
+    SelectionConfig field (e.g. {"pass_rate_low": 0.3, "diverse_per_prompt": 3}).
     Returns {"run_id", "n_in", "n_out", "n_rejected", "params", "dataset", "rows"}.
     """
-    cfg = SelectionConfig(budget=budget, budget_unit=budget_unit, seed=seed, beta=beta, require_verdict=require_verdict,
-                          max_per_prompt=max_per_prompt)
+    prov = provenance or ProvenanceConfig()
+    cfg = SelectionConfig(budget=budget, budget_unit=budget_unit, seed=seed, beta=prov.beta if beta is None else beta,
+                          require_verdict=require_verdict, max_per_prompt=max_per_prompt)
     if options:
         unknown = set(options) - set(cfg.__dataclass_fields__)
         if unknown:
             raise SelectionError(f"unknown selection option(s) {sorted(unknown)}; known: {sorted(cfg.__dataclass_fields__)}")
         cfg = replace(cfg, **options)
-    out = run_select(policy, cfg, warehouse=warehouse, dataset_name=dataset_name, student=student,
-                     student_model_id=student_model_id, split=split, quality_preset=quality_preset, publish=publish)
+    out = run_select(policy, cfg, warehouse=warehouse, dataset_name=dataset_name, student=student or prov.student,
+                     student_model_id=student_model_id, split=split, quality_preset=quality_preset, publish=publish,
+                     splitter=str(prov.split))
     logger = get_run_logger()
     if out["params"]["criteria_skipped"]:
         logger.warning("select: eligibility criteria not applied (their stage has not run): %s",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import polars as pl
 
@@ -31,12 +32,28 @@ SENTENCE_SCORES_SCHEMA = {
 }
 
 
+# beta=0.1: best value in the provenance-tracing ablation (0.05 and 0.15 also beat random);
+# the warehouse's provenance macros use the same default (warehouse/views/curated/cur_provenance_*.sql)
+DEFAULT_BETA = 0.1
+# alpha=0.05: our default noise threshold for `shared` sentences (the paper leaves it open)
+DEFAULT_ALPHA = 0.05
+
+
 @dataclass(frozen=True)
 class ProvenanceConfig:
-    # beta=0.1: best value in the provenance-tracing ablation (0.05 and 0.15 also beat random)
-    beta: float = field(default=0.1, metadata={"help": "probability gap that makes a sentence teacher/student-originated"})
-    # alpha=0.05: our default noise threshold (the paper leaves it open)
-    alpha: float = field(default=0.05, metadata={"help": "max pairwise probability gap for a `shared` sentence (distilled-model analysis)"})
+    """The facts divergence and selection share: whose provenance, which sentences, which gap.
+
+    A recipe's `provenance:` section; divergence scores traces under `student` with `split`, and
+    selection reads the counts for the same student and splitter at `beta`.
+    """
+
+    __pydantic_config__: ClassVar[dict] = {"extra": "forbid"}  # pydantic (a recipe): an unknown key is an error
+
+    student: str | None = field(
+        default=None, metadata={"help": "the student model (folder or hub id) whose provenance is traced"}
+    )
+    beta: float = field(default=DEFAULT_BETA, metadata={"help": "probability gap that makes a sentence teacher/student-originated"})
+    alpha: float = field(default=DEFAULT_ALPHA, metadata={"help": "max pairwise probability gap for a `shared` sentence (distilled-model analysis)"})
     split: SplitConfig = field(default_factory=SplitConfig, metadata={"help": "sentence splitter settings"})
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from tasks.common.text import THINK_CLOSE, THINK_OPEN
 
@@ -43,6 +43,8 @@ class Sentence(NamedTuple):
 
 @dataclass(frozen=True)
 class SplitConfig:
+    __pydantic_config__: ClassVar[dict] = {"extra": "forbid"}  # pydantic (a recipe): an unknown key is an error
+
     scope: str = field(
         default="reasoning",
         metadata={"help": "'reasoning': split only the text inside <think>...</think> (the whole completion "
