@@ -1,8 +1,13 @@
-"""The one warehouse helper: connections, migrations, views and bulk loads for the DuckDB file.
+"""The one warehouse helper: connections, migrations, views and bulk loads.
 
-Every write is a short-lived connection + transaction so other processes can get in between.
-DuckDB allows one writing process per file; a second process gets a clear `WarehouseBusyError`
-after a bounded retry.
+The warehouse is a DuckLake (see `warehouse/lake.py`): a folder with a SQLite catalog and Parquet
+data (the default, nothing to start), or a PostgreSQL catalog (`postgresql://...`) with a data path
+on shared storage. Readers never block writers; writers of one lake take turns per transaction
+(a lock file next to the catalog) and retry DuckLake commit conflicts with backoff.
+
+A path ending in `.duckdb` (or ":memory:") is a single DuckDB file, the earlier format: it keeps
+working, and `potstill migrate-warehouse OLD.duckdb` copies it into a lake. DuckDB allows one
+writing process per file; a second process gets a clear `WarehouseBusyError` after a bounded retry.
 
 >>> wh = Warehouse(":memory:")          # doctest: +SKIP
 >>> wh.load("raw.raw_prompts", df, key=["prompt_id"])   # doctest: +SKIP
@@ -25,12 +30,14 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from warehouse import lake as _lake
+
 HERE = Path(__file__).resolve().parent
 MIGRATIONS_DIR = HERE / "migrations"
 VIEWS_DIR = HERE / "views"
 QUERIES_DIR = HERE / "queries"
 VIEW_LAYERS = ("staging", "curated", "meta")
-DEFAULT_PATH = Path.home() / ".local" / "share" / "potstill" / "warehouse.duckdb"
+DEFAULT_PATH = Path.home() / ".local" / "share" / "potstill" / "lake"
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_PID = re.compile(r"PID (\d+)")
 _INCLUDE = re.compile(r"\{([a-z_]+)\}")
@@ -38,6 +45,9 @@ _INCLUDE = re.compile(r"\{([a-z_]+)\}")
 _process_locks: dict[str, threading.RLock] = {}
 _migrated: set[str] = set()
 _registry_lock = threading.Lock()
+_write_depth: dict[str, int] = {}  # lake key -> nesting of writes holding the writers' lock in this process
+_instances: dict[tuple, duckdb.DuckDBPyConnection] = {}  # (pid, lake, read_only, snapshot) -> attached session
+_CONFLICT_RETRY_S = 120.0
 
 
 class WarehouseError(RuntimeError):
@@ -52,10 +62,12 @@ class MigrationError(WarehouseError):
     """A migration is malformed, failed, or was edited after it was applied."""
 
 
-def default_path() -> Path:
-    """`POTSTILL_WAREHOUSE` if set, else ~/.local/share/potstill/warehouse.duckdb (outside the source tree)."""
+def default_path() -> str:
+    """`POTSTILL_WAREHOUSE` if set, else the lake folder ~/.local/share/potstill/lake (outside the source tree)."""
     env = os.environ.get("POTSTILL_WAREHOUSE")
-    return Path(env).expanduser() if env else DEFAULT_PATH
+    if env:
+        return env if _lake.is_dsn(env) else str(Path(env).expanduser())
+    return str(DEFAULT_PATH)
 
 
 @dataclass(frozen=True)
@@ -105,12 +117,15 @@ def query_sql(name: str) -> str:
 
 
 class Warehouse:
-    """Owns every connection to one DuckDB file.
+    """Owns every connection to one warehouse: a DuckLake, or a single DuckDB file.
 
     Args:
-        path: the DuckDB file, ":memory:" for tests; default `default_path()`.
-        busy_timeout_s: how long to retry when another process holds the write lock.
+        path: a lake folder, a `postgresql://...?data_path=...` catalog, a `*.duckdb` file, or
+            ":memory:" for tests; default `default_path()`.
+        busy_timeout_s: single file: how long to retry when another process holds the write lock.
         read_only: open read-only (a process that only queries).
+        snapshot: a lake read as of this snapshot id (read-only; see `potstill sql --at`).
+        writer_timeout_s: lake: how long a writer waits for the writers before it (readers never wait).
     """
 
     def __init__(
@@ -121,19 +136,65 @@ class Warehouse:
         read_only: bool = False,
         migrations_dir: Path = MIGRATIONS_DIR,
         views_dir: Path = VIEWS_DIR,
+        snapshot: int | None = None,
+        writer_timeout_s: float = 600.0,
     ) -> None:
-        self.path = str(path) if path is not None else str(default_path())
+        self.path = str(path) if path is not None else default_path()
         self.busy_timeout_s = busy_timeout_s
-        self.read_only = read_only
+        self.writer_timeout_s = writer_timeout_s
         self.migrations_dir = migrations_dir
         self.views_dir = views_dir
         self._memory_con: duckdb.DuckDBPyConnection | None = None
-        key = self.path if self.path == ":memory:" else os.path.realpath(self.path)
+        self.lake: _lake.LakeLocation | None = None
+        if _lake.is_lake(self.path):
+            try:
+                self.lake = _lake.LakeLocation.parse(self.path)
+            except _lake.LakeError as exc:
+                raise WarehouseError(str(exc)) from exc
+        elif snapshot is not None:
+            raise WarehouseError(f"{self.path}: reading as of a snapshot needs a lake, not a single DuckDB file")
+        self.snapshot = snapshot
+        self.read_only = read_only or snapshot is not None
+        self.last_snapshot: int | None = None  # lake: the snapshot the last transaction of this object committed
+        if self.lake is not None:
+            key = self.lake.catalog
+        else:
+            key = self.path if self.path == ":memory:" else os.path.realpath(self.path)
+        self._key = key
         with _registry_lock:
             self._lock = _process_locks.setdefault(key if self.path != ":memory:" else str(id(self)), threading.RLock())
 
     # -- connections ---------------------------------------------------------------------------
+    @property
+    def is_lake(self) -> bool:
+        return self.lake is not None
+
+    def attach_statements(self, *, read_only: bool = True, snapshot: int | None = None) -> list[str]:
+        """The statements that open this lake in a plain DuckDB session (duckdb CLI, a notebook)."""
+        if self.lake is None:
+            return [f"ATTACH {_lit(os.path.realpath(self.path))} AS warehouse (READ_ONLY);", "USE warehouse;"]
+        return self.lake.attach_statements(read_only=read_only, snapshot=snapshot)
+
+    def _lake_session(self) -> duckdb.DuckDBPyConnection:
+        assert self.lake is not None
+        if self.read_only and not self.lake.exists():
+            raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
+        key = (os.getpid(), self.lake.catalog, self.lake.data_path, self.read_only, self.snapshot)
+        with _registry_lock:
+            session = _instances.get(key)
+            if session is None:
+                try:
+                    session = _lake.open_instance(self.lake, read_only=self.read_only, snapshot=self.snapshot)
+                except _lake.LakeError as exc:
+                    raise WarehouseError(str(exc)) from exc
+                _instances[key] = session
+        cursor = session.cursor()
+        cursor.execute(f"use {_lake.CATALOG_ALIAS}")
+        return cursor
+
     def _connect_once(self) -> duckdb.DuckDBPyConnection:
+        if self.lake is not None:
+            return self._lake_session()
         if self.path == ":memory:":
             if self._memory_con is None:
                 self._memory_con = duckdb.connect(":memory:")
@@ -175,11 +236,47 @@ class Warehouse:
                 con.close()
 
     @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """Lake: hold the writers' lock for the outermost write of this process (re-entrant)."""
+        if self.lake is None:
+            yield
+            return
+        with self._lock:
+            if _write_depth.get(self._key):
+                _write_depth[self._key] += 1
+                try:
+                    yield
+                finally:
+                    _write_depth[self._key] -= 1
+                return
+            try:
+                turn = _lake.write_lock(self.lake, self.writer_timeout_s)
+                turn.__enter__()
+            except TimeoutError as exc:
+                raise WarehouseBusyError(f"warehouse {self.path}: {exc}; retry later") from exc
+            _write_depth[self._key] = 1
+            try:
+                yield
+            finally:
+                _write_depth[self._key] = 0
+                turn.__exit__(None, None, None)
+
+    def _current_snapshot(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        if self.lake is None:
+            return None
+        row = con.execute(f"select id from {_lake.CATALOG_ALIAS}.current_snapshot()").fetchone()
+        return None if row is None else int(row[0])
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction: committed on success, rolled back on any error."""
+        """One write transaction: committed on success, rolled back on any error.
+
+        On a lake, writers of the lake take turns for the transaction and `last_snapshot` is the
+        snapshot it committed.
+        """
         if self.read_only:
             raise WarehouseError(f"warehouse {self.path} was opened read-only")
-        with self.connect() as con:
+        with self._writer_turn(), self.connect() as con:
             con.execute("begin transaction")
             try:
                 yield con
@@ -193,6 +290,24 @@ class Warehouse:
                 con.execute("commit")
             except duckdb.Error as exc:
                 raise _translate_write_error(exc, self.path) from exc
+            if self.lake is not None:
+                self.last_snapshot = self._current_snapshot(con)
+
+    def write(self, fn, *, retry_s: float = _CONFLICT_RETRY_S):
+        """`fn(con)` in one write transaction, re-run with backoff when a concurrent writer's
+        commit conflicts with it (DuckLake's optimistic concurrency). `fn` must be re-runnable."""
+        deadline = time.monotonic() + retry_s
+        delay = 0.05
+        while True:
+            try:
+                with self.transaction() as con:
+                    return fn(con)
+            except (WarehouseError, duckdb.Error) as exc:
+                cause = exc.__cause__ if isinstance(exc, WarehouseError) else exc
+                if _write_depth.get(self._key) or not _lake.is_conflict(cause or exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     # -- schema ----------------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -213,19 +328,21 @@ class Warehouse:
         """
         migrations = discover_migrations(self.migrations_dir)
         applied_now: list[str] = []
-        with self._lock:
+        ddl = _lake.lake_ddl if self.lake is not None else (lambda sql: sql)
+        with self._writer_turn(), self._lock:
             con = self._connect()
             try:
                 con.execute("create schema if not exists meta")
-                con.execute(
+                con.execute(ddl(
                     "create table if not exists meta.schema_migrations ("
                     " version integer primary key, name varchar not null, checksum varchar not null,"
                     " applied_at timestamp not null default current_timestamp)"
-                )
+                ))
                 applied = {
                     row[0]: (row[1], row[2])
                     for row in con.execute("select version, name, checksum from meta.schema_migrations").fetchall()
                 }
+                pending: list[Migration] = []
                 for migration in migrations:
                     if migration.version in applied:
                         _, checksum = applied[migration.version]
@@ -236,29 +353,62 @@ class Warehouse:
                                 "forward-only: restore the file and add a new migration instead"
                             )
                         continue
+                    pending.append(migration)
+                # a lake commits all pending migrations in one transaction (one snapshot; a commit
+                # costs a catalog round trip), a single file one transaction per migration
+                batches = [pending] if self.lake is not None else [[m] for m in pending]
+                for batch in (b for b in batches if b):
                     con.execute("begin transaction")
+                    current = batch[0]
                     try:
-                        con.execute(migration.sql)
-                        con.execute(
-                            "insert into meta.schema_migrations (version, name, checksum) values (?, ?, ?)",
-                            [migration.version, migration.name, migration.checksum],
-                        )
+                        for current in batch:
+                            con.execute(ddl(current.sql))
+                            con.execute(
+                                "insert into meta.schema_migrations (version, name, checksum) values (?, ?, ?)",
+                                [current.version, current.name, current.checksum],
+                            )
                         con.execute("commit")
                     except duckdb.Error as exc:
                         con.execute("rollback")
-                        raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
-                    applied_now.append(migration.name)
+                        raise MigrationError(f"migration {current.name} failed: {exc}") from exc
+                    applied_now.extend(m.name for m in batch)
                 try:
-                    self._create_views(con)
+                    if self.lake is None:
+                        self._create_views(con)
+                    elif not self._views_current(con):
+                        con.execute("begin transaction")
+                        self._create_views(con)
+                        con.execute("commit")
                 except duckdb.Error as exc:  # e.g. disk full: say so instead of a raw DuckDB error
                     raise _translate_write_error(exc, self.path, "views") from exc
             finally:
                 con.close()
         return applied_now
 
+    def _view_files(self) -> list[Path]:
+        return [p for layer in VIEW_LAYERS for p in sorted((self.views_dir / layer).glob("*.sql"))]
+
+    def _views_fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for path in self._view_files():
+            digest.update(f"{path.relative_to(self.views_dir)}\n{path.read_text()}\n".encode())
+        return digest.hexdigest()
+
+    def _views_current(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Lake: whether the newest view set recorded has the fingerprint of the view files."""
+        try:
+            row = con.execute("select fingerprint from meta.view_sets order by created_at desc limit 1").fetchone()
+        except duckdb.CatalogException:
+            return False
+        return bool(row) and row[0] == self._views_fingerprint()
+
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Re-create every view from its file; views that depend on later ones are retried."""
-        pending = [p for layer in VIEW_LAYERS for p in sorted((self.views_dir / layer).glob("*.sql"))]
+        """Re-create every view from its file; views that depend on later ones are retried.
+
+        Files are ordered so a view comes after the views it names (a failed statement would end
+        the lake's view transaction); the retry loop remains for single files.
+        """
+        pending = _dependency_order(self._view_files())
         while pending:
             failed: list[tuple[Path, Exception]] = []
             for path in pending:
@@ -270,9 +420,18 @@ class Warehouse:
                 path, exc = failed[0]
                 raise MigrationError(f"view {path.relative_to(self.views_dir)} failed: {exc}")
             pending = [p for p, _ in failed]
+        if self.lake is not None and self.has_table_in(con, "meta.view_sets"):
+            con.execute("insert into meta.view_sets values (?, now()::timestamp)", [self._views_fingerprint()])
+
+    @staticmethod
+    def has_table_in(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+        schema, table = name.split(".")
+        row = con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                          [schema, table]).fetchone()
+        return bool(row and row[0])
 
     def refresh_views(self) -> None:
-        with self.connect() as con:
+        with self._writer_turn(), self.connect() as con:
             self._create_views(con)
 
     # -- reads -----------------------------------------------------------------------------------
@@ -302,8 +461,7 @@ class Warehouse:
             return None if row is None else row[0]
 
     def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
-        with self.transaction() as con:
-            con.execute(sql, params)
+        self.write(lambda con: con.execute(sql, params))
 
     def has_table(self, name: str) -> bool:
         """Whether the table or view `schema.name` exists."""
@@ -353,8 +511,7 @@ class Warehouse:
         if arrow.num_rows == 0:
             return 0
         if con is None:
-            with self.transaction() as own:
-                return self.load(table, arrow, key=key, mode=mode, con=own)
+            return self.write(lambda own: self.load(table, arrow, key=key, mode=mode, con=own))
         view = f"_incoming_{threading.get_ident()}"
         con.register(view, arrow)
         try:
@@ -381,6 +538,31 @@ class Warehouse:
                 con.unregister(view)
             except duckdb.Error:  # the transaction already failed; its error is the one to report
                 pass
+
+
+def _dependency_order(paths: list[Path]) -> list[Path]:
+    """View files with each after the views (by `layer.name`) its text refers to."""
+    by_name = {f"{p.parent.name}.{p.stem}": p for p in paths}
+    refs = {p: {n for n in re.findall(r"\b([a-z_]+\.[a-z0-9_]+)\b", p.read_text()) if n in by_name and by_name[n] != p}
+            for p in paths}
+    ordered: list[Path] = []
+    seen: set[Path] = set()
+
+    def visit(path: Path, stack: tuple[Path, ...] = ()) -> None:
+        if path in seen or path in stack:
+            return
+        for name in sorted(refs[path]):
+            visit(by_name[name], (*stack, path))
+        seen.add(path)
+        ordered.append(path)
+
+    for path in paths:
+        visit(path)
+    return ordered
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _q(name: str) -> str:

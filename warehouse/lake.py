@@ -1,0 +1,238 @@
+"""Where a DuckLake warehouse lives and how to open it.
+
+A lake is a catalog (a SQLite file, or a PostgreSQL database) plus a folder of Parquet data files:
+
+- a folder `DIR` (the default ~/.local/share/potstill/lake): catalog `DIR/catalog.sqlite`, data
+  `DIR/data/`; nothing to start, many processes on one machine.
+- `postgresql://user@host/db?data_path=/shared/lake` (or a `postgres:` libpq string and
+  `$POTSTILL_LAKE_DATA`): a PostgreSQL catalog for several machines; the data path is shared
+  storage or `s3://...`.
+
+DuckLake's extensions come from the `duckdb-extension-*` packages (no extension repository is
+reachable offline). DuckDB derives an extension's entry point from its file name, so they are
+linked into a cache folder under the names DuckDB expects (`sqlite_scanner`, `postgres_scanner`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.resources
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import duckdb
+
+CATALOG_ALIAS = "lake"
+SINGLE_FILE_SUFFIXES = (".duckdb", ".db")
+_EXTENSIONS = {  # DuckDB's name for the file -> (package, file name in the package)
+    "ducklake": ("duckdb_extension_ducklake", "ducklake"),
+    "sqlite_scanner": ("duckdb_extension_sqlite", "sqlite"),
+    "postgres_scanner": ("duckdb_extension_postgres", "postgres"),
+}
+_CONSTRAINT_LINE = re.compile(r"^\s*(primary key|unique|check)\s*\(.*$", re.IGNORECASE)
+_DANGLING_COMMA = re.compile(r",([ \t]*(?:--[^\n]*)?)\n(\s*\))")
+_PRIMARY_KEY_INLINE = re.compile(r"\s+primary key\b", re.IGNORECASE)
+
+
+class LakeError(RuntimeError):
+    """The lake location or its extensions are unusable; the message says what to do."""
+
+
+def is_dsn(location: str) -> bool:
+    """Whether `location` names a PostgreSQL catalog rather than a path."""
+    return location.startswith(("postgresql://", "postgres://", "postgres:"))
+
+
+def is_lake(location: str) -> bool:
+    """A lake unless ":memory:" or a single DuckDB file (`*.duckdb`, `*.db`)."""
+    return location != ":memory:" and not location.endswith(SINGLE_FILE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """A parsed lake location: the catalog to attach and the folder of its data files."""
+
+    location: str
+    catalog: str  # what follows "ducklake:" in ATTACH
+    data_path: str
+    lock_path: Path | None  # the writers' lock file; None when the data path is not a local folder
+    kind: str  # sqlite | postgres
+
+    @classmethod
+    def parse(cls, location: str) -> LakeLocation:
+        if is_dsn(location):
+            dsn, data_path = _split_data_path(location)
+            data_path = data_path or os.environ.get("POTSTILL_LAKE_DATA", "")
+            if not data_path:
+                raise LakeError(
+                    f"{_redact(location)}: a PostgreSQL catalog needs a data path: add ?data_path=/shared/lake "
+                    "(or s3://bucket/lake) or set $POTSTILL_LAKE_DATA"
+                )
+            local = "://" not in data_path
+            if local:
+                data_path = str(Path(data_path).expanduser().resolve())
+            lock = Path(data_path) / ".potstill-write.lock" if local else None
+            return cls(location, f"postgres:{dsn}", data_path.rstrip("/") + "/", lock, "postgres")
+        root = Path(location).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise LakeError(f"{root}: a lake is a folder (a single DuckDB file ends in .duckdb)")
+        return cls(location, f"sqlite:{root / 'catalog.sqlite'}", str(root / "data") + "/",
+                   root / ".potstill-write.lock", "sqlite")
+
+    @property
+    def root(self) -> Path | None:
+        """The lake folder (SQLite catalogs) or None."""
+        return Path(self.catalog.removeprefix("sqlite:")).parent if self.kind == "sqlite" else None
+
+    def exists(self) -> bool:
+        return self.kind == "postgres" or Path(self.catalog.removeprefix("sqlite:")).exists()
+
+    def prepare(self) -> None:
+        """Create the local folders a writer needs."""
+        if self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+        if "://" not in self.data_path:
+            Path(self.data_path).mkdir(parents=True, exist_ok=True)
+
+    def attach_statements(self, *, read_only: bool = False, snapshot: int | None = None,
+                          extension_dir: Path | None = None) -> list[str]:
+        """The SQL that opens this lake in a fresh DuckDB session (also what `potstill sql --attach-sql` prints)."""
+        paths = extension_paths(extension_dir)
+        needed = ["ducklake", "sqlite_scanner" if self.kind == "sqlite" else "postgres_scanner"]
+        options = [f"DATA_PATH {_lit(self.data_path)}"]
+        if read_only:
+            options.append("READ_ONLY")
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        return [*(f"LOAD {_lit(str(paths[name]))};" for name in needed),
+                f"ATTACH {_lit('ducklake:' + self.catalog)} AS {CATALOG_ALIAS} ({', '.join(options)});",
+                f"USE {CATALOG_ALIAS};"]
+
+
+def _split_data_path(dsn: str) -> tuple[str, str]:
+    """`postgresql://...?data_path=X&...` -> (the DSN without data_path, X)."""
+    if "://" not in dsn:
+        return dsn.removeprefix("postgres:"), ""
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    data = next((v for k, v in query if k == "data_path"), "")
+    rest = urlencode([(k, v) for k, v in query if k != "data_path"])
+    return urlunsplit(parts._replace(query=rest)), data
+
+
+def _redact(location: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", location)
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_ext_lock = threading.Lock()
+_ext_paths: dict[str, dict[str, Path]] = {}
+
+
+def extension_paths(cache_dir: Path | None = None) -> dict[str, Path]:
+    """The DuckLake, SQLite and PostgreSQL extension binaries, linked under the names DuckDB loads them by."""
+    version = duckdb.__version__
+    cache = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "potstill" / "duckdb-extensions" / f"v{version}"
+    key = str(cache)
+    with _ext_lock:
+        if key in _ext_paths:
+            return _ext_paths[key]
+        cache.mkdir(parents=True, exist_ok=True)
+        found: dict[str, Path] = {}
+        for name, (package, stem) in _EXTENSIONS.items():
+            try:
+                source = importlib.resources.files(package) / "extensions" / f"v{version}" / f"{stem}.duckdb_extension"
+            except ModuleNotFoundError as exc:
+                raise LakeError(f"package {package.replace('_', '-')}=={version} is not installed; "
+                                "pip install the duckdb extension packages pinned in pyproject.toml") from exc
+            if not Path(str(source)).is_file():
+                raise LakeError(f"{source}: missing; install {package.replace('_', '-')}=={version} (matching duckdb)")
+            target = cache / f"{name}.duckdb_extension"
+            if not (target.is_symlink() and os.readlink(target) == str(source)):
+                tmp = cache / f".{name}.{os.getpid()}.tmp"
+                tmp.unlink(missing_ok=True)
+                tmp.symlink_to(str(source))
+                tmp.replace(target)
+            found[name] = target
+        _ext_paths[key] = found
+        return found
+
+
+def open_instance(where: LakeLocation, *, read_only: bool = False, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB session (in memory) with the lake attached as `lake` and in use."""
+    if not read_only:
+        where.prepare()
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                               "autoload_known_extensions": False})
+    try:
+        for statement in where.attach_statements(read_only=read_only, snapshot=snapshot):
+            con.execute(statement)
+    except duckdb.Error as exc:
+        con.close()
+        raise LakeError(f"cannot open lake {_redact(where.location)}: {str(exc).splitlines()[0]}") from exc
+    return con
+
+
+@contextmanager
+def write_lock(where: LakeLocation, timeout_s: float) -> Iterator[None]:
+    """Writers of one lake take turns (an flock on a file next to the catalog); readers never wait.
+
+    Without a local data folder (PostgreSQL catalog + object storage) there is no shared lock:
+    writers rely on DuckLake's conflict detection and the caller's retry.
+    """
+    if where.lock_path is None:
+        yield
+        return
+    where.prepare()
+    fd = os.open(where.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"another writer held {where.lock_path} for over {timeout_s:.0f} s") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def lake_ddl(sql: str) -> str:
+    """A migration's DDL in the form DuckLake accepts: no PRIMARY KEY / UNIQUE / CHECK constraints.
+
+    DuckLake has no constraints other than NOT NULL (nor indexes or sequences); the keys they
+    stated are kept by the keyed loads instead. The migration's checksum stays that of its file.
+    """
+    lines = [line for line in sql.splitlines() if not _CONSTRAINT_LINE.match(line)]
+    text = "\n".join(lines)
+    text = _PRIMARY_KEY_INLINE.sub("", text)
+    return _DANGLING_COMMA.sub(r"\1\n\2", text)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether `exc` is a DuckLake commit conflict with a concurrent writer (worth a retry)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("conflict" in text or "database is locked" in text
+                                              or "could not serialize" in text)
+
+
+__all__ = ["CATALOG_ALIAS", "LakeError", "LakeLocation", "extension_paths", "is_conflict", "is_dsn", "is_lake",
+           "lake_ddl", "open_instance", "write_lock"]
