@@ -26,7 +26,7 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, object] = {"warehouse": None, "debug": False}
 
-WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", "-w", help="lake folder, postgresql://...?data_path=... catalog, or a single *.duckdb file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/lake)")]
 
 
 class CliError(RuntimeError):
@@ -52,9 +52,10 @@ def _warehouse(local: str | None = None, read_only: bool = False):
     from warehouse import Warehouse
 
     path = _wh_path(local)
-    if read_only and not Path(path).exists():
+    wh = Warehouse(path, read_only=read_only)
+    if read_only and not (wh.lake.exists() if wh.lake is not None else Path(path).exists()):
         raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
-    return Warehouse(path, read_only=read_only)
+    return wh
 
 
 def _parse_map(pairs: list[str] | None) -> dict[str, str]:
@@ -151,14 +152,47 @@ def _print_frame(df, fmt: str) -> None:
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse")],
+    query: Annotated[str | None, typer.Argument(help="a SQL query over the warehouse")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table|csv|json")] = "table",
+    at: Annotated[str | None, typer.Option("--at", help="read as of a published dataset version: NAME@VERSION (lake)")] = None,
+    attach_sql: Annotated[bool, typer.Option("--attach-sql", help="print the statements that open the warehouse in the duckdb CLI or a notebook")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run a SQL query against the warehouse (read-only)."""
+    from warehouse import Warehouse
+    from warehouse.datasets import snapshot_of
+
     if format not in ("table", "csv", "json"):
         raise CliError(f"--format {format!r}: choose table, csv or json")
-    _print_frame(_warehouse(warehouse, read_only=True).query(query), format)
+    wh = _warehouse(warehouse, read_only=True)
+    snapshot = None
+    if at is not None:
+        version, snapshot = snapshot_of(wh, at)
+        err_console.print(f"as of {version.dataset_name}@{version.version}: lake snapshot {snapshot}", highlight=False)
+        wh = Warehouse(wh.path, snapshot=snapshot)
+    if attach_sql:
+        print("\n".join(wh.attach_statements(read_only=True, snapshot=snapshot)))
+        if query is None:
+            return
+    if query is None:
+        raise CliError("give a query, e.g. potstill sql \"from raw.raw_traces limit 5\" (or --attach-sql)")
+    _print_frame(wh.query(query), format)
+
+
+@app.command("migrate-warehouse")
+def migrate_warehouse(
+    source: Annotated[Path, typer.Argument(help="a single-file warehouse (*.duckdb) to copy")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Copy a single-file DuckDB warehouse into a lake (the target: --warehouse or the default lake)."""
+    from warehouse.migrate import copy_into_lake
+
+    counts = copy_into_lake(source, _wh_path(warehouse))
+    total = sum(counts.values())
+    console.print(f"copied {total} rows in {len(counts)} tables from {source} into {_wh_path(warehouse)}")
+    for table, n in counts.items():
+        if n:
+            console.print(f"  {table}: {n}")
 
 
 @app.command()

@@ -227,8 +227,33 @@ def publish_dataset(
         )
         for statement in create_views_sql(dataset_name, with_pairs=has_pairs(rows)):
             con.execute(statement)
+    if wh.is_lake and wh.last_snapshot is not None:  # time travel: `potstill sql --at NAME@VERSION`
+        record_snapshot(wh, dataset_name, version, wh.last_snapshot)
     published = next(v for v in list_versions(wh, dataset_name) if v.version == version)
     return DatasetVersion(**{**published.__dict__, "is_new": True})
+
+
+def record_snapshot(wh, dataset_name: str, version: int, snapshot_id: int) -> None:
+    """Remember the lake snapshot that published `dataset_name@version` (kept by lake maintenance)."""
+    row = pl.DataFrame({"dataset_name": [dataset_name], "version": [version], "snapshot_id": [snapshot_id],
+                        "recorded_at": [utcnow()]},
+                       schema={"dataset_name": pl.String, "version": pl.Int32, "snapshot_id": pl.Int64,
+                               "recorded_at": pl.Datetime("us")})
+    wh.load("curated.cur_dataset_snapshots", row, key=["dataset_name", "version"], mode="replace")
+
+
+def snapshot_of(wh, spec: str) -> tuple[DatasetVersion, int]:
+    """(the published version `spec` names, the lake snapshot it was published in)."""
+    if not wh.is_lake:
+        raise PublishError(f"{wh.path} is a single DuckDB file: reading as of a dataset version needs a lake "
+                           "(potstill migrate-warehouse copies it into one)")
+    version = resolve_version(wh, spec)
+    found = wh.query("select snapshot_id from curated.cur_dataset_snapshots where dataset_name = ? and version = ?",
+                     [version.dataset_name, version.version])
+    if found.height == 0:
+        raise PublishError(f"{version.dataset_name}@{version.version} has no recorded snapshot "
+                           "(published before the warehouse was a lake)")
+    return version, int(found["snapshot_id"][0])
 
 
 _DATASET_SCHEMA = {
@@ -238,4 +263,5 @@ _DATASET_SCHEMA = {
     "published_at": pl.Datetime("us"), "status_reason": pl.String, "publish_run_id": pl.String,
 }
 
-__all__ = ["enrich_selection", "list_versions", "publish_dataset", "resolve_version", "verify_version"]
+__all__ = ["enrich_selection", "list_versions", "publish_dataset", "record_snapshot", "resolve_version", "snapshot_of",
+           "verify_version"]
