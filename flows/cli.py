@@ -179,6 +179,18 @@ def sql(
     _print_frame(wh.query(query), format)
 
 
+@app.command()
+def maintain(
+    keep_days: Annotated[float, typer.Option(help="expire snapshots older than this (published datasets' are kept)")] = 7.0,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Lake upkeep: merge small files, expire unreferenced snapshots, report sizes."""
+    from flows.maintain import maintain_flow
+
+    summary = maintain_flow.fn(warehouse=_wh_path(warehouse), keep_days=keep_days)
+    console.print(json.dumps(summary))
+
+
 @app.command("migrate-warehouse")
 def migrate_warehouse(
     source: Annotated[Path, typer.Argument(help="a single-file warehouse (*.duckdb) to copy")],

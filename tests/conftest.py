@@ -22,9 +22,32 @@ REPO = Path(__file__).resolve().parent.parent
 TOYWORLD = REPO / "toyworld"
 
 
+@pytest.fixture(scope="session")
+def _lake_template(tmp_path_factory) -> Path | None:
+    """One migrated lake per session; each test gets a copy of its catalog (migrating a fresh lake takes seconds)."""
+    if os.environ.get("POTSTILL_TEST_WAREHOUSE", "lake") != "lake":
+        return None
+    from warehouse import Warehouse
+
+    root = tmp_path_factory.mktemp("lake-template") / "lake"
+    Warehouse(root).ensure()
+    return root
+
+
 @pytest.fixture
-def wh_path(tmp_path: Path) -> Path:
-    return tmp_path / "warehouse.duckdb"
+def wh_path(tmp_path: Path, _lake_template: Path | None) -> Path:
+    """The test's warehouse: a lake folder (default), or a single file with POTSTILL_TEST_WAREHOUSE=file."""
+    if _lake_template is None:
+        return tmp_path / "warehouse.duckdb"
+    import shutil
+    import sqlite3
+
+    root = tmp_path / "lake"
+    shutil.copytree(_lake_template / "data", root / "data")
+    shutil.copyfile(_lake_template / "catalog.sqlite", root / "catalog.sqlite")
+    with sqlite3.connect(root / "catalog.sqlite") as catalog:  # the copy keeps its files in its own folder
+        catalog.execute("update ducklake_metadata set value = ? where key = 'data_path'", [f"{root / 'data'}/"])
+    return root
 
 
 @pytest.fixture
