@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop sandbox lint clean-venv toyworld toyworld-evaluate
+.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop lake-server lake-server-stop sandbox lint clean-venv toyworld toyworld-evaluate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ server-stop:
 
 deploy: venv
 	bash deployments/deploy.sh
+
+# A local PostgreSQL catalog for a lake shared by several machines; prints the --warehouse DSN.
+lake-server:
+	bash deployments/lake_server.sh start
+
+lake-server-stop:
+	bash deployments/lake_server.sh stop
 
 # Rebuild the toy world (data + models; deterministic, ~30+ CPU minutes) and re-measure its model cards.
 toyworld: venv

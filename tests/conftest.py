@@ -51,6 +51,12 @@ def wh_path(tmp_path: Path, _lake_template: Path | None) -> Path:
 
 
 @pytest.fixture
+def file_wh_path(tmp_path: Path) -> Path:
+    """A single-file warehouse (the earlier format; its own locking behaviour is tested on it)."""
+    return tmp_path / "warehouse.duckdb"
+
+
+@pytest.fixture
 def wh(wh_path: Path):
     from warehouse import Warehouse
 

@@ -189,7 +189,7 @@ class Warehouse:
                     raise WarehouseError(str(exc)) from exc
                 _instances[key] = session
         cursor = session.cursor()
-        cursor.execute(f"use {_lake.CATALOG_ALIAS}")
+        cursor.execute(f"use {_lake.CATALOG_ALIAS}; set enable_progress_bar = false")
         return cursor
 
     def _connect_once(self) -> duckdb.DuckDBPyConnection:

@@ -175,6 +175,7 @@ def open_instance(where: LakeLocation, *, read_only: bool = False, snapshot: int
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                "autoload_known_extensions": False})
     try:
+        con.execute("set enable_progress_bar = false")
         for statement in where.attach_statements(read_only=read_only, snapshot=snapshot):
             con.execute(statement)
     except duckdb.Error as exc:

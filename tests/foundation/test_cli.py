@@ -25,6 +25,15 @@ def potstill(*args: str, wh_path=None, check: bool = True) -> subprocess.Complet
 
 @pytest.fixture
 def loaded(tmp_path, wh_path):
+    return _load(tmp_path, wh_path)
+
+
+@pytest.fixture
+def loaded_file(tmp_path, file_wh_path):
+    return _load(tmp_path, file_wh_path)
+
+
+def _load(tmp_path, wh_path):
     data = tmp_path / "p.jsonl"
     data.write_text("\n".join(json.dumps({"problem": f"Compute {i} + 1.", "answer": str(i + 1)}) for i in range(3)) + "\n{bad\n")
     out = potstill("ingest", "prompts", str(data), wh_path=wh_path)
@@ -71,7 +80,8 @@ def test_missing_warehouse_is_a_clear_error(tmp_path):
     assert proc.returncode == 1 and "potstill init" in proc.stderr
 
 
-def test_busy_warehouse_is_a_clear_error(loaded, monkeypatch):
+def test_busy_warehouse_is_a_clear_error(loaded_file, monkeypatch):
+    loaded = loaded_file
     proc_holder = _hold_lock(loaded, 20)
     try:
         script = ("import warehouse.db as d; d.Warehouse.__init__.__defaults__; "

@@ -112,7 +112,9 @@ def _hold_lock(path, seconds):
     return proc
 
 
-def test_second_writer_gets_clear_busy_error(wh, wh_path):
+def test_second_writer_gets_clear_busy_error(file_wh_path):
+    wh_path = file_wh_path
+    wh = Warehouse(wh_path)
     wh.ensure()
     proc = _hold_lock(wh_path, 4)
     try:
@@ -126,7 +128,9 @@ def test_second_writer_gets_clear_busy_error(wh, wh_path):
     assert sorted(wh.query("select run_id from meta.runs")["run_id"]) == ["holder", "mine"]
 
 
-def test_second_writer_waits_and_succeeds(wh, wh_path):
+def test_second_writer_waits_and_succeeds(file_wh_path):
+    wh_path = file_wh_path
+    wh = Warehouse(wh_path)
     wh.ensure()
     proc = _hold_lock(wh_path, 1)
     started = time.monotonic()

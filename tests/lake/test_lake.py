@@ -1,0 +1,202 @@
+"""The warehouse as a DuckLake: readers never block writers, concurrent writers stay exact,
+published versions can be read as of their snapshot, old single files migrate, maintenance."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from warehouse import Warehouse, WarehouseError
+from warehouse.datasets import record_snapshot
+from warehouse.db import discover_migrations
+from warehouse.lake import LakeLocation, is_lake, lake_ddl
+from warehouse.maintenance import maintain
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def potstill(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          env=ENV, check=False)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _traces_file(path: Path, numbers: range) -> Path:
+    rows = [{"problem": f"Compute {k} + 1.", "reasoning": f"{k}+1={k + 1}.", "model_answer": f"\\boxed{{{k + 1}}}",
+             "answer": str(k + 1)} for k in numbers]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _runs(ids: list[str]) -> pl.DataFrame:
+    return pl.DataFrame({"run_id": ids, "flow_name": "f", "stage": "s", "status": "completed",
+                         "started_at": [datetime(2026, 1, 1)] * len(ids)})
+
+
+def test_location_kinds(tmp_path):
+    assert is_lake(str(tmp_path / "lake")) and not is_lake(str(tmp_path / "w.duckdb")) and not is_lake(":memory:")
+    pg = LakeLocation.parse("postgresql://u@/cat?host=/tmp/s&port=5433&data_path=/shared/lake")
+    assert pg.kind == "postgres" and pg.data_path == "/shared/lake/" and "data_path" not in pg.catalog
+    with pytest.raises(WarehouseError, match="needs a data path"):
+        Warehouse("postgresql://u@/cat?host=/tmp/s")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WarehouseError, match="a lake is a folder"):
+        Warehouse(tmp_path / "file")
+
+
+def test_every_migration_has_a_lake_form():
+    for migration in discover_migrations():
+        ddl = lake_ddl(migration.sql).lower()
+        assert "primary key" not in ddl and "check (" not in ddl, migration.name
+    assert lake_ddl("create table t (\n  a int not null,  -- a\n  primary key (a),\n  check (a > 0)\n);") == \
+        "create table t (\n  a int not null  -- a\n);"
+
+
+def test_lake_is_migrated_once_and_refuses_edited_migrations(wh, tmp_path):
+    assert wh.is_lake and wh.migrate() == []
+    assert wh.scalar("select count(*) from meta.schema_migrations") == len(discover_migrations())
+    import shutil
+
+    migrations = tmp_path / "migrations"
+    shutil.copytree(REPO / "warehouse" / "migrations", migrations)
+    first = sorted(migrations.glob("*.sql"))[1]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    with pytest.raises(WarehouseError, match="was edited after it was applied"):
+        Warehouse(wh.path, migrations_dir=migrations).migrate()
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect()
+    for statement in sys.stdin.readline().split(";"):
+        if statement.strip():
+            con.execute(statement)
+    print("ready", flush=True)
+    seen = []
+    deadline = time.monotonic() + float(sys.argv[1])
+    while time.monotonic() < deadline:
+        seen.append(con.execute("select count(*) from staging.stg_traces").fetchone()[0])
+        time.sleep(0.2)
+    print(max(seen), flush=True)
+    """
+)
+
+
+def test_reader_held_open_does_not_block_writers(wh, tmp_path):
+    from flows.ingest import run_ingest
+
+    attach = potstill("--warehouse", wh.path, "sql", "--attach-sql").stdout
+    assert "ATTACH 'ducklake:sqlite:" in attach and "READ_ONLY" in attach
+    reader = subprocess.Popen([sys.executable, "-c", READER, "30"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=ENV)
+    reader.stdin.write(attach.replace("\n", " ") + "\n")
+    reader.stdin.flush()
+    assert reader.stdout.readline().strip() == "ready"
+    try:
+        started = time.monotonic()
+        for i in range(3):
+            stats = run_ingest(_traces_file(tmp_path / f"t{i}.jsonl", range(i * 10, i * 10 + 10)), kind="traces",
+                               model="m", warehouse=wh.path)
+            assert stats["new_traces"] == 10
+        assert time.monotonic() - started < 60
+        assert reader.poll() is None, "the reader was still open while the writes committed"
+    finally:
+        out, _ = reader.communicate(timeout=60)
+    assert reader.returncode == 0
+    assert int(out.strip().splitlines()[-1]) == 30  # the open reader saw every commit
+    assert wh.scalar("select count(*) from raw.raw_traces") == 30
+
+
+@pytest.mark.slow
+def test_concurrent_ingest_of_traces_is_exact(wh, tmp_path):
+    """4 processes ingest different files and a 5th an overlapping one, all at once: no duplicates."""
+    wh.ensure()
+    files = [_traces_file(tmp_path / f"part{i}.jsonl", range(i * 25, i * 25 + 25)) for i in range(4)]
+    files.append(_traces_file(tmp_path / "overlap.jsonl", range(10, 60)))
+    procs = [subprocess.Popen([sys.executable, "-m", "flows.cli", "--warehouse", wh.path, "ingest", "traces", str(f),
+                               "--model", "teacher"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+             for f in files]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    counts = wh.query("select (select count(*) from raw.raw_traces) as traces,"
+                      " (select count(distinct trace_id) from raw.raw_traces) as distinct_traces,"
+                      " (select count(*) from raw.raw_prompts) as prompts,"
+                      " (select count(distinct prompt_id) from raw.raw_prompts) as distinct_prompts").row(0, named=True)
+    assert counts == {"traces": 100, "distinct_traces": 100, "prompts": 100, "distinct_prompts": 100}
+    assert wh.scalar("select count(*) from meta.runs where stage = 'ingest' and status = 'completed'") == 5
+
+
+def _publish_marker(wh: Warehouse, name: str, version: int) -> int:
+    """A published dataset version row committed in its own transaction; returns its snapshot."""
+    row = {"dataset_name": name, "version": version, "policy": "test", "params_json": "{}", "config_fingerprint": None,
+           "source_run_ids": [], "n_rows": 0, "n_tokens": 0, "content_hash": f"h{version}", "status": "published",
+           "created_at": datetime(2026, 1, 1), "published_at": datetime(2026, 1, 1), "status_reason": None,
+           "publish_run_id": None}
+    from warehouse.datasets import _DATASET_SCHEMA
+
+    with wh.transaction() as con:
+        wh.load("curated.cur_datasets", pl.DataFrame([row], schema=_DATASET_SCHEMA), con=con)
+    record_snapshot(wh, name, version, wh.last_snapshot)
+    return wh.last_snapshot
+
+
+def test_sql_at_a_published_version_reads_its_snapshot(wh):
+    wh.load("meta.runs", _runs(["a", "b"]), key=["run_id"])
+    snapshot = _publish_marker(wh, "toy", 1)
+    wh.load("meta.runs", _runs(["c"]), key=["run_id"])
+    wh.execute("delete from meta.runs where run_id = 'a'")
+    now = potstill("--warehouse", wh.path, "sql", "select string_agg(run_id, ',' order by run_id) as ids from meta.runs",
+                   "--format", "json")
+    assert json.loads(now.stdout) == [{"ids": "b,c"}]
+    then = potstill("--warehouse", wh.path, "sql", "--at", "toy@1", "--format", "json",
+                    "select string_agg(run_id, ',' order by run_id) as ids from meta.runs")
+    assert json.loads(then.stdout) == [{"ids": "a,b"}] and f"snapshot {snapshot}" in then.stderr
+    assert "SNAPSHOT_VERSION" in potstill("--warehouse", wh.path, "sql", "--at", "toy@latest", "--attach-sql").stdout
+    missing = potstill("--warehouse", wh.path, "sql", "--at", "toy@7", "select 1", check=False)
+    assert missing.returncode == 1 and "no published version 7" in missing.stderr
+
+
+def test_maintenance_merges_files_and_keeps_published_snapshots(wh):
+    for i in range(6):
+        wh.load("meta.runs", _runs([f"r{i}"]), key=["run_id"])
+    snapshot = _publish_marker(wh, "toy", 1)
+    wh.execute("delete from meta.runs where run_id = 'r0'")
+    wh.load("meta.runs", _runs(["late"]), key=["run_id"])
+    report = maintain(wh, keep_days=0)
+    assert report.files_after < report.files_before and snapshot in report.kept_for_datasets
+    assert report.snapshots_after < report.snapshots_before and snapshot not in report.expired
+    assert wh.count_rows("meta.runs") == 6
+    as_of = Warehouse(wh.path, snapshot=snapshot)
+    assert as_of.scalar("select count(*) from meta.runs") == 6
+    assert as_of.scalar("select count(*) from meta.runs where run_id = 'r0'") == 1
+
+
+def test_migrate_warehouse_copies_a_single_file(tmp_path, file_wh_path):
+    from flows.ingest import run_ingest
+
+    old = Warehouse(file_wh_path)
+    run_ingest(_traces_file(tmp_path / "t.jsonl", range(12)), kind="traces", model="m", warehouse=str(file_wh_path))
+    old.execute("create view curated.my_pick as select trace_id from raw.raw_traces limit 5")
+    before = {t: old.count_rows(t) for t in ("raw.raw_traces", "raw.raw_prompts", "meta.runs")}
+    lake = tmp_path / "lake"
+    out = potstill("--warehouse", str(lake), "migrate-warehouse", str(file_wh_path)).stdout
+    assert "copied" in out
+    new = Warehouse(lake)
+    assert {t: new.count_rows(t) for t in before} == before
+    assert new.scalar("select count(*) from curated.my_pick") == 5
+    again = potstill("--warehouse", str(lake), "migrate-warehouse", str(file_wh_path), check=False)
+    assert again.returncode == 1 and "already has rows" in again.stderr
