@@ -4,7 +4,8 @@ Every stage commit adds a snapshot and at least one small Parquet file per table
 maintenance flow (`flows/maintain.py`, deployment `lake-maintenance`) keeps the lake fast and
 bounded:
 
-- merge adjacent small files per table (`ducklake_merge_adjacent_files`);
+- write rows that small commits kept inline in the catalog to Parquet (`ducklake_flush_inlined_data`)
+  and merge adjacent small files per table (`ducklake_merge_adjacent_files`);
 - expire snapshots older than `keep_days` except the newest and every snapshot a published
   dataset version records (`curated.cur_dataset_snapshots`, so `potstill sql --at` keeps working),
   then delete the files no remaining snapshot reads (`ducklake_cleanup_old_files`);
@@ -74,6 +75,7 @@ def maintain(wh: Warehouse, *, keep_days: float = 7.0, now: datetime | None = No
               and r["snapshot_time"] is not None and _aware(r["snapshot_time"]) < cutoff]
 
     def run(con) -> None:
+        con.execute(f"call ducklake_flush_inlined_data('{CATALOG_ALIAS}')")  # rows small commits kept in the catalog
         con.execute(f"call ducklake_merge_adjacent_files('{CATALOG_ALIAS}')")
 
     with wh._writer_turn():  # maintenance is a writer: it takes its turn
