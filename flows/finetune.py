@@ -22,7 +22,6 @@ from tasks.common.ids import stable_hash
 from tasks.train.config import TrainConfig, TrainError
 from tasks.train.recipe import TrainRecipe, load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
-from warehouse.db import default_path
 from warehouse.runs import stage_run, utcnow
 
 
@@ -55,8 +54,7 @@ def training_run_id_for(dataset: dict, base_model: str, cfg: TrainConfig) -> str
 
 
 def default_output_root(wh: Warehouse) -> Path:
-    base = Path(default_path() if wh.path == ":memory:" else wh.path).expanduser().resolve().parent
-    return base / "checkpoints"
+    return wh.home / "checkpoints"
 
 
 def _set_training_run(wh: Warehouse, row: dict) -> None:

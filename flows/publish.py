@@ -141,7 +141,7 @@ def publish_flow(
                      "new version" if version.is_new else "existing version")
             export_path = None
             if export_format:
-                out = export_dir or str(Path(wh.path).parent / "exports" / f"{version.dataset_name}-v{version.version}")
+                out = export_dir or str(wh.home / "exports" / f"{version.dataset_name}-v{version.version}")
                 export_path = call_task(export_task, wh.path, version.spec, export_format, out)
             if emit_event:
                 emit_published(version)

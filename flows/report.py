@@ -72,7 +72,7 @@ def write_report(report: Report, out: Path, fmt: str = "md") -> Path:
 def publish_report(wh: Warehouse, run_id: str, out_dir: Path | None = None) -> str:
     """Write the report next to the warehouse and, inside a flow, as Prefect artifacts."""
     report = build_report(wh, run_id)
-    base = Path(out_dir) if out_dir else Path(wh.path).parent / "reports"
+    base = Path(out_dir) if out_dir else wh.home / "reports"
     path = write_report(report, base / f"{run_id}.md", "md")
     if in_flow():
         from prefect.artifacts import create_markdown_artifact, create_table_artifact

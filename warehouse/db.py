@@ -169,6 +169,20 @@ class Warehouse:
     def is_lake(self) -> bool:
         return self.lake is not None
 
+    @property
+    def home(self) -> Path:
+        """The local folder that reports, exports and checkpoints go under: the folder holding the
+        DuckDB file or the lake folder; for a PostgreSQL catalog the parent of a local data path."""
+        if self.path == ":memory:":
+            return Path(DEFAULT_PATH).parent
+        if self.lake is None:
+            return Path(self.path).expanduser().resolve().parent
+        if self.lake.root is not None:
+            return self.lake.root.parent
+        if "://" not in self.lake.data_path:
+            return Path(self.lake.data_path).parent
+        return Path(DEFAULT_PATH).parent
+
     def attach_statements(self, *, read_only: bool = True, snapshot: int | None = None) -> list[str]:
         """The statements that open this lake in a plain DuckDB session (duckdb CLI, a notebook)."""
         if self.lake is None:
