@@ -308,8 +308,9 @@ class Warehouse:
                 self.last_snapshot = self._current_snapshot(con)
 
     def write(self, fn, *, retry_s: float = _CONFLICT_RETRY_S):
-        """`fn(con)` in one write transaction, re-run with backoff when a concurrent writer's
-        commit conflicts with it (DuckLake's optimistic concurrency). `fn` must be re-runnable."""
+        """`fn(con)` in one write transaction; on a lake, re-run with backoff when a concurrent
+        writer's commit conflicts with it (DuckLake's optimistic concurrency, or a catalog busy
+        with another commit). `fn` must be re-runnable. A single file keeps its bounded busy wait."""
         deadline = time.monotonic() + retry_s
         delay = 0.05
         while True:
@@ -318,7 +319,8 @@ class Warehouse:
                     return fn(con)
             except (WarehouseError, duckdb.Error) as exc:
                 cause = exc.__cause__ if isinstance(exc, WarehouseError) else exc
-                if _write_depth.get(self._key) or not _lake.is_conflict(cause or exc) or time.monotonic() >= deadline:
+                if (self.lake is None or _write_depth.get(self._key) or not _lake.is_conflict(cause or exc)
+                        or time.monotonic() >= deadline):
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -533,7 +535,8 @@ class Warehouse:
             if key:
                 keys = ", ".join(_q(k) for k in key)
                 match = " and ".join(f"t.{_q(k)} is not distinct from s.{_q(k)}" for k in key)
-                source = f"(select * from {view} qualify row_number() over (partition by {keys}) = 1)"
+                source = view if _keys_unique(arrow, key) else \
+                    f"(select * from {view} qualify row_number() over (partition by {keys}) = 1)"
                 if mode == "replace":
                     con.execute(f"delete from {table} t where exists (select 1 from {source} s where {match})")
                     select = f"select {cols} from {source} s"
@@ -573,6 +576,15 @@ def _dependency_order(paths: list[Path]) -> list[Path]:
     for path in paths:
         visit(path)
     return ordered
+
+
+def _keys_unique(arrow: pa.Table, key: Sequence[str]) -> bool:
+    """Whether no key repeats within `arrow` (then the load needs no first-occurrence pass)."""
+    try:
+        frame = pl.from_arrow(arrow.select(list(key)))
+    except (KeyError, pa.ArrowInvalid):
+        return False
+    return frame.n_unique() == frame.height  # type: ignore[union-attr]
 
 
 def _lit(text: str) -> str:
