@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ USER_ROLES = ("user", "human")
 ASSISTANT_ROLES = ("assistant", "gpt", "model")
 SYSTEM_ROLES = ("system",)
 SHAPES = ("auto", "chat", "flat", "generations")
+# Imported traces keep other domains (OpenThoughts3's "science"); the verify stage routes them to no verifier.
+TRACE_DOMAIN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # Columns read as the source's own correctness verdicts when no --verdict is given (bool or list of bool).
 VERDICT_COLUMNS = ("correct", "is_correct", "correctness")
 VERDICT_PREFIX = "correctness_"
@@ -157,9 +160,13 @@ def _tests(value: Any, column: str | None) -> list[str]:
 
 def parse_prompt(
     row: dict[str, Any], cfg: IngestConfig, *, problem: str | None = None, extra: dict[str, Any] | None = None,
-    tests_optional: bool = False,
+    for_traces: bool = False,
 ) -> dict[str, Any]:
     """A raw row → a `raw_prompts` row (without ingested_at/run_id). Raises RowRejected.
+
+    `problem`: the problem text when it came from elsewhere (a chat's user turn); `extra`: values found
+    elsewhere in the row (a reference answer in a turn's `info`, metadata). `for_traces`: the prompt of
+    an imported trace, which may be a code prompt without tests or of another domain (not verifiable).
 
     >>> cfg = IngestConfig(source="toy")
     >>> parse_prompt({"question": "1+1?", "answer": 2}, cfg, )["reference_answer"]
@@ -183,9 +190,9 @@ def parse_prompt(
     dom_col, domain = _lookup(row, "domain", cfg, PROMPT_FIELDS)
     domain = cfg.domain or _as_text(domain, "domain", dom_col) or ("code" if tests else "math")
     domain = domain.strip().lower()
-    if domain not in DOMAINS:
-        raise RowRejected("invalid_domain", f"field 'domain' is {domain!r}; expected one of {DOMAINS}")
-    if domain == "code" and not tests and not tests_optional:
+    if domain not in DOMAINS and not (for_traces and TRACE_DOMAIN.fullmatch(domain)):
+        raise RowRejected("invalid_domain", f"field 'domain' (column {dom_col!r}) is {domain!r}; expected one of {DOMAINS}")
+    if domain == "code" and not tests and not for_traces:
         raise RowRejected("missing_tests", "code prompts need a non-empty 'tests' list")
     split_col, split = _lookup(row, "split", cfg, PROMPT_FIELDS)
     split = _as_text(split, "split", split_col) or cfg.split
@@ -367,7 +374,7 @@ def parse_trace_row(row: dict[str, Any], cfg: IngestConfig, decode=None) -> Pars
     _, system = _lookup(row, "system", cfg, TRACE_FIELDS)
     if isinstance(system, str) and system.strip():
         extra["system_prompt_hash"] = stable_hash("system", system)
-    prompt = parse_prompt(row, cfg, problem=problem, extra=extra, tests_optional=True)
+    prompt = parse_prompt(row, cfg, problem=problem, extra=extra, for_traces=True)
     n = len(completions)
     fin_col, finish = _lookup(row, "finish_reasons" if shape == "generations" else "finish_reason", cfg, TRACE_FIELDS)
     finishes = _aligned(row, fin_col, finish, n, "finish_reasons")
