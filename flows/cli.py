@@ -111,6 +111,9 @@ def _ingest(kind: str, path: str, warehouse: str | None, formats: list[str] | No
     parts = f" (+{stats['items_rejected']} parts of accepted rows)" if stats["items_rejected"] else ""
     console.print(f"{clean(path)}: read {stats['read']}, accepted {stats['accepted']} ({made}), "
                   f"rejected {stats['rejected']}{parts} ({reasons})", highlight=False)
+    if stats["logprobs_unplaced"]:
+        console.print(f"  {stats['logprobs_unplaced']} log-prob records have token ids only: kept without char offsets "
+                      "(sentence scoring needs them); pass --tokenizer to place the tokens in the text", highlight=False)
     for line in stats["examples"]:
         console.print(f"  rejected {clean(line)}", highlight=False)
     console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"", highlight=False)

@@ -127,7 +127,7 @@ def run_ingest(
     wh = Warehouse(warehouse)
     run_id = start_run(wh, flow_name="ingest", stage="ingest", config=cfg)
     counts = {"read": 0, "accepted": 0, "rejected": 0, "new_prompts": 0, "new_traces": 0,
-              "new_verdicts": 0, "new_logprobs": 0, "items_rejected": 0}
+              "new_verdicts": 0, "new_logprobs": 0, "logprobs_unplaced": 0, "items_rejected": 0}
     reasons: dict[str, int] = {}
     examples: list[str] = []
     state = IngestState()
@@ -144,6 +144,7 @@ def run_ingest(
             counts["items_rejected"] += len(batch.item_rejections)
             for key in ("new_prompts", "new_traces", "new_verdicts", "new_logprobs"):
                 counts[key] += written[key]
+            counts["logprobs_unplaced"] += batch.logprobs["char_starts"].null_count()
             for ref, reason, detail, _ in batch.rejections + batch.item_rejections:
                 reasons[reason] = reasons.get(reason, 0) + 1
                 if len(examples) < MAX_EXAMPLES:

@@ -310,14 +310,14 @@ def _verdict_value(value: Any, column: str) -> bool | None:
 
 
 def _verdict_columns(row: dict[str, Any], cfg: IngestConfig) -> list[str]:
-    if cfg.verdict_fields:
-        missing = [c for c in cfg.verdict_fields if c not in row]
-        if missing:
-            raise RowRejected("missing_field", f"verdict field {missing[0]!r} is missing")
-        return list(cfg.verdict_fields)
+    if cfg.verdict_fields:  # a row without the column (or with null) was not judged by the source
+        return [c for c in cfg.verdict_fields if row.get(c) is not None]
 
-    def boolish(v: Any) -> bool:
-        return isinstance(v, bool) or (isinstance(v, list) and bool(v) and all(x is None or isinstance(x, bool) for x in v))
+    def one(v: Any) -> bool:
+        return isinstance(v, bool) or (isinstance(v, str) and v.strip().lower() in ("true", "false"))
+
+    def boolish(v: Any) -> bool:  # a verdict or a list of them (nulls: not judged); counts and scores are not
+        return one(v) or (isinstance(v, list) and any(one(x) for x in v) and all(x is None or one(x) for x in v))
 
     return [c for c in row if (c.startswith(VERDICT_PREFIX) or c in VERDICT_COLUMNS) and boolish(row[c])]
 
@@ -495,8 +495,9 @@ def token_logprob_record(
     """A `raw.raw_token_logprobs` row for `trace` from released token ids/log-probs, or a rejection.
 
     Char offsets come from `char_starts`, else from token strings that concatenate to the text, else
-    from `decode(token_ids) -> (text, char_starts)` (a tokenizer). `text` is what the tokens spell
-    (default: the trace's completion as released); offsets follow the completion if it was rewritten.
+    from `decode(token_ids) -> (text, char_starts)` (a tokenizer), else they stay null (the log-probs
+    are kept, and sentence scoring reports them as missing_char_offsets). `text` is what the tokens spell (default: the trace's completion
+    as released); offsets follow the completion if it was rewritten.
     """
     cols = {"token_ids": "token_ids", "logprobs": "logprobs", "tokens": "tokens", "char_starts": "char_starts", **(columns or {})}
     lps = _number_list(logprobs, cols["logprobs"], float)
@@ -527,8 +528,9 @@ def token_logprob_record(
             shift = (len(text) - len(text.lstrip())) - lead
             starts = [min(max(s + shift, 0), len(text)) for s in starts]
     else:
-        raise RowRejected("missing_token_offsets", "cannot place tokens in the text: give token strings that spell the completion, char_starts, or --tokenizer")
-    starts = remap_offsets(list(starts), spans if spans is not None else trace["_spans"], len(trace["completion_text"]))
+        starts = None  # kept unplaced: sentence scoring reports missing_char_offsets until a tokenizer places them
+    if starts is not None:
+        starts = remap_offsets(list(starts), spans if spans is not None else trace["_spans"], len(trace["completion_text"]))
     return {
         "trace_id": trace["trace_id"],
         "model_id": model_id,

@@ -324,15 +324,18 @@ def test_dasd_logprob_release_joined_by_sample_uuid(wh, tmp_path):
     _jsonl(release, [
         # the text the tokens spell is the release's, with thought markers: offsets follow the rewrite
         {"sample_uuid": "a1", "token_ids": list(range(11)), "tokens": pieces, "logprobs": [-0.5] * 11, "response": thought},
-        {"sample_uuid": "a2", "token_ids": [5, 6], "logprobs": [-0.1, -0.2]},  # ids only, no tokenizer: cannot place
+        {"sample_uuid": "a2", "token_ids": [5, 6], "logprobs": [-0.1, -0.2]},  # ids only, no tokenizer: kept unplaced
         {"sample_uuid": "zz", "token_ids": [1], "logprobs": [-0.1]},
         {"sample_uuid": "a1", "token_ids": [1, 2], "logprobs": [-0.1]},
     ])
     stats = run_ingest(release, kind="logprobs", model="teacher-big", warehouse=wh.path)
     _accounted(stats, 4)
-    assert stats["new_logprobs"] == 1
-    assert stats["reasons"] == {"missing_token_offsets": 1, "trace_missing": 1, "logprob_length_mismatch": 1}
-    row = wh.query("select l.*, t.completion_text, t.reasoning_text from raw.raw_token_logprobs l join raw.raw_traces t using (trace_id)").row(0, named=True)
+    assert (stats["new_logprobs"], stats["logprobs_unplaced"]) == (2, 1)
+    assert stats["reasons"] == {"trace_missing": 1, "logprob_length_mismatch": 1}
+    query = ("select l.*, t.completion_text, t.source_sample_id from raw.raw_token_logprobs l "
+             "join raw.raw_traces t using (trace_id) order by t.source_sample_id")
+    row, unplaced = wh.query(query).iter_rows(named=True)
+    assert (unplaced["source_sample_id"], unplaced["token_ids"], unplaced["char_starts"]) == ("a2", [5, 6], None)
     text = row["completion_text"]
     assert row["model_id"] == "teacher-big" and row["logprob_source"] == "sampled"
     assert text == "<think>\n2+2=4\n</think>\n\n\\boxed{4}"
