@@ -22,6 +22,7 @@ from warehouse.runs import finish_run, record_rejections, rejection_rows, start_
 
 SHARD_ROWS = 5_000
 KINDS = ("prompts", "traces", "logprobs")
+LOGPROB_MAX_ROW_BYTES = 50_000_000
 MAX_EXAMPLES = 5  # rejections shown as one line each (file:row: reason: detail naming the field)
 VERDICT_KEY = ["trace_id", "verifier", "verifier_version", "input_hash"]
 QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
@@ -96,7 +97,7 @@ def run_ingest(
     split: str = "train",
     mapping: dict[str, str] | None = None,
     fmt: str | None = None,
-    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    max_row_bytes: int | None = None,
     on_shard=None,
     shape: str = "auto",
     markers: str | None = None,
@@ -111,6 +112,8 @@ def run_ingest(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if max_row_bytes is None:  # a log-prob row carries two numbers per token: 16k tokens are ~0.5 MB of JSON
+        max_row_bytes = LOGPROB_MAX_ROW_BYTES if kind == "logprobs" else DEFAULT_MAX_ROW_BYTES
     hub = str(path).startswith(HUB_PREFIX)
     path = str(path) if hub else Path(path)
     fmt = "hub" if hub else fmt or detect_format(path)

@@ -219,8 +219,15 @@ def _iter_hf(path: Path, max_row_bytes: int) -> Iterator[RawRecord]:
 
 
 def _shard_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SHARD_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    """The data shards of a folder, one format family only (Parquet, else JSONL, else JSON, else CSV),
+    so a snapshot's `dataset_infos.json` or README is never read as data."""
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SHARD_SUFFIXES
+             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    for family in ((".parquet", ".pq"), (".jsonl", ".ndjson"), (".json",), (".csv", ".tsv")):
+        chosen = sorted(p for p in files if p.suffix.lower() in family)
+        if chosen:
+            return chosen
+    return []
 
 
 def shard_split(shard: Path, folder: Path) -> str | None:

@@ -86,6 +86,7 @@ def test_parquet_shard_folder_keeps_split_from_shard_names(wh, tmp_path):
     snapshot = tmp_path / "OpenR1-Math-220k"
     (snapshot / "data").mkdir(parents=True)
     (snapshot / "README.md").write_text("dataset card")
+    (snapshot / "dataset_infos.json").write_text('{"default": {"features": {}}}')  # metadata, not data
     rows = [{"problem": f"Compute {i} * 2.", "answer": str(2 * i), "generations": [f"<think>{i}*2</think>\\boxed{{{2 * i}}}"],
              "correctness_math_verify": [True]} for i in range(5)]
     pl.DataFrame(rows[:2]).write_parquet(snapshot / "data" / "train-00000-of-00002.parquet")
