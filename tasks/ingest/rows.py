@@ -24,7 +24,7 @@ from typing import Any
 
 from tasks.common.ids import imported_trace_id, prompt_id_for, stable_hash
 from tasks.ingest.readers import MAX_DEPTH, nesting_depth
-from tasks.ingest.segment import Markers, parse_markers, remap_offsets, segment
+from tasks.ingest.segment import Markers, parse_markers, remap_offsets, segment, spans_between
 
 DOMAINS = ("math", "code")
 
@@ -366,7 +366,7 @@ def parse_trace_row(row: dict[str, Any], cfg: IngestConfig, decode=None) -> Pars
         problem, completion, extra = _messages(messages, msg_col or "messages")
         if problem is None:
             raise RowRejected("missing_field", f"field {msg_col!r} has no user turn")
-        if completion is None or completion.text is None:
+        if completion is None or (completion.text is None and completion.reasoning is None):
             raise RowRejected("missing_field", f"field {msg_col!r} has no assistant turn")
         completions = [completion]
     else:
@@ -413,14 +413,13 @@ def parse_trace_row(row: dict[str, Any], cfg: IngestConfig, decode=None) -> Pars
                 continue
             if verdict is not None:
                 out.verdicts.append(_source_verdict(trace, column, i if shape == "generations" else None, verdict, cfg))
-        if shape != "generations":
-            try:
-                record = _token_logprobs(row, trace, cfg, decode)
-            except RowRejected as exc:
-                out.item_rejections.append(("#logprobs", exc.reason_code, exc.detail))
-                continue
-            if record is not None:
-                out.logprobs.append(record)
+        try:
+            record = _token_logprobs(row, trace, cfg, decode, i if shape == "generations" else None, n)
+        except RowRejected as exc:
+            out.item_rejections.append((suffix + "#logprobs", exc.reason_code, exc.detail))
+            continue
+        if record is not None:
+            out.logprobs.append(record)
     if not out.traces:
         assert first_error is not None  # every completion was rejected
         if len(completions) == 1:
@@ -544,13 +543,24 @@ def token_logprob_record(
     }
 
 
-def _token_logprobs(row: dict[str, Any], trace: dict[str, Any], cfg: IngestConfig, decode=None) -> dict[str, Any] | None:
+def _token_logprobs(
+    row: dict[str, Any], trace: dict[str, Any], cfg: IngestConfig, decode=None, index: int | None = None, n: int = 1
+) -> dict[str, Any] | None:
+    """The trace's log-prob record from the row; `index`: the generation, when the row holds one list per generation."""
     lp_col, logprobs = _lookup(row, "logprobs", cfg, TRACE_FIELDS)
     if logprobs is None:
         return None
     id_col, token_ids = _lookup(row, "token_ids", cfg, TRACE_FIELDS)
     tk_col, tokens = _lookup(row, "tokens", cfg, TRACE_FIELDS)
     cs_col, char_starts = _lookup(row, "char_starts", cfg, TRACE_FIELDS)
+    if index is not None:  # generations[]: a list of per-generation lists, aligned
+        lists = {lp_col: logprobs, id_col: token_ids, tk_col: tokens, cs_col: char_starts}
+        for column, value in lists.items():
+            if value is not None and not (isinstance(value, list) and len(value) == n and all(v is None or isinstance(v, list) for v in value)):
+                raise RowRejected("invalid_field", f"field {column!r} must hold one list per generation ({n})")
+        logprobs, token_ids, tokens, char_starts = (None if v is None else v[index] for v in (logprobs, token_ids, tokens, char_starts))
+        if logprobs is None:
+            return None
     model = cfg.logprob_model or cfg.model_id
     return token_logprob_record(
         trace=trace, token_ids=token_ids, logprobs=logprobs, tokens=tokens, char_starts=char_starts,
@@ -589,11 +599,12 @@ def parse_logprob_row(row: dict[str, Any], cfg: IngestConfig, matches: list[dict
     match = matches[0]
     text_col = next((c for c in LOGPROB_TEXT_FIELDS if isinstance(row.get(c), str)), None)
     spans, text = None, match["completion_text"]
-    if text_col is not None:
-        seg = segment(row[text_col], markers=cfg.marker_pair)
-        if seg.completion != match["completion_text"]:
+    if text_col is not None and row[text_col] != match["completion_text"]:
+        # the same reasoning and answer written another way (thought markers, a pre-filled <think>)
+        spans = spans_between(segment(row[text_col], markers=cfg.marker_pair), segment(match["completion_text"]))
+        if spans is None:
             raise RowRejected("logprob_text_mismatch", f"field {text_col!r} is not the text of trace {match['trace_id']}")
-        spans, text = seg.spans, row[text_col]
+        text = row[text_col]
     trace = {"trace_id": match["trace_id"], "completion_text": match["completion_text"], "_spans": spans, "_original": text}
     lp_col, logprobs = _lookup(row, "logprobs", cfg, TRACE_FIELDS)
     if logprobs is None:

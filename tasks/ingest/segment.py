@@ -47,6 +47,7 @@ class Segmented(NamedTuple):
     is_truncated: bool  # an opening marker (reasoning or answer) without its closing one
     completion: str  # the completion to store (verbatim, or rewritten to <think>…</think>)
     spans: tuple[tuple[int, int, int], ...] | None  # (start, end, new start) of moved text; None = verbatim
+    regions: tuple[tuple[int, int] | None, tuple[int, int]] = (None, (0, 0))  # (reasoning, answer) spans in the input
 
 
 def parse_markers(spec: str) -> Markers:
@@ -134,21 +135,38 @@ def _result(
 ) -> Segmented:
     reasoning = given_reasoning if given_reasoning is not None else (text[r_span[0] : r_span[1]] if r_span else None)
     answer = text[a_span[0] : a_span[1]]
+    regions = (r_span, a_span)
     unclosed_reasoning = truncated and r_span is not None and a_span[0] == len(text) and not answer
     as_read = split_think(text)
     if (as_read.reasoning, as_read.answer, as_read.is_closed) == (reasoning, answer, not unclosed_reasoning):
-        return Segmented(reasoning, answer, truncated, text, None)
+        return Segmented(reasoning, answer, truncated, text, None, regions)
     if reasoning is None:
-        return Segmented(None, answer, truncated, answer, ((a_span[0], a_span[1], 0),))
+        return Segmented(None, answer, truncated, answer, ((a_span[0], a_span[1], 0),), regions)
     head = f"{THINK_OPEN}\n"
     if unclosed_reasoning:
         stored = head + reasoning
         spans = ((r_span[0], r_span[1], len(head)),) if r_span else ()
-        return Segmented(reasoning, "", True, stored, spans)
+        return Segmented(reasoning, "", True, stored, spans, regions)
     stored = f"{head}{reasoning}\n{THINK_CLOSE}\n\n{answer}"
     answer_at = len(stored) - len(answer)
     spans = (((r_span[0], r_span[1], len(head)),) if r_span else ()) + ((a_span[0], a_span[1], answer_at),)
-    return Segmented(reasoning, answer, truncated, stored, spans)
+    return Segmented(reasoning, answer, truncated, stored, spans, regions)
+
+
+def spans_between(source: Segmented, target: Segmented) -> tuple[tuple[int, int, int], ...] | None:
+    """Spans that carry offsets in the text `source` was read from to the text `target` was read
+    from, when both hold the same reasoning and answer (None when they do not).
+
+    >>> a, b = segment("x</think>y"), segment("<think>\\nx\\n</think>\\n\\ny")
+    >>> spans_between(a, b)
+    ((0, 1, 8), (9, 10, 20))
+    """
+    if (source.reasoning, source.answer) != (target.reasoning, target.answer):
+        return None
+    (s_r, s_a), (t_r, t_a) = source.regions, target.regions
+    if (s_r is None) != (t_r is None):
+        return None
+    return ((s_r[0], s_r[1], t_r[0]),) * (s_r is not None) + ((s_a[0], s_a[1], t_a[0]),)
 
 
 def remap_offsets(starts: list[int], spans: tuple[tuple[int, int, int], ...] | None, new_length: int) -> list[int]:

@@ -366,3 +366,27 @@ def test_dasd_logprobs_with_a_tokenizer(wh, tmp_path):
     row = wh.query("select * from raw.raw_token_logprobs").row(0, named=True)
     assert row["logprob_source"] == "teacher_forced" and row["model_id"] == "student"
     assert len(row["char_starts"]) == len(ids) and row["char_starts"][0] == 0
+
+
+def test_release_text_with_a_prefilled_think_and_per_generation_logprobs(wh, tmp_path):
+    traces = tmp_path / "t.jsonl"
+    _jsonl(traces, [
+        {"sample_uuid": "c1", "problem": "Compute 5 + 1.", "completion": "<think>\n5+1=6\n</think>\n\n6"},
+        {"problem": "Compute 5 + 2.", "generations": ["<think>5+2=7</think>7", "<think>5+2=8</think>8"],
+         "tokens": [["<think>", "5+2=7", "</think>", "7"], ["<think>", "5+2=8", "</think>", "8"]],
+         "logprobs": [[-0.1, -0.2, -0.3, -0.4], [-1.0, -2.0, -3.0, -4.0]]},
+    ])
+    stats = run_ingest(traces, kind="traces", model="t", warehouse=wh.path)
+    assert (stats["new_traces"], stats["new_logprobs"]) == (3, 2)
+    gens = wh.query("select t.sample_index, l.logprobs, l.char_starts from raw.raw_token_logprobs l "
+                    "join raw.raw_traces t using (trace_id) order by t.sample_index").rows()
+    assert [(i, lp[0], cs) for i, lp, cs in gens] == [(0, pytest.approx(-0.1), [0, 7, 12, 20]), (1, pytest.approx(-1.0), [0, 7, 12, 20])]
+    # the release spells the completion without the template's opening <think>
+    release = tmp_path / "lp.jsonl"
+    _jsonl(release, [{"sample_uuid": "c1", "tokens": ["5+1=6", "</think>", "\n\n", "6"], "logprobs": [-0.5] * 4,
+                      "completion": "5+1=6</think>\n\n6"}])
+    stats = run_ingest(release, kind="logprobs", model="t2", warehouse=wh.path)
+    assert stats["new_logprobs"] == 1, stats["examples"]
+    text, starts = wh.query("select t.completion_text, l.char_starts from raw.raw_token_logprobs l join raw.raw_traces t "
+                            "using (trace_id) where l.model_id = 't2'").row(0)
+    assert text[starts[0]:starts[0] + 5] == "5+1=6" and text[starts[3]:] == "6"
