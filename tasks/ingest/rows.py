@@ -41,7 +41,7 @@ PROMPT_FIELDS: dict[str, tuple[str, ...]] = {
 METADATA_COLUMNS = ("source", "difficulty", "problem_type", "question_type", "level", "type", "subject")
 TRACE_FIELDS: dict[str, tuple[str, ...]] = {
     "messages": ("messages", "conversations"),
-    "completion": ("completion", "response", "generation", "output"),
+    "completion": ("completion", "response", "generation", "output", "solution"),  # solution last: LIMO
     "reasoning": ("reasoning", "reasoning_content", "thinking"),
     "answer": ("model_answer", "final_response"),
     "n_completion_tokens": ("n_completion_tokens", "num_tokens", "n_tokens", "generated_token_count"),
@@ -186,7 +186,15 @@ def parse_prompt(
         ans_col, answer = "messages[].info.reference_answer", extra["reference_answer"]
     answer = _as_text(answer, "reference_answer", ans_col, numbers=True)
     tests_col, tests_value = _lookup(row, "tests", cfg, PROMPT_FIELDS)
-    tests = _tests(tests_value, tests_col)
+    try:
+        tests = _tests(tests_value, tests_col)
+    except RowRejected:
+        if not for_traces:
+            raise
+        # stdin/stdout cases (APPS, TACO, OpenThoughts' test_cases) are not assert tests: the trace
+        # is kept, unverifiable, and the prompt says why
+        tests = []
+        extra = {**extra, "tests_unsupported": f"column {tests_col!r} is not a list of assert strings"}
     dom_col, domain = _lookup(row, "domain", cfg, PROMPT_FIELDS)
     domain = cfg.domain or _as_text(domain, "domain", dom_col) or ("code" if tests else "math")
     domain = domain.strip().lower()

@@ -390,3 +390,23 @@ def test_release_text_with_a_prefilled_think_and_per_generation_logprobs(wh, tmp
     text, starts = wh.query("select t.completion_text, l.char_starts from raw.raw_token_logprobs l join raw.raw_traces t "
                             "using (trace_id) where l.model_id = 't2'").row(0)
     assert text[starts[0]:starts[0] + 5] == "5+1=6" and text[starts[3]:] == "6"
+
+
+def test_openthoughts_metadata_config_with_stdin_tests_and_limo_without_map(wh, tmp_path):
+    """OpenThoughts-114k's `metadata` config (problem, deepseek_reasoning, deepseek_solution,
+    ground_truth_solution, domain, test_cases as stdin/stdout JSON) and LIMO read with no --map."""
+    path = tmp_path / "ot_metadata.jsonl"
+    _jsonl(path, [
+        {"problem": "Read n and print n + 1.", "deepseek_reasoning": "Read, add one, print.",
+         "deepseek_solution": "```python\nprint(int(input()) + 1)\n```", "ground_truth_solution": None, "domain": "code",
+         "source": "apps", "test_cases": json.dumps({"inputs": ["1\n"], "outputs": ["2\n"]}), "starter_code": ""},
+    ])
+    stats = run_ingest(path, kind="traces", model="deepseek-r1", warehouse=wh.path,
+                       mapping={"reasoning": "deepseek_reasoning", "answer": "deepseek_solution", "reference_answer": "ground_truth_solution"})
+    assert stats["accepted"] == 1, stats["examples"]
+    (trace,) = _traces(wh)
+    assert trace["reasoning_text"] == "Read, add one, print." and trace["answer_text"].startswith("```python")
+    assert trace["domain"] == "code" and "tests_unsupported" in json.loads(trace["metadata_json"])
+    limo = tmp_path / "limo.jsonl"
+    _jsonl(limo, LIMO[:1])
+    assert run_ingest(limo, kind="traces", model="limo-teacher", warehouse=wh.path)["new_traces"] == 1
