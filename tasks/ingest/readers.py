@@ -95,13 +95,13 @@ def _iter_jsonl(path: Path, max_row_bytes: int) -> Iterator[RawRecord]:
                 yield RawRecord(ref, None, text, "invalid_json", f"column {exc.colno}: {exc.msg}")
                 continue
             except RecursionError:
-                yield RawRecord(ref, None, text, "too_deep", "the JSON nests too deeply to read")
+                yield RawRecord(ref, None, text, "too_deep", too_deep_detail(_deep_key_in_text(text)))
                 continue
             if not isinstance(row, dict):
                 yield RawRecord(ref, None, text, "invalid_json", f"expected a JSON object, got {type(row).__name__}")
                 continue
             if nesting_depth(row) > MAX_DEPTH:
-                yield RawRecord(ref, None, text, "too_deep", f"the row nests more than {MAX_DEPTH} levels deep")
+                yield RawRecord(ref, None, text, "too_deep", too_deep_detail(deep_key(row)))
                 continue
             bad = _surrogate_field(row)
             if bad is not None:  # a JSON escape such as \ud800 decodes to a lone surrogate: not valid Unicode text
@@ -145,9 +145,43 @@ def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
+def deep_key(row: dict[str, Any]) -> str | None:
+    """The first top-level field that nests deeper than MAX_DEPTH."""
+    return next((str(k) for k, v in row.items() if nesting_depth(v, MAX_DEPTH - 1) > MAX_DEPTH - 1), None)
+
+
+def too_deep_detail(key: str | None) -> str:
+    where = f"field {key!r}" if key is not None else "the row"
+    return f"{where} nests more than {MAX_DEPTH} levels deep"
+
+
+def _deep_key_in_text(text: str) -> str | None:
+    """The top-level key under which JSON text first nests deeper than MAX_DEPTH (a scan, no parse)."""
+    depth, in_string, escaped, start, last, key = 0, False, False, 0, None, None
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string, last = False, text[start + 1 : i]
+        elif char == '"':
+            in_string, start = True, i
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return key
+        elif char in "]}":
+            depth -= 1
+        elif char == ":" and depth == 1:
+            key = last
+    return None
+
+
 def _row_size_check(ref: str, row: dict[str, Any], max_row_bytes: int) -> RawRecord:
     if nesting_depth(row) > MAX_DEPTH:
-        return RawRecord(ref, None, repr(row)[:10_000], "too_deep", f"the row nests more than {MAX_DEPTH} levels deep")
+        return RawRecord(ref, None, repr(row)[:10_000], "too_deep", too_deep_detail(deep_key(row)))
     text = json.dumps(row, ensure_ascii=False, default=str)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_row_bytes:

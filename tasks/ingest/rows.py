@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.common.ids import imported_trace_id, prompt_id_for, stable_hash
-from tasks.ingest.readers import MAX_DEPTH, nesting_depth
+from tasks.ingest.readers import MAX_DEPTH, deep_key, nesting_depth, too_deep_detail
 from tasks.ingest.segment import Markers, parse_markers, remap_offsets, segment, spans_between
 
 DOMAINS = ("math", "code")
@@ -582,7 +582,7 @@ def _token_logprobs(
 def check_depth(row: dict[str, Any]) -> None:
     """Reject rows nested deeper than MAX_DEPTH (counted without recursion: hostile input cannot overflow)."""
     if nesting_depth(row) > MAX_DEPTH:
-        raise RowRejected("too_deep", f"the row nests more than {MAX_DEPTH} levels deep")
+        raise RowRejected("too_deep", too_deep_detail(deep_key(row)))
 
 
 LOGPROB_TEXT_FIELDS = ("completion", "response", "text", "generation", "output")

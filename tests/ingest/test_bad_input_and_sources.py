@@ -31,12 +31,13 @@ def test_deep_nesting_is_rejected_and_the_file_goes_on(wh, tmp_path, depth):
     _lines(path, [_enc(GOOD[0]), deep, _enc(GOOD[1])])
     stats = run_ingest(path, warehouse=wh.path)
     assert (stats["read"], stats["accepted"], stats["reasons"]) == (3, 2, {"too_deep": 1})
-    assert stats["examples"][0].startswith(f"{path}:2: too_deep:")
+    assert stats["examples"][0] == f"{path}:2: too_deep: field 'problem' nests more than 64 levels deep"
     traces = tmp_path / "deep_traces.jsonl"
     deep_trace = b'{"problem": "Compute 3 + 3.", "completion": "6", "extra": ' + b"[" * depth + b"]" * depth + b"}"
     _lines(traces, [deep_trace, _enc({"problem": "Compute 4 + 4.", "completion": "8"})])
     stats = run_ingest(traces, kind="traces", model="m", warehouse=wh.path)
     assert (stats["accepted"], stats["reasons"]) == (1, {"too_deep": 1})
+    assert stats["examples"][0] == f"{traces}:1: too_deep: field 'extra' nests more than 64 levels deep"
 
 
 def test_bom_csv_and_bom_jsonl_ingest(wh, tmp_path):
