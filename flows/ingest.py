@@ -85,7 +85,6 @@ def _traces_by_sample(wh: Warehouse, records, cfg: IngestConfig, source: str | N
     return out
 
 
-
 def run_ingest(
     path: str | Path,
     *,

@@ -30,7 +30,7 @@ DOMAINS = ("math", "code")
 
 # Usual column names per field, in order of preference (first present wins).
 PROMPT_FIELDS: dict[str, tuple[str, ...]] = {
-    "problem": ("problem", "question", "prompt", "query", "instruction"),
+    "problem": ("problem", "question", "prompt", "query", "instruction", "input"),
     "reference_answer": ("reference_answer", "answer", "final_answer", "ground_truth", "gold"),
     "tests": ("tests", "test_cases", "test_list"),
     "domain": ("domain",),
@@ -51,7 +51,7 @@ TRACE_FIELDS: dict[str, tuple[str, ...]] = {
     "generations": ("generations",),
     "finish_reasons": ("finish_reasons",),
     "reasoning_complete": ("is_reasoning_complete",),
-    "sample_uuid": ("sample_uuid", "sample_id"),
+    "sample_uuid": ("sample_uuid", "sample_id", "uuid"),  # uuid: per sample in DASD's SFT release
     "token_ids": ("token_ids", "completion_token_ids"),
     "logprobs": ("logprobs", "token_logprobs", "completion_logprobs"),
     "tokens": ("tokens", "completion_tokens"),
@@ -198,6 +198,8 @@ def parse_prompt(
     dom_col, domain = _lookup(row, "domain", cfg, PROMPT_FIELDS)
     domain = cfg.domain or _as_text(domain, "domain", dom_col) or ("code" if tests else "math")
     domain = domain.strip().lower()
+    if for_traces and domain not in DOMAINS:  # "instruction following" -> instruction_following
+        domain = re.sub(r"[^a-z0-9]+", "_", domain).strip("_")
     if domain not in DOMAINS and not (for_traces and TRACE_DOMAIN.fullmatch(domain)):
         raise RowRejected("invalid_domain", f"field 'domain' (column {dom_col!r}) is {domain!r}; expected one of {DOMAINS}")
     if domain == "code" and not tests and not for_traces:

@@ -410,3 +410,23 @@ def test_openthoughts_metadata_config_with_stdin_tests_and_limo_without_map(wh, 
     limo = tmp_path / "limo.jsonl"
     _jsonl(limo, LIMO[:1])
     assert run_ingest(limo, kind="traces", model="limo-teacher", warehouse=wh.path)["new_traces"] == 1
+
+
+def test_dasd_sft_release_and_its_logprob_file(wh, tmp_path):
+    """Superior-Reasoning-SFT-gpt-oss-120b rows (uuid, input, output, domain, meta), then log-probs by uuid."""
+    sft = tmp_path / "sft.jsonl"
+    _jsonl(sft, [
+        {"uuid": "9f1c", "input": "Compute 12 / 4.", "output": "<think>\n12/4 = 3\n</think>\n\n\\boxed{3}", "domain": "math", "meta": "{}"},
+        {"uuid": "9f1d", "input": "Follow the format: say hi.", "output": "<think>\nEasy.\n</think>\n\nhi", "domain": "instruction following",
+         "meta": "{}"},
+    ])
+    stats = run_ingest(sft, kind="traces", model="gpt-oss-120b", warehouse=wh.path)
+    assert stats["accepted"] == 2, stats["examples"]
+    assert sorted(wh.query("select domain from raw.raw_prompts")["domain"]) == ["instruction_following", "math"]
+    release = tmp_path / "logprob.jsonl"
+    _jsonl(release, [{"sample_uuid": "9f1c", "token_ids": [1, 2, 3], "logprobs": [-0.1, -0.2, -0.3],
+                      "output": "<think>\n12/4 = 3\n</think>\n\n\\boxed{3}"}])
+    stats = run_ingest(release, kind="logprobs", model="gpt-oss-120b", warehouse=wh.path)
+    assert (stats["new_logprobs"], stats["logprobs_unplaced"]) == (1, 1)
+    row = wh.query("select l.*, t.source_sample_id from raw.raw_token_logprobs l join raw.raw_traces t using (trace_id)").row(0, named=True)
+    assert (row["source_sample_id"], row["model_id"], row["logprob_source"], row["n_tokens"]) == ("9f1c", "gpt-oss-120b", "sampled", 3)
