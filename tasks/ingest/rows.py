@@ -410,6 +410,9 @@ def parse_trace_row(row: dict[str, Any], cfg: IngestConfig, decode=None) -> Pars
             continue
         if shape == "generations":
             trace["_position"] = i
+            if any(t["trace_id"] == trace["trace_id"] for t in out.traces):
+                # the same text sampled twice is two samples: the repeat's id also names its position
+                trace["trace_id"] = "t_" + stable_hash("imported", prompt["prompt_id"], cfg.model_id, trace["completion_text"], i)
         else:
             trace.update(sample_index=sample_index, n_completion_tokens=n_tokens, source_sample_id=sample_uuid)
         out.traces.append(trace)

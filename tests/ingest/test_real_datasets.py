@@ -430,3 +430,14 @@ def test_dasd_sft_release_and_its_logprob_file(wh, tmp_path):
     assert (stats["new_logprobs"], stats["logprobs_unplaced"]) == (1, 1)
     row = wh.query("select l.*, t.source_sample_id from raw.raw_token_logprobs l join raw.raw_traces t using (trace_id)").row(0, named=True)
     assert (row["source_sample_id"], row["model_id"], row["logprob_source"], row["n_tokens"]) == ("9f1c", "gpt-oss-120b", "sampled", 3)
+
+
+def test_identical_generations_of_one_row_are_two_samples(wh, tmp_path):
+    path = tmp_path / "same.jsonl"
+    row = {"problem": "Compute 0 + 0.", "answer": "0", "generations": ["<think>0</think>0", "<think>0</think>0"],
+           "correctness_math_verify": [True, True]}
+    _jsonl(path, [row, row])
+    stats = run_ingest(path, kind="traces", model="m", warehouse=wh.path)
+    assert (stats["accepted"], stats["reasons"], stats["new_traces"], stats["new_verdicts"]) == (1, {"duplicate": 1}, 2, 2)
+    assert wh.query("select sample_index from raw.raw_traces order by 1")["sample_index"].to_list() == [0, 1]
+    assert run_ingest(path, kind="traces", model="m", warehouse=wh.path)["new_traces"] == 0
