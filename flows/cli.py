@@ -120,7 +120,7 @@ def _ingest(kind: str, path: str, warehouse: str | None, formats: list[str] | No
 
 
 SHAPE_ALIASES = {"sharegpt": "chat", "messages": "chat", "conversations": "chat"}
-PathArg = Annotated[str, typer.Argument(help="JSONL, Parquet or CSV file; a save_to_disk or Parquet shard folder; or hf://org/name[:config][@split]")]
+PathArg = Annotated[str, typer.Argument(help="JSONL, Parquet or CSV file; a save_to_disk or Parquet shard folder; or hf://org/name\\[:config]\\[@split]")]
 MapOpt = Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
 SourceOpt = Annotated[str | None, typer.Option(help="dataset name (default: file name); part of prompt_id")]
 DomainOpt = Annotated[str | None, typer.Option(help="math|code for all rows (default: per row)")]
