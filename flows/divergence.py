@@ -21,8 +21,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
 from tasks.divergence.provenance import DEFAULT_ALPHA, DEFAULT_BETA, ProvenanceConfig, sentence_score_rows
-from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
+from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 from tasks.divergence.sentences import SplitConfig
+from tasks.generate.backend import model_id as resolve_model_id
 from warehouse import Warehouse
 from warehouse.db import query_sql
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
@@ -51,18 +52,6 @@ class DivergenceConfig:
     split: SplitConfig = field(default_factory=SplitConfig, metadata={"help": "sentence splitter settings"})
     shard_size: int = field(default=256, metadata={"help": "traces per Prefect task / transaction"})
     prompt_split: str | None = field(default="train", metadata={"help": "only traces of prompts in this split (None = all)"})
-
-
-def resolve_model_id(path: str) -> str:
-    """The id the generation stage gives a local model (`<name>@<weights hash>`), so scores join traces."""
-    try:
-        from tasks.generate.backend import weights_fingerprint
-
-        if os.path.isdir(path):
-            return f"{os.path.basename(os.path.normpath(path))}@{weights_fingerprint(path)[:12]}"
-    except ImportError:
-        pass
-    return model_id_for_path(path)
 
 
 @functools.lru_cache(maxsize=3)
