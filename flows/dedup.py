@@ -11,18 +11,15 @@ each prompt once per benchmark version and config, one transaction per shard.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
 from tasks.dedup.decontam import BenchmarkIndex, DecontamConfig, find_contamination, load_benchmark
-from tasks.dedup.exact import cluster_exact, text_hash
-from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
-from tasks.dedup.pipeline import REASONS, DedupConfig, combine, summarize
+from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult
+from tasks.dedup.pipeline import REASONS, DedupConfig, SignedTexts, cluster_signed, sign_texts
 from warehouse import Warehouse
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
@@ -46,19 +43,11 @@ def fetch_texts(wh: Warehouse, kind: str, ids: Sequence[str]) -> dict[str, str]:
     return dict(zip(frame["item_id"].to_list(), frame["text"].to_list()))
 
 
-@dataclass(frozen=True)
-class _Shard:
-    ids: list[str]
-    hashes: list[str]
-    signed: SignedShard
-
-
 @task(name="dedup-sign-shard", cache_policy=NO_CACHE)
-def sign_task(warehouse: str, kind: str, ids: list[str], casefold: bool, cfg: MinhashConfig) -> _Shard:
+def sign_task(warehouse: str, kind: str, ids: list[str], cfg: DedupConfig) -> SignedTexts:
     """Read one shard of texts; return their exact-text hashes and MinHash signatures."""
     texts = fetch_texts(Warehouse(warehouse), kind, ids)
-    ordered = [texts[i] for i in ids]
-    return _Shard(ids, [text_hash(t, casefold=casefold) for t in ordered], sign_shard(ordered, cfg))
+    return sign_texts(ids, [texts[i] for i in ids], cfg, kind)
 
 
 @task(name="dedup-resolve", cache_policy=NO_CACHE)
@@ -114,35 +103,12 @@ def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_s
         log.info("dedup %s: nothing new under config %s", kind, fingerprint)
         return {"kind": kind, "n_pending": 0, "n_items": 0, "n_written": 0, "n_duplicates": 0}
     meta = wh.run_file(f"dedup/items_{kind}")
-    if kind == "trace" and cfg.trace_scope == "global":
-        meta = meta.with_columns(pl.lit(None, dtype=pl.String).alias("group_key"))
-    near_cfg = cfg.near(kind)
     ids = meta["item_id"].to_list()
-    shards = [
-        call_task(sign_task, wh.path, kind, ids[i : i + shard_size], cfg.casefold(kind), near_cfg)
-        for i in range(0, len(ids), shard_size)
-    ]
-    hashed = meta.with_columns(pl.Series("text_hash", [h for s in shards for h in s.hashes], dtype=pl.String))
-    if kind == "prompt":
-        hashed = hashed.drop("group_key")
-    exact = cluster_exact(hashed)
-    is_rep = exact["is_representative"].to_numpy()
-    orders, groups = meta["order_key"].to_list(), meta["group_key"].to_list()
-    index = NearDupIndex(near_cfg)
-    start = 0
-    for shard in shards:
-        stop = start + len(shard.ids)
-        keep = np.flatnonzero(is_rep[start:stop])
-        index.add_signed(
-            [shard.ids[k] for k in keep],
-            SignedShard(shard.signed.sigs[keep], [shard.signed.empty[k] for k in keep], [shard.signed.formulas[k] for k in keep]),
-            [orders[start + k] for k in keep],
-            [groups[start + k] for k in keep],
-        )
-        start = stop
-    near = call_task(resolve_task, wh.path, kind, index)
-    rows = combine(exact, near.rows)
-    group_of = dict(zip(ids, groups))
+    shards = [call_task(sign_task, wh.path, kind, ids[i : i + shard_size], cfg) for i in range(0, len(ids), shard_size)]
+    result = cluster_signed(meta, shards, cfg, kind, lambda index: call_task(resolve_task, wh.path, kind, index))
+    rows, near_stats = result.rows, result.stats["near"]
+    global_scope = kind == "trace" and cfg.trace_scope == "global"  # then no trace has a group
+    group_of = dict(zip(ids, [None] * len(ids) if global_scope else meta["group_key"].to_list()))
     stamped = rows.with_columns(
         pl.lit(kind).alias("item_kind"),
         pl.col("item_id").replace_strict(group_of, default=None, return_dtype=pl.String).alias("group_id"),
@@ -166,10 +132,10 @@ def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_s
     with wh.transaction() as con:
         written = wh.load("raw.raw_dedup", stamped, mode="append", con=con)
         record_rejections(wh, rejections, con=con)
-    summary = summarize(rows)
-    log.info("dedup %s: %s items, %s kept, near %s", kind, summary["n_items"], summary["n_kept"], near.stats)
+    summary = {k: v for k, v in result.stats.items() if k != "near"}
+    log.info("dedup %s: %s items, %s kept, near %s", kind, summary["n_items"], summary["n_kept"], near_stats)
     return {"kind": kind, "n_pending": int(pending), "n_written": written, "n_duplicates": summary["n_items"] - summary["n_kept"],
-            **summary, "near": near.stats}
+            **summary, "near": near_stats}
 
 
 def _decontaminate(wh: Warehouse, specs: Sequence[str], cfg: DecontamConfig, run_id: str, shard_size: int) -> dict:
@@ -240,7 +206,7 @@ def dedup_flow(
     Args:
         benchmarks: benchmark files as `[NAME=]PATH[#FIELD]` (JSONL or Parquet).
         levels: 'prompt' and/or 'trace' (default both).
-        threshold, num_perm, shingle_size: MinHash LSH (METHODS.md §6 defaults).
+        threshold, num_perm, shingle_size: MinHash LSH (docs/methods.md#deduplication-and-decontamination defaults).
         trace_scope: 'prompt' (traces duplicate only within their prompt) or 'global'.
         ngram_size: decontamination word n-gram size (Open-R1: 8).
     """

@@ -1,4 +1,4 @@
-"""Divergence flow: teacher-forced log-probs → sentence scores → provenance (METHODS.md §1).
+"""Divergence flow: teacher-forced log-probs → sentence scores → provenance (docs/methods.md#provenance-tracing).
 
 For every teacher trace not yet done for (student, splitter): score it under the student (always
 teacher-forced) and under its teacher when the generation stage did not capture log-probs (needs
@@ -21,8 +21,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
 from tasks.divergence.provenance import DEFAULT_ALPHA, DEFAULT_BETA, ProvenanceConfig, sentence_score_rows
-from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
+from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 from tasks.divergence.sentences import SplitConfig
+from tasks.generate.backend import model_id as resolve_model_id
 from warehouse import Warehouse
 from warehouse.db import query_sql
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
@@ -53,18 +54,6 @@ class DivergenceConfig:
     prompt_split: str | None = field(default="train", metadata={"help": "only traces of prompts in this split (None = all)"})
 
 
-def resolve_model_id(path: str) -> str:
-    """The id the generation stage gives a local model (`<name>@<weights hash>`), so scores join traces."""
-    try:
-        from tasks.generate.backend import weights_fingerprint
-
-        if os.path.isdir(path):
-            return f"{os.path.basename(os.path.normpath(path))}@{weights_fingerprint(path)[:12]}"
-    except ImportError:
-        pass
-    return model_id_for_path(path)
-
-
 @functools.lru_cache(maxsize=3)
 def _scorer(path: str, model_id: str, cfg: ScoringConfig) -> TeacherForcedScorer:
     """Models are loaded once per process and reused across shards."""
@@ -89,22 +78,15 @@ def _existing_tokens(wh: Warehouse, pairs: pl.DataFrame) -> pl.DataFrame:
             con.unregister("_want")
 
 
-def _stamp(wh: Warehouse, table: str, df: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    """Fill the bookkeeping columns the target table has (run_id, *_at, source/origin)."""
-    cols = wh.columns(table)
-    extra = []
-    for c in cols:
-        if c in df.columns:
-            continue
-        if c == "run_id":
-            extra.append(pl.lit(run_id).alias(c))
-        elif c.endswith("_at"):
-            extra.append(pl.lit(utcnow()).cast(pl.Datetime("us")).alias(c))
-        elif c in ("source", "origin", "logprob_source"):
-            extra.append(pl.lit("teacher_forced").alias(c))
-        elif c == "n_tokens" and "logprobs" in df.columns:
-            extra.append(pl.col("logprobs").list.len().cast(pl.Int32).alias(c))
-    return df.with_columns(extra) if extra else df
+def _token_rows(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Rows of raw.raw_token_logprobs from a teacher-forced scoring pass (trace_id, model_id, token_ids,
+    logprobs, char_starts)."""
+    return scored.with_columns(
+        pl.lit("teacher_forced").alias("logprob_source"),
+        pl.col("logprobs").list.len().cast(pl.Int32).alias("n_tokens"),
+        pl.lit(utcnow()).cast(pl.Datetime("us")).alias("created_at"),
+        pl.lit(run_id).alias("run_id"),
+    )
 
 
 @task(name="divergence-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -159,7 +141,7 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
     with wh.transaction() as con:
         n_tok = 0
         if fresh is not None and fresh.height:
-            n_tok = wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, fresh, run_id), key=["trace_id", "model_id"], con=con)
+            n_tok = wh.load(TOKEN_TABLE, _token_rows(fresh, run_id), key=["trace_id", "model_id"], con=con)
         n_sent = wh.load(
             SENTENCE_TABLE,
             sentences.with_columns(pl.lit(now).cast(pl.Datetime("us")).alias("scored_at"), pl.lit(run_id).alias("run_id")),
@@ -380,7 +362,7 @@ def _score_missing_tokens(wh: Warehouse, traces: pl.DataFrame, model_path: str, 
         scorer = _scorer(model_path, model_id, cfg)
         table = pl.from_arrow(scorer.score([ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"])
                                             for r in part.iter_rows(named=True)]))
-        n += wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, table, run_id), key=["trace_id", "model_id"])
+        n += wh.load(TOKEN_TABLE, _token_rows(table, run_id), key=["trace_id", "model_id"])
     return n
 
 

@@ -8,7 +8,6 @@ go to `meta.eval_results` once a model's evaluation is complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.core import evaluate_problems
 from tasks.evaluate.metrics import summarize
 from tasks.evaluate.problems import eval_set_hash, load_eval_set
+from tasks.generate.backend import model_id
 from tasks.train.recipe import resolve_model_or_path
 from tasks.train.sft import read_sidecar
 from warehouse import Warehouse
@@ -30,22 +30,8 @@ DEFAULT_EVAL_SET = "toyworld/data/eval.jsonl"
 DEFAULT_MODEL = "toyworld/models/student"
 
 
-def model_fingerprint(model: str) -> str:
-    """Local folder: hash of config + weight file names, sizes and first MiB; hub id: the id itself."""
-    path = Path(model)
-    if not path.is_dir():
-        return "hub:" + model
-    digest = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file() and (p.suffix in (".safetensors", ".bin") or p.name == "config.json")):
-        digest.update(f.name.encode())
-        digest.update(str(f.stat().st_size).encode())
-        with f.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-    return digest.hexdigest()[:16]
-
-
 def eval_id_for(model: str, set_hash: str, cfg: EvalConfig) -> str:
-    return "ev_" + stable_hash(model_fingerprint(model), set_hash, str(cfg))
+    return "ev_" + stable_hash(model_id(model), set_hash, str(cfg))
 
 
 @task(name="eval-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)

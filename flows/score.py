@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task, map_shards
-from tasks.common.ids import stable_hash
+from tasks.quality.basis import length_basis, score_basis, verdict_basis
 from tasks.quality.filters import FilterConfig, apply_filters
 from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
@@ -65,13 +65,8 @@ def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConf
     """Filter flags of one shard of traces (one row per trace judged) and their rejections, in one transaction."""
     wh = Warehouse(warehouse)
     scores = wh.run_file("score/shard_scores", {"trace_ids": trace_ids})
-    basis = scores.group_by("trace_id", maintain_order=True).agg(
-        pl.format("{}={}", pl.col("metric"), pl.col("score")).str.join(";").alias("_scores")
-    )
     fingerprint = str(cfg)
-    basis = basis.with_columns(
-        pl.col("_scores").map_elements(lambda s: stable_hash(fingerprint, s), return_dtype=pl.String).alias("basis_hash")
-    ).drop("_scores")
+    basis = score_basis(scores, fingerprint)
     flags = apply_filters(scores, cfg)
     per_trace = flags.group_by("trace_id").agg(
         pl.col("reason_code").alias("reason_codes"), pl.col("detail").str.join("; ").alias("detail")
@@ -101,9 +96,7 @@ def _length_ratios(wh: Warehouse, run_id: str, cfg: SignalConfig) -> int:
     lengths = wh.run_file("score/completion_lengths", {"scorer_version": scorer_version(cfg)})
     if lengths.is_empty():
         return 0
-    basis = lengths.group_by("prompt_id", maintain_order=True).agg(
-        pl.format("{}:{}", pl.col("trace_id"), pl.col("completion_tokens")).str.join(",").alias("_set")
-    ).with_columns(pl.col("_set").map_elements(lambda s: stable_hash("lengths", s), return_dtype=pl.String).alias("basis_hash"))
+    basis = length_basis(lengths)
     ratios = (
         length_ratios(lengths)
         .join(lengths.select("trace_id", "prompt_id"), on="trace_id")
@@ -125,14 +118,7 @@ def _prompt_stats(wh: Warehouse, run_id: str, cfg: PromptStatsConfig) -> dict:
     if traces.is_empty():
         return {"written": 0}
     stats = prompt_stats(traces, verdicts, cfg)
-    basis = (
-        traces.join(verdicts, on="trace_id", how="left")
-        .sort("trace_id", "verifier", nulls_last=True)
-        .group_by("prompt_id", "model_id", maintain_order=True)
-        .agg(pl.format("{}:{}:{}:{}", "trace_id", "verifier", "verdict_status", "score").str.join(",").alias("_set"))
-        .with_columns(pl.col("_set").map_elements(lambda s: stable_hash("verdicts", s), return_dtype=pl.String).alias("basis_hash"))
-        .drop("_set")
-    )
+    basis = verdict_basis(traces, verdicts)
     rows = stats.join(basis, on=["prompt_id", "model_id"]).with_columns(pl.lit(str(cfg)).alias("config_fingerprint"))
     with wh.transaction() as con:
         written = wh.load("raw.raw_prompt_stats", _stamp(rows, run_id, "computed_at"), key=STATS_KEY, con=con)

@@ -1,4 +1,4 @@
-"""Benchmark decontamination by word n-gram overlap (METHODS.md §6; Open-R1 uses 8-grams).
+"""Benchmark decontamination by word n-gram overlap (docs/methods.md#deduplication-and-decontamination; Open-R1 uses 8-grams).
 
 A prompt is contaminated by a benchmark when it shares at least `min_matches` n-grams with one
 of the benchmark's items. Tokens are the casefolded NFKC words and symbols of `minhash.tokens`,

@@ -1,4 +1,4 @@
-"""Provenance analysis of a distilled model (METHODS.md §1) and the teacher comparison report (§3).
+"""Provenance analysis of a distilled model and the teacher comparison report (docs/methods.md#distilled-model-analysis).
 
 Analysis: the distilled student D's own samples, every sentence scored under the teacher T, the
 original student S and D; classes in the paper's order (`shared`, `teacher`, `student`,

@@ -1,6 +1,6 @@
 """Sentences of a trace with character offsets, and token log-probs mapped onto them.
 
-The unit of provenance tracing is a sentence (METHODS.md §1). The splitter is ours:
+The unit of provenance tracing is a sentence (docs/methods.md#sentences). The splitter is ours:
 
 * a sentence ends at a blank line, a newline, or `.` / `!` / `?` followed by whitespace
   (or the end of the text);

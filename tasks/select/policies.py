@@ -1,4 +1,4 @@
-"""Selection policies: which traces become a dataset version (METHODS.md §1, §4, §5).
+"""Selection policies: which traces become a dataset version (docs/methods.md#selection-rule).
 
 Input is one polars frame of candidate traces (built by the select flow from whichever upstream
 tables exist); output is the ordered rows `(trace_id, rank, stage)` and the policy's parameters.
