@@ -15,10 +15,12 @@ linked into a cache folder under the names DuckDB expects (`sqlite_scanner`, `po
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.resources
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -95,9 +97,13 @@ class LakeLocation:
         return self.kind == "postgres" or Path(self.catalog.removeprefix("sqlite:")).exists()
 
     def prepare(self) -> None:
-        """Create the local folders a writer needs."""
+        """Create the local folders a writer needs; a SQLite catalog is put in WAL mode (persistent),
+        so readers holding the catalog open never make a writer's commit fail as busy."""
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(self.root / "catalog.sqlite", timeout=30)) as catalog:
+                if catalog.execute("pragma journal_mode").fetchone()[0] != "wal":
+                    catalog.execute("pragma journal_mode=wal")
         if "://" not in self.data_path:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
 
