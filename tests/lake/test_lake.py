@@ -204,3 +204,22 @@ def test_migrate_warehouse_copies_a_single_file(tmp_path, file_wh_path):
     assert new.scalar("select count(*) from curated.my_pick") == 5
     again = potstill("--warehouse", str(lake), "migrate-warehouse", str(file_wh_path), check=False)
     assert again.returncode == 1 and "already has rows" in again.stderr
+
+
+def test_write_reruns_a_transaction_that_lost_a_commit_conflict(wh):
+    import duckdb
+
+    calls: list[int] = []
+
+    def body(con) -> None:
+        calls.append(1)
+        con.execute("insert into meta.runs (run_id, flow_name, stage, status, started_at) "
+                    "values ('once', 'f', 's', 'completed', now())")
+        if len(calls) == 1:  # as DuckLake reports a concurrent writer's conflicting commit
+            raise duckdb.TransactionException("Failed to commit DuckLake transaction: transaction conflict")
+
+    wh.write(body)
+    assert len(calls) == 2 and wh.scalar("select count(*) from meta.runs where run_id = 'once'") == 1
+    with pytest.raises(ValueError):  # anything else is not retried
+        wh.write(lambda con: (calls.append(1), (_ for _ in ()).throw(ValueError("bad row"))))
+    assert len(calls) == 3
