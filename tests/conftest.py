@@ -27,10 +27,14 @@ def _lake_template(tmp_path_factory) -> Path | None:
     """One migrated lake per session; each test gets a copy of its catalog (migrating a fresh lake takes seconds)."""
     if os.environ.get("POTSTILL_TEST_WAREHOUSE", "lake") != "lake":
         return None
-    from warehouse import Warehouse
+    import subprocess
+    import sys
 
     root = tmp_path_factory.mktemp("lake-template") / "lake"
-    Warehouse(root).ensure()
+    # in a process of its own: when it exits, SQLite folds the catalog's WAL into the file, so a copy is whole
+    subprocess.run([sys.executable, "-c", "import sys; from warehouse import Warehouse; Warehouse(sys.argv[1]).ensure()",
+                    str(root)], check=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
+    assert not (root / "catalog.sqlite-wal").exists() or (root / "catalog.sqlite-wal").stat().st_size == 0
     return root
 
 

@@ -97,13 +97,26 @@ class LakeLocation:
         return self.kind == "postgres" or Path(self.catalog.removeprefix("sqlite:")).exists()
 
     def prepare(self) -> None:
-        """Create the local folders a writer needs; a SQLite catalog is put in WAL mode (persistent),
-        so readers holding the catalog open never make a writer's commit fail as busy."""
+        """Create the local folders a writer needs. A new SQLite catalog is created in WAL mode
+        (persistent in the file), so readers holding it open never make a writer's commit busy.
+
+        Only a catalog that does not exist yet is touched here: Python's sqlite3 is another copy of
+        SQLite than DuckDB's, and two copies in one process must not open the same file (closing
+        one's descriptor drops the other's POSIX locks).
+        """
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(sqlite3.connect(self.root / "catalog.sqlite", timeout=30)) as catalog:
-                if catalog.execute("pragma journal_mode").fetchone()[0] != "wal":
-                    catalog.execute("pragma journal_mode=wal")
+            catalog = self.root / "catalog.sqlite"
+            if not catalog.exists():
+                fresh = self.root / f".catalog.{os.getpid()}.{threading.get_ident()}.tmp"
+                with contextlib.closing(sqlite3.connect(fresh)) as con:
+                    con.execute("pragma journal_mode=wal")
+                try:
+                    os.link(fresh, catalog)  # atomic: exactly one creator wins, nobody sees a half-made file
+                except FileExistsError:
+                    pass
+                finally:
+                    fresh.unlink(missing_ok=True)
         if "://" not in self.data_path:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
 
