@@ -262,6 +262,7 @@ def divergence_flow(
     max_batch_tokens: int = 16384,
     cpu_threads: int | None = None,
     split_scope: str = "reasoning",
+    splitter: str = "sent-v1",
     shard_size: int = 256,
     prompt_split: str | None = "train",
     limit: int | None = None,
@@ -272,11 +273,13 @@ def divergence_flow(
         teacher: the teacher's model folder; needed only for traces without captured log-probs.
         teacher_model_id: restrict to traces of this model (default: the teacher folder's id, else all teachers).
         student: the student's model folder or hub id.
+        splitter: sentence splitter version, 'sent-v1' (default) or 'sent-v2' (lists, LaTeX, code, prices);
+            stored with every sentence score.
     """
     cfg = DivergenceConfig(
         student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
         scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, cpu_threads=cpu_threads),
-        split=SplitConfig(scope=split_scope), shard_size=shard_size, prompt_split=prompt_split,
+        split=SplitConfig(scope=split_scope, version=splitter), shard_size=shard_size, prompt_split=prompt_split,
     )
     stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
     get_run_logger().info(
