@@ -106,6 +106,13 @@ class VLLMBackend:
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self._proc, self._lines), daemon=True).start()
         msg = self._wait(self.engine.startup_timeout_s)
+        if msg.get("event") == "unsupported":  # not transient: no retry
+            self.close()
+            raise GenerateError(f"teacher {self.engine.display_name}: {msg.get('message')}")
+        if msg.get("event") == "ready" and msg.get("logprobs_mode") != "raw_logprobs":
+            self.close()
+            raise GenerateError(f"teacher {self.engine.display_name}: the vLLM worker reports logprobs_mode="
+                                f"{msg.get('logprobs_mode')!r}, not 'raw_logprobs'; stored log-probs must be the model's own")
         if msg.get("event") != "ready":
             raise VLLMWorkerError(f"vLLM worker for {self.engine.model} sent {msg} instead of ready")
         self.vllm_version = msg.get("vllm_version")
