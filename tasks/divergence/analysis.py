@@ -1,4 +1,4 @@
-"""Provenance analysis of a distilled model (METHODS.md §1) and the teacher comparison report (§3).
+"""Provenance analysis of a distilled model (docs/methods.md §1) and the teacher comparison report (§3).
 
 Analysis: the distilled student D's own samples, every sentence scored under the teacher T, the
 original student S and D; classes in the paper's order (`shared`, `teacher`, `student`,

@@ -1,6 +1,6 @@
 """Sentences of a trace with character offsets, and token log-probs mapped onto them.
 
-The unit of provenance tracing is a sentence (METHODS.md §1). Two splitter versions; the version is
+The unit of provenance tracing is a sentence (docs/methods.md §1). Two splitter versions; the version is
 part of `str(SplitConfig)`, which is stored with every sentence score (`splitter` column):
 
 `sent-v1` (the default; kept byte for byte so stored scores stay reproducible):
@@ -12,7 +12,7 @@ part of `str(SplitConfig)`, which is stored with every sentence score (`splitter
 `sent-v2` (for real reasoning text, R1/QwQ style: markdown, LaTeX, lists, code, prices):
 
 * a sentence ends at a newline, or at `.` / `!` / `?` / `…` (plus closing quotes, brackets or
-  `**`) followed by whitespace or the end of the text;
+  `**`) followed by whitespace or the end of the text, or at `。` / `！` / `？` (no space needed);
 * opaque (never split inside): fenced code blocks (one unit, fences included), inline code,
   LaTeX environments `\\begin{X}...\\end{X}`, display math `$$...$$` / `\\[...\\]`,
   inline math `\\(...\\)` and `$...$` (pandoc's rule: the opening `$` has a non-space on
@@ -134,7 +134,7 @@ _ENV = re.compile(r"\\begin\{([^{}\n]+)\}.*?\\end\{\1\}", re.DOTALL)
 _DISPLAY = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _CURRENCY = re.compile(r"\$(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[kKMB]|bn)?(?![\w$^_{}\\])")
-_END = re.compile(r"(?:\.{3,}|[.!?…]+)[\"'”’)\]*]*(?=\s|$)|\n")
+_END = re.compile(r"(?:\.{3,}|[.!?…]+)[\"'”’)\]*]*(?=\s|$)|[。！？]+[”’」』）]*|\n")
 # a sentence that is only a list marker / enumerator so far: `1.`, `2)`, `(a)`, `iv.`, `- 3.`, `Step 2.` ...
 _ENUMERATOR = re.compile(
     r"[#>*+•\-\s(]*(?:(?:step|case|part|method|approach|option|example|problem|question|claim|lemma)\s+)?"

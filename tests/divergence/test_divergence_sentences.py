@@ -1,4 +1,4 @@
-"""The sentence splitter (METHODS.md §1 default) and token→sentence mapping by character offsets."""
+"""The sentence splitter (docs/methods.md §1 default) and token→sentence mapping by character offsets."""
 
 from __future__ import annotations
 
@@ -87,6 +87,7 @@ V2 = SplitConfig(version="sent-v2", scope="completion")
         ("Wait... let me see. Hmm… Okay.", ["Wait... let me see.", "Hmm…", "Okay."]),
         ('He said "stop." Then (why?) we left. Done!', ['He said "stop."', "Then (why?) we left.", "Done!"]),
         ("Use `a. b` here. Escaped \\$5. Next", ["Use `a. b` here.", "Escaped \\$5.", "Next"]),
+        ("所以答案是5。我们再检查一下！好。", ["所以答案是5。", "我们再检查一下！", "好。"]),
         ("   \n\n  ", []),
     ],
 )
