@@ -20,7 +20,10 @@ part of `str(SplitConfig)`, which is stored with every sentence score (`splitter
 * a currency amount (`$5`, `$10.50`, `$1,200`, `$3k`) is text, not an opening `$`;
 * a list marker or enumerator (`1.`, `2)`, `a.`, `iv.`, `-`, `*`) at the start of a sentence
   stays with it; so does a common abbreviation (e.g., i.e., etc., vs., Fig., approx., Dr., ...);
-* an ellipsis followed by a lower-case word does not end a sentence.
+* an ellipsis followed by a lower-case word does not end a sentence;
+* display math is part of the sentence around it when the line before it stops mid-sentence (no
+  final punctuation, not even a colon) or the line after it goes on in lower case;
+* an end-of-proof mark alone after a full stop (`$\\blacksquare$`, `∎`, `Q.E.D.`) stays with it.
 
 Both: each sentence is stripped of surrounding whitespace; empty pieces are dropped; offsets are
 `[char_start, char_end)` into the text that was split (for a trace: the completion text, so they
@@ -141,6 +144,8 @@ _ENUMERATOR = re.compile(
     r"(?:\d{1,3}|[A-Za-z]|[ivxlcdm]{2,6}|[IVXLCDM]{2,6})[.)]",
     re.ASCII | re.IGNORECASE,
 )
+# an end-of-proof mark alone after a full stop stays with its sentence: ∎, □, $\blacksquare$, $\square$, Q.E.D. (masked math is opaque)
+_QED = re.compile(r"[ \t]*(?:∎|□|■|Q\.E\.D\.|QED|\$\\(?:blacksquare|square|Box|qed)\$|\\qed)[ \t]*(?=\n|$)")
 _INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")
 _MATHY = re.compile(r"[\\=^_{}<>+]")
 # lower-cased, without the final dot
@@ -224,7 +229,7 @@ def _cuts_v2(region: str) -> tuple[str, list[int]]:
         for i in range(a, b):
             chars[i] = _OPAQUE
     masked = "".join(chars)
-    ends = [m for m in _END.finditer(masked)]
+    ends = list(_END.finditer(masked))
     ends += [_Cut(b) for a, b in spans if _math_ends_sentence(region, a, b)]
     cuts: list[int] = []
     last = 0
@@ -232,9 +237,9 @@ def _cuts_v2(region: str) -> tuple[str, list[int]]:
         if isinstance(m, _Cut):
             keep = m.end() > last
         elif m.group() == "\n":
-            keep = not _leads_into_display(region, masked, last, m.start())
+            keep = not (_leads_into_display(region, masked, last, m.start()) or _continues_display(masked, m.start()))
         else:
-            keep = _ends_sentence(masked, m.start(), m.end(), last)
+            keep = _ends_sentence(masked, m.start(), m.end(), last) and not _QED.match(region, m.end())
         if not keep:
             continue
         cuts.append(m.end())
@@ -265,13 +270,21 @@ def _math_ends_sentence(region: str, a: int, b: int) -> bool:
 
 
 def _leads_into_display(region: str, masked: str, last_cut: int, newline: int) -> bool:
-    """A line without final punctuation followed by display math / an environment: one sentence
-    ("the sum is\\n$$x_1 + x_2 = 5.$$"), as in written mathematics."""
+    """A line that stops mid-sentence (no final punctuation, not even a colon) followed by display
+    math / an environment: one sentence ("the sum is\\n$$x_1 + x_2 = 5.$$"), as in written
+    mathematics. "We get:\\n\\[...\\]" keeps its newline boundary."""
     line = masked[last_cut:newline].rstrip()
-    if not line.strip() or line.rstrip("\"'”’)]*")[-1:] in (".", "!", "?", "…"):
+    if not line.strip() or line.rstrip("\"'”’)]*")[-1:] in (".", "!", "?", "…", ":", ";"):
         return False
     nxt = region[newline + 1 :].lstrip(" \t")
     return nxt.startswith(("$$", "\\[", "\\begin{")) and masked[len(region) - len(nxt)] == _OPAQUE
+
+
+def _continues_display(masked: str, newline: int) -> bool:
+    """Display math ending a line, and the next line goes on in lower case ("\\[2q^2 = p^2,\\]\\nso p is even")."""
+    before = masked[:newline].rstrip(" \t")
+    after = masked[newline + 1 :].lstrip(" \t")
+    return before.endswith(_OPAQUE) and after[:1].islower()
 
 
 def _ends_sentence(masked: str, start: int, end: int, last_cut: int) -> bool:

@@ -16,6 +16,9 @@ from tasks.divergence.sentences import SplitConfig, split_sentences
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "reasoning_traces.txt"
 HELD_OUT = DATA / "reasoning_traces_heldout.txt"  # written after sent-v2's rules were fixed
+STRESS = DATA / "reasoning_traces_stress.txt"  # written later to probe sent-v2 (two rules added after: see the file)
+FILES = [FIXTURE, HELD_OUT, STRESS]
+IDS = ["dev", "held-out", "stress"]
 MARK = "⁞"
 
 
@@ -55,17 +58,17 @@ def boundary_f1(cfg: SplitConfig, traces: list[tuple[str, set[int]]]) -> tuple[f
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-@pytest.mark.parametrize("path", [FIXTURE, HELD_OUT], ids=["dev", "held-out"])
+@pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_fixture_is_well_formed(path):
     traces = load_traces(path)
-    assert len(traces) >= 4
+    assert len(traces) >= 3
     for text, gold in traces:
         assert MARK not in text and gold, text[:60]
         assert all(not text[g - 1].isspace() for g in gold), "a boundary mark sits right after a sentence's last character"
 
 
 @pytest.mark.parametrize("version", ["sent-v1", "sent-v2"])
-@pytest.mark.parametrize("path", [FIXTURE, HELD_OUT], ids=["dev", "held-out"])
+@pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_boundary_f1_is_reported(path, version, splitter_f1_lines, capsys):
     traces = load_traces(path)
     p, r, f1 = boundary_f1(SplitConfig(version=version, scope="completion"), traces)
@@ -83,7 +86,7 @@ def test_boundary_f1_is_reported(path, version, splitter_f1_lines, capsys):
 
 def test_v2_errors_on_the_fixture_are_listed_for_review():
     """Not a threshold: every disagreement printed (with -s) so the fixture stays reviewable."""
-    for text, gold in load_traces(FIXTURE) + load_traces(HELD_OUT):
+    for text, gold in [t for path in FILES for t in load_traces(path)]:
         pred = predicted_boundaries(text, SplitConfig(version="sent-v2", scope="completion"))
         for pos in sorted(pred ^ gold):
             kind = "extra" if pos in pred else "missed"
