@@ -73,9 +73,13 @@ class ScoringConfig:
         metadata={"help": "traces tokenized at a time; the accelerator scores one group while a host thread encodes the next"},
     )
     use_chat_template: bool = field(
-        default=True, metadata={"help": "render the prompt with the tokenizer's chat template (user turn + generation prompt)"}
+        default=True,
+        metadata={"help": "items without a recorded context only (imported traces): render the problem with the "
+                  "tokenizer's chat template (user turn + generation prompt)"},
     )
-    system_prompt: str | None = field(default=None, metadata={"help": "system message added before the user turn"})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "items without a recorded context only: system message added before the user turn"}
+    )
 
     def __str__(self) -> str:
         from tasks.common.ids import config_fingerprint
