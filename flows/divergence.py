@@ -356,6 +356,9 @@ def run_provenance_analysis(
                                      limit=n_prompts)
             have = wh.query(sql_traces, {"d": d_id, "split": split})
         if have.height == 0:
+            if not wh.scalar("select count(*) from staging.stg_prompts where split = ?", [split]):
+                raise DivergenceError(f"no {split!r} prompts in {wh.path}; ingest some first, e.g. `potstill run ingest "
+                                      f"--set path=toyworld/data/eval.jsonl --set split={split} --set source=toy-eval`")
             raise DivergenceError(f"no traces of {d_id} on {split!r} prompts; sample the distilled model first (sample=True)")
         if verify:
             try:
