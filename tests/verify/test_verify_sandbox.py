@@ -15,12 +15,13 @@ import psutil
 import pytest
 
 from tasks.verify.code import CodeConfig, extract_code_block, parse_tests, verify_code
-from tasks.verify.sandbox import SandboxConfig, available_tier, run_tests
+from tasks.verify.sandbox import SandboxConfig, _probe, run_tests
+from tasks.verify.verdicts import VerifyError
 
 TESTS = ["assert f(1) == 5", "assert f(0) == 2", "assert f(-2) == -4"]
 GOOD = "def f(x):\n    return 3 * x + 2\n"
 needs_bwrap = pytest.mark.skipif(
-    available_tier("auto") != "bwrap", reason="bubblewrap unavailable: run `sh tasks/verify/install_sandbox.sh`"
+    not _probe("bwrap"), reason="bubblewrap unavailable: run `sh tasks/verify/install_sandbox.sh`"
 )
 
 
@@ -115,7 +116,9 @@ def test_hostile_batch(listener, tmp_path, monkeypatch):
     got = {r["trace_id"]: (r["verdict_status"], r["verdict_reason"]) for r in out.to_dicts()}
     # Killing its parent kills only the in-sandbox runner; the namespace then goes down, racing the
     # candidate's own tests: either it finished them (correct) or it is a crash. Never the host.
-    assert got.pop("kill_parent") in {("correct", "all_tests_passed"), ("incorrect", "candidate_crashed")}
+    # (inside its PID namespace the parent is the namespace's init, another uid: the kill is refused)
+    assert got.pop("kill_parent") in {("correct", "all_tests_passed"), ("incorrect", "candidate_crashed"),
+                                      ("incorrect", "candidate_error")}
     # a busy loop meets the wall deadline or its CPU limit first, depending on load: a timeout either way
     assert got.pop("loop") in {("timeout", "deadline_exceeded"), ("timeout", "cpu_limit_exceeded")}
     assert got == {
@@ -172,8 +175,8 @@ def test_no_code_block_or_no_tests_is_unverifiable():
 def test_scrubbed_environment_and_fresh_scratch_cwd(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "nope")
     program = "import os\nENV = dict(os.environ)\nCWD = os.getcwd()\nFILES = sorted(os.listdir('.'))\n"
-    tests = ["assert 'AWS_SECRET_ACCESS_KEY' not in ENV", "assert 'potstill-sbx-' in CWD",
-             "assert FILES == ['candidate.py', 'runner.py', 'tests.json']", f"assert CWD != {os.getcwd()!r}"]
+    tests = ["assert 'AWS_SECRET_ACCESS_KEY' not in ENV", "assert CWD == '/sandbox'",
+             "assert FILES == []", f"assert CWD != {os.getcwd()!r}"]
     result = run_tests(program, tests, SandboxConfig())
     assert result.tests == (True, True, True, True), result.stderr
 
@@ -182,8 +185,14 @@ def test_scrubbed_environment_and_fresh_scratch_cwd(monkeypatch):
 def test_weaker_tiers_still_judge_and_say_what_is_in_force(tier):
     from tasks.verify.sandbox import _probe
 
+    from tasks.verify.sandbox import _interpreter_open_to
+
     if not _probe(tier):
         pytest.skip(f"{tier} tier unavailable here")
+    if os.geteuid() == 0 and not _interpreter_open_to(61000):
+        with pytest.raises(VerifyError, match="never runs as root"):
+            verify_code(_items({"good": GOOD}), CodeConfig(sandbox=SandboxConfig(isolation=tier)))
+        return
     out = verify_code(_items({"good": GOOD, "bad": "def f(x):\n    return x\n"}),
                       CodeConfig(sandbox=SandboxConfig(isolation=tier)))
     assert out["verdict_status"].to_list() == ["correct", "incorrect"]
