@@ -627,6 +627,7 @@ def _collect(proc: subprocess.Popen, result_fd: int, deadline: float, cap: int, 
                 if total_output > cap:
                     exceeded = True
             if exceeded:
+                _drain(sel, buffers, cap)
                 break
     finally:
         sel.close()
