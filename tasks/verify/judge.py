@@ -38,10 +38,7 @@ MAX_INT_BITS = 100_000  # operands of ** and << beyond this are refused
 # Builtins the judge evaluates itself; a test's call of any other name goes to the candidate.
 SAFE_BUILTINS: dict[str, Any] = {
     name: getattr(builtins, name)
-    for name in (
-        "abs all any bin bool chr complex dict divmod enumerate float frozenset hex int isinstance "
-        "len list max min oct ord repr reversed round set sorted str sum tuple type zip bytes"
-    ).split()
+    for name in ["abs", "all", "any", "bin", "bool", "chr", "complex", "dict", "divmod", "enumerate", "float", "frozenset", "hex", "int", "isinstance", "len", "list", "max", "min", "oct", "ord", "repr", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip", "bytes"]
 }
 SAFE_BUILTINS.update({"True": True, "False": False, "None": None})
 MATH_NAMES = {
@@ -177,7 +174,7 @@ class _Planner:
             raise Unsupported(f"{ast.unparse(node)[:80]} needs a value the judge computes from the candidate's results")
 
         class Inline(ast.NodeTransformer):
-            def visit_Name(inner, name: ast.Name) -> ast.AST:  # noqa: N805 - NodeTransformer protocol
+            def visit_Name(inner, name: ast.Name) -> ast.AST:
                 if isinstance(name.ctx, ast.Load) and name.id in free and name.id in self.judge_pure:
                     value = self.judge_pure[name.id]
                     text = repr(value)
@@ -421,7 +418,7 @@ def safe_eval(node: ast.expr, env: Mapping[str, Any], depth: int = 0) -> Any:
     """Evaluate a judge-side expression over plain values; anything outside the whitelist raises JudgeError."""
     if depth > MAX_DEPTH * 4:
         raise JudgeError("expression too deep")
-    ev = lambda n, e=env: safe_eval(n, e, depth + 1)  # noqa: E731 - local shorthand
+    ev = lambda n, e=env: safe_eval(n, e, depth + 1)
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):

@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
+from typing import Self
 
 from tasks.common.ids import config_fingerprint
 from tasks.verify.judge import Plan, decode, judge_results, plan_tests
@@ -175,7 +176,7 @@ class _UidLease:
         self.uid: int | None = None
         self._fd = -1
 
-    def __enter__(self) -> _UidLease:
+    def __enter__(self) -> Self:
         if os.geteuid() != 0:
             return self  # unprivileged already; no other uid to switch to
         directory = _lock_dir()

@@ -184,9 +184,7 @@ def test_scrubbed_environment_and_fresh_scratch_cwd(monkeypatch):
 
 @pytest.mark.parametrize("tier", ["unshare", "none"])
 def test_weaker_tiers_still_judge_and_say_what_is_in_force(tier):
-    from tasks.verify.sandbox import _probe
-
-    from tasks.verify.sandbox import _interpreter_open_to
+    from tasks.verify.sandbox import _interpreter_open_to, _probe
 
     if not _probe(tier):
         pytest.skip(f"{tier} tier unavailable here")

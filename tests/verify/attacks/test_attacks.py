@@ -143,36 +143,36 @@ def test_seven_forging_techniques_and_more_never_pass():
 
 
 ESCAPES = {
-    "read_etc_shadow": ("import sys\ntry:\n    sys.stderr.write(open('/etc/shadow').read())\n    SHADOW = True\n"
-                        "except OSError:\n    SHADOW = False\n", ["assert SHADOW is False"]),
+    "read_etc_shadow": (("import sys\ntry:\n    sys.stderr.write(open('/etc/shadow').read())\n    SHADOW = True\n"
+                        "except OSError:\n    SHADOW = False\n"), ["assert SHADOW is False"]),
     "write_outside": ("import os\nWROTE = []\n" + "".join(
         f"try:\n    open({str(p)!r}, 'w').write('escaped')\n    WROTE.append({str(p)!r})\nexcept OSError:\n    pass\n"
         for p in OUTSIDE), ["assert isinstance(WROTE, list)"]),  # /dev/shm is the sandbox's own tmpfs: checked on the host
     "parent_env_via_proc": (
-        "import os, sys\nLEAK = []\n"
+        ("import os, sys\nLEAK = []\n"
         "for pid in os.listdir('/proc'):\n"
         "    if pid.isdigit():\n"
         "        for name in ('environ', 'cmdline'):\n"
         "            try:\n                t = open(f'/proc/{pid}/{name}', 'rb').read().decode('latin1')\n"
         "            except OSError:\n                continue\n"
         "            if 'POTSTILL_CANARY' in t or 'canary-' in t:\n                LEAK.append(t)\n"
-        "sys.stderr.write(repr(LEAK) + repr(dict(os.environ)))\n", ["assert LEAK == []"]),
-    "host_memory": ("import os\nMEM = []\nfor pid in ['1', '2', str(os.getppid())]:\n    try:\n"
+        "sys.stderr.write(repr(LEAK) + repr(dict(os.environ)))\n"), ["assert LEAK == []"]),
+    "host_memory": (("import os\nMEM = []\nfor pid in ['1', '2', str(os.getppid())]:\n    try:\n"
                     "        MEM.append(len(open(f'/proc/{pid}/mem', 'rb').read(16)))\n    except OSError:\n        pass\n"
-                    "HOST_PIDS = sum(1 for p in os.listdir('/proc') if p.isdigit())\n",
+                    "HOST_PIDS = sum(1 for p in os.listdir('/proc') if p.isdigit())\n"),
                     ["assert MEM == []", "assert HOST_PIDS <= 4"]),
     "unix_sockets_under_run": ("import os\nRUN = os.path.exists('/run') or os.path.exists('/var/run')\n",
                                ["assert RUN is False"]),
-    "user_namespace": ("import ctypes, subprocess\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "user_namespace": (("import ctypes, subprocess\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                        "USERNS = libc.unshare(0x10000000) == 0\n"
-                       "CLI = subprocess.run(['unshare', '-U', 'true']).returncode == 0\n",
+                       "CLI = subprocess.run(['unshare', '-U', 'true']).returncode == 0\n"),
                        ["assert USERNS is False", "assert CLI is False"]),
-    "become_root": ("import os\ntry:\n    os.setuid(0)\n    ROOT = True\nexcept OSError:\n    ROOT = False\n"
-                    "UID = os.getuid()\nCAPS = [l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n",
-                    ["assert ROOT is False", "assert UID >= 61000", "assert CAPS == ['CapEff:\\t0000000000000000\\n', "
-                     "'CapBnd:\\t0000000000000000\\n', 'NoNewPrivs:\\t1\\n']"]),
-    "repo_and_warehouse_not_in_view": ("import os\nSEEN = [p for p in ('/work', '/root/.local', '/home', '/etc/passwd', "
-                                       f"{str(REPO)!r}) if os.path.exists(p) and os.listdir(p) if os.path.isdir(p)]\n",
+    "become_root": (("import os\ntry:\n    os.setuid(0)\n    ROOT = True\nexcept OSError:\n    ROOT = False\n"
+                    "UID = os.getuid()\nCAPS = [l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n"),
+                    ["assert ROOT is False", "assert UID >= 61000", ("assert CAPS == ['CapEff:\\t0000000000000000\\n', "
+                     "'CapBnd:\\t0000000000000000\\n', 'NoNewPrivs:\\t1\\n']")]),
+    "repo_and_warehouse_not_in_view": (("import os\nSEEN = [p for p in ('/work', '/root/.local', '/home', '/etc/passwd', "
+                                       f"{str(REPO)!r}) if os.path.exists(p) and os.listdir(p) if os.path.isdir(p)]\n"),
                                        ["assert set(SEEN) <= {'/work'}"]),
 }
 
@@ -302,7 +302,7 @@ def test_through_potstill_run_verify(tmp_path):
         pl.col("created_at").str.to_datetime()), key=["trace_id"])
     env = {**os.environ, "PYTHONPATH": str(REPO), "POTSTILL_CANARY_SECRET": CANARY}
     cli = [sys.executable, "-c", "from flows.cli import main; main()", "--warehouse", str(wh_path), "run", "verify"]
-    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=170)
+    done = subprocess.run(cli, check=False, env=env, capture_output=True, text=True, timeout=170)
     assert done.returncode == 0, done.stderr[-2000:]
     got = dict(wh.query("select trace_id, verdict_status from raw.raw_verifications").iter_rows())
     assert got.pop("right") == "correct"
