@@ -225,7 +225,15 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Row counts per table and the most recent runs."""
+    """Row counts per table and the most recent runs (runs whose process died are marked abandoned first)."""
+    from warehouse import Warehouse
+    from warehouse.db import WarehouseError
+
+    if Path(_wh_path(warehouse)).exists():
+        try:
+            Warehouse(_wh_path(warehouse), busy_timeout_s=1.0).ensure()  # migrates, then marks abandoned runs
+        except WarehouseError:
+            pass  # another process is writing: show what is there
     wh = _warehouse(warehouse, read_only=True)
     tables = wh.query(
         "select table_schema || '.' || table_name as name from information_schema.tables"

@@ -10,6 +10,7 @@ disabled here (`parsing_timeout=None`, `timeout_seconds=None`) and every item ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -50,6 +51,14 @@ class MathConfig:
         default=8000, metadata={"help": "only the last N characters of the answer are parsed (final answers sit at the end)"}
     )
 
+    def __post_init__(self) -> None:
+        for key in ("float_rounding", "numeric_precision", "memory_limit_mb", "max_answer_chars"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"math setting {key} must be an integer >= 1, not {value!r}")
+        if not isinstance(self.deadline_s, (int, float)) or not math.isfinite(self.deadline_s) or self.deadline_s <= 0:
+            raise ValueError(f"math setting deadline_s must be a finite number of seconds > 0, not {self.deadline_s!r}")
+
     def verify_params(self) -> tuple:
         return (self.float_rounding, self.numeric_precision, self.strict, self.max_answer_chars)
 
@@ -68,6 +77,12 @@ class VoteConfig:
     min_agreement: float = field(
         default=0.5, metadata={"help": "the majority answer's share of answered traces must exceed this (clear majority)"}
     )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_answers, bool) or not isinstance(self.min_answers, int) or self.min_answers < 1:
+            raise ValueError(f"vote setting min_answers must be an integer >= 1, not {self.min_answers!r}")
+        if not isinstance(self.min_agreement, (int, float)) or not 0 <= self.min_agreement < 1:
+            raise ValueError(f"vote setting min_agreement must be in [0, 1), not {self.min_agreement!r}")
 
     def version(self, math_cfg: MathConfig) -> str:
         return f"vote-{REVISION}-{config_fingerprint(self)}+{math_cfg.version()}"
