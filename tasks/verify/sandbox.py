@@ -265,6 +265,19 @@ class _Cgroup:
                     continue
         return None
 
+    def kill(self) -> None:
+        """SIGKILL every process of the sandbox (all of them, whatever session or namespace they moved to)."""
+        for d in self.dirs:
+            try:
+                pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
     def close(self) -> None:
         for d in self.dirs:
             _empty_and_remove(d)
@@ -417,6 +430,14 @@ def _drop(uid: int | None) -> list[str]:
             "--bounding-set=-all", "--inh-caps=-all"]
 
 
+@cache
+def _site_dirs() -> list[str]:
+    """The interpreter's site-packages (venv and base), so candidates may import installed packages."""
+    import site
+
+    return [p for p in site.getsitepackages() if os.path.isdir(p)]
+
+
 def _clean_env(home: str) -> dict[str, str]:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
             "PYTHONHASHSEED": "0"}
@@ -504,7 +525,9 @@ def run_steps(program: str, plan: Plan, cfg: SandboxConfig) -> dict:
             read_fd, write_fd = os.pipe()
             fds += [read_fd, write_fd]
             pass_fds = [write_fd]
-            python = [sys.executable, "-I", "-B", "-c", RUNNER.read_text(encoding="utf-8"), json.dumps(limits), str(write_fd)]
+            # -S: no site processing (half the interpreter's start-up); site-packages are added plainly instead
+            python = [sys.executable, "-I", "-B", "-S", "-c", RUNNER.read_text(encoding="utf-8"), json.dumps(limits),
+                      str(write_fd), json.dumps(_site_dirs())]
             seccomp = _seccomp_program() if tier == "bwrap" else None
             if tier == "bwrap":
                 seccomp_fd = None
@@ -637,8 +660,9 @@ def _collect(proc: subprocess.Popen, result_fd: int, deadline: float, cap: int, 
         except (ProcessLookupError, PermissionError):
             pass
         peak = cgroup.peak_memory()
-        cgroup.close()
+        cgroup.kill()
         proc.wait()
+        cgroup.close()
     # only complete lines count: a line cut by the cap or by a kill is dropped
     lines = buffers["res"].decode("utf-8", "replace").split("\n")[:-1]
     return bytes(buffers["out"]), bytes(buffers["err"]), lines, timed_out, exceeded, peak

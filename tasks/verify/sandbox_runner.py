@@ -1,6 +1,6 @@
 """Runs inside the sandbox, in the candidate's process: load the candidate, do the judge's steps, send values.
 
-Invoked as `python -I -B -c <this file's source> LIMITS_JSON RESULT_FD` with stdin = a JSON payload
+Invoked as `python -I -B -S -c <this file's source> LIMITS_JSON RESULT_FD SITE_DIRS_JSON` with stdin = a JSON payload
 `{"program": ..., "steps": [[kind, src], ...]}`. It never sees a test or an expected value: each
 step is a sub-expression of a test that needs the candidate's code (`f(3)`), and its value goes back
 to the judge (the host) serialised by `encode`, one JSON line per step on RESULT_FD, a pipe only the
@@ -70,6 +70,7 @@ def encode(value, depth=0, budget=None):
 def main():
     limits = json.loads(sys.argv[1])
     result_fd = int(sys.argv[2])
+    sys.path.extend(json.loads(sys.argv[3]) if len(sys.argv) > 3 else [])  # started with -S: no site processing
     _set_limits(limits)
 
     def emit(record):

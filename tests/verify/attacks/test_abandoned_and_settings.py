@@ -64,3 +64,32 @@ def test_run_verify_refuses_before_starting_a_run(wh_path):
     with pytest.raises(VerifyError, match="code_shard_size"):
         run_verify(warehouse=str(wh_path), code_shard_size=-1)
     assert Warehouse(wh_path).scalar("select count(*) from meta.runs") == 0
+
+
+def test_without_bubblewrap_code_verification_refuses_in_one_line(monkeypatch, wh_path):
+    import json
+
+    import polars as pl
+
+    from flows.verify import run_verify
+    from tasks.verify import sandbox
+    from warehouse import Warehouse
+
+    monkeypatch.setattr(sandbox, "_probe", lambda tier: tier != "bwrap")
+    wh = Warehouse(wh_path)
+    now = pl.datetime(2025, 1, 1)
+    wh.load("raw.raw_prompts", pl.DataFrame([{
+        "prompt_id": "pc", "source": "t", "domain": "code", "problem_text": "f", "reference_answer": None,
+        "tests_json": json.dumps(["assert f(1) == 2"]), "split": "train", "run_id": "seed"}]).with_columns(
+        now.alias("ingested_at")), key=["prompt_id"])
+    wh.load("raw.raw_traces", pl.DataFrame([{
+        "trace_id": "t1", "prompt_id": "pc", "model_id": "m", "origin": "imported", "sample_index": 0,
+        "completion_text": "```python\ndef f(x):\n    return x + 1\n```", "is_truncated": False, "run_id": "seed"}]).with_columns(
+        now.alias("created_at")), key=["trace_id"])
+    with pytest.raises(VerifyError) as err:
+        run_verify(warehouse=str(wh_path), workers=1)
+    message = str(err.value)
+    assert "\n" not in message and "bubblewrap" in message and "apt-get install bubblewrap" in message
+    assert "committed before the failure: 0 verdicts" in message
+    assert wh.scalar("select count(*) from raw.raw_verifications") == 0
+    assert wh.scalar("select status from meta.runs") == "failed"
