@@ -38,9 +38,14 @@ MAX_INT_BITS = 100_000  # operands of ** and << beyond this are refused
 # Builtins the judge evaluates itself; a test's call of any other name goes to the candidate.
 SAFE_BUILTINS: dict[str, Any] = {
     name: getattr(builtins, name)
-    for name in ["abs", "all", "any", "bin", "bool", "chr", "complex", "dict", "divmod", "enumerate", "float", "frozenset", "hex", "int", "isinstance", "len", "list", "max", "min", "oct", "ord", "repr", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "type", "zip", "bytes"]
+    for name in [
+        "abs", "all", "any", "bin", "bool", "chr", "complex", "dict", "divmod", "enumerate", "float", "frozenset",
+        "hex", "int", "isinstance", "len", "list", "max", "min", "oct", "ord", "repr", "reversed", "round", "set",
+        "sorted", "str", "sum", "tuple", "type", "zip", "bytes", "map", "filter",
+    ]
 }
 SAFE_BUILTINS.update({"True": True, "False": False, "None": None})
+BUILTIN_NAMES = frozenset(dir(builtins))
 MATH_NAMES = {
     "isclose", "sqrt", "floor", "ceil", "fabs", "isnan", "isinf", "isfinite", "inf", "nan", "pi", "e", "tau",
     "log", "log2", "log10", "exp", "gcd", "lcm", "comb", "perm", "prod", "fsum", "trunc", "hypot", "sin", "cos",
@@ -141,11 +146,22 @@ def _free_names(node: ast.AST) -> set[str]:
 
 
 class _Planner:
-    def __init__(self) -> None:
+    def __init__(self, defined: set[str] | None = None) -> None:
+        self.defined = defined  # names the candidate's program binds (None: unknown, no check)
+        self.derived: set[str] = set()  # names the test binds in the candidate from candidate values
+        self.imported: set[str] = set()  # names the test's own imports bind (the test's, not the candidate's)
         self.steps: list[Step] = []
         self.judge_pure: dict[str, Any] = {}  # judge names known before the candidate runs
         self.judge_mixed: set[str] = set()  # judge names that depend on candidate values
         self.candidate: set[str] = set()  # names the candidate's namespace binds via test statements
+
+    def candidates(self, name: str) -> bool:
+        """The name is the candidate's own (not a builtin it did not define, not one the test imported)."""
+        if name in self.derived:
+            return True
+        if name in self.imported:
+            return False
+        return name not in BUILTIN_NAMES or (self.defined is not None and name in self.defined)
 
     def is_candidate_name(self, name: str) -> bool:
         if name in self.candidate:
@@ -172,6 +188,9 @@ class _Planner:
         free = _free_names(node)
         if free & self.judge_mixed:
             raise Unsupported(f"{ast.unparse(node)[:80]} needs a value the judge computes from the candidate's results")
+        if not any(self.candidates(n) for n in free):
+            # e.g. the expected side `Fraction(5)` or `next(iter(...))`: the candidate would compute both sides
+            raise Unsupported(f"{ast.unparse(node)[:80]} uses no name of the candidate's; the judge cannot evaluate it")
 
         class Inline(ast.NodeTransformer):
             def visit_Name(inner, name: ast.Name) -> ast.AST:
@@ -218,6 +237,7 @@ class _Planner:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             names = [(a.asname or a.name).split(".")[0] for a in stmt.names]
             self.candidate.update(n for n in names if n not in SAFE_MODULES)
+            self.imported.update(names)
             self.steps.append(Step("exec", ast.unparse(stmt)))
             return [Action("ran", step=len(self.steps) - 1)]
         if isinstance(stmt, ast.Expr):
@@ -232,6 +252,7 @@ class _Planner:
                 self.steps.append(Step("exec", src))
                 for name in targets:
                     self.candidate.add(name)
+                    self.derived.add(name)
                     self.judge_pure.pop(name, None)
                     self.judge_mixed.discard(name)
                 return [Action("ran", step=len(self.steps) - 1)]
@@ -242,6 +263,7 @@ class _Planner:
                 return self._unsupported(stmt)
             for name in targets:
                 self.candidate.discard(name)
+                self.derived.discard(name)
             if not holes:
                 value = safe_eval(residual, dict(self.judge_pure))
                 _bind(target, value, self.judge_pure)
@@ -278,13 +300,39 @@ def _bind(target: ast.expr, value: Any, env: dict[str, Any]) -> None:
         _bind(sub, item, env)
 
 
-def plan_tests(tests: list[str]) -> Plan:
-    """Split assert-tests into candidate steps and judge actions (see the module docstring)."""
-    planner = _Planner()
+def defined_names(program: str) -> set[str]:
+    """Every name the program binds anywhere (defs, classes, imports, assignments); empty if it does not parse."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return names
+
+
+def plan_tests(tests: list[str], program: str | None = None) -> Plan:
+    """Split assert-tests into candidate steps and judge actions (see the module docstring).
+
+    A step must use a name of the candidate's: not a builtin (unless `program` defines it), not a
+    name the test imported itself. An expected value built only from names the judge does not
+    evaluate (`Fraction(5)`, `next(iter(x))`) would otherwise be computed, and so chosen, by the
+    candidate; such a test is unsupported.
+    """
+    planner = _Planner(defined_names(program) if program is not None else None)
     plans: list[tuple[Action, ...] | None] = []
     problems: list[str | None] = []
     for test in tests:
         before = (len(planner.steps), dict(planner.judge_pure), set(planner.judge_mixed), set(planner.candidate))
+        derived_before, imported_before = set(planner.derived), set(planner.imported)
         try:
             tree = ast.parse(test, mode="exec")
             actions = [a for stmt in tree.body for a in planner.statement(stmt)]
@@ -293,6 +341,7 @@ def plan_tests(tests: list[str]) -> Plan:
         except (Unsupported, JudgeError, SyntaxError, ValueError, TypeError, ArithmeticError, RecursionError) as exc:
             del planner.steps[before[0]:]
             planner.judge_pure, planner.judge_mixed, planner.candidate = before[1], before[2], before[3]
+            planner.derived, planner.imported = derived_before, imported_before
             plans.append(None)
             problems.append(f"{type(exc).__name__}: {str(exc)[:120]}")
     return Plan(tuple(planner.steps), tuple(plans), tuple(problems))

@@ -494,7 +494,7 @@ def run_tests(program: str, tests: list[str], cfg: SandboxConfig) -> SandboxResu
     >>> run_tests("def f(x):\\n    return x + 1", ["assert f(1) == 2"], SandboxConfig()).tests   # doctest: +SKIP
     (True,)
     """
-    plan = plan_tests(tests)
+    plan = plan_tests(tests, program)
     raw = run_steps(program, plan, cfg)
     verdicts = judge_results(plan, raw.pop("results"))
     return SandboxResult(tests=verdicts, problems=plan.problems, **raw)

@@ -64,6 +64,8 @@ def encode(value, depth=0, budget=None):
     for kind, tag in ((list, "l"), (tuple, "t"), (set, "S"), (frozenset, "F")):
         if isinstance(value, kind):
             return [tag, [encode(v, depth + 1, budget) for v in kind.__iter__(value)]]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return encode(value.tolist(), depth + 1, budget)  # numpy scalars and arrays as plain values
     return ["o", type(value).__qualname__[:100]]
 
 

@@ -90,8 +90,15 @@ FORGERIES = {
     "deeply_nested_value": "def f(x):\n    v = []\n    for _ in range(100000):\n        v = [v]\n    return v\n",
     "huge_value_floods_result_pipe": "def f(x):\n    return 'x' * (64 * 1024 * 1024)\n",
     "kill_everything": "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n" + WRONG,
+    "patch_the_expected_side_module": "import fractions\nfractions.Fraction = lambda *a: 0\ndef f(x):\n    return 0\n",
+    "patch_builtins_the_expected_side_uses": "import builtins\nbuiltins.map = lambda *a: [0]\ndef f(x):\n    return [0]\n",
 }
-FORGERY_TESTS = {"shadow_builtins_the_judge_uses": ["assert abs(f(5) - 987654321) < 1", "assert sorted([f(1)]) == [987654321]"]}
+FORGERY_TESTS = {
+    "shadow_builtins_the_judge_uses": ["assert abs(f(5) - 987654321) < 1", "assert sorted([f(1)]) == [987654321]"],
+    # the expected side needs code: the candidate must never be the one to compute it
+    "patch_the_expected_side_module": ["from fractions import Fraction\nassert f(1) == Fraction(5)"],
+    "patch_builtins_the_expected_side_uses": ["assert f(1) == list(map(int, '5'))"],
+}
 
 
 def _items(programs: dict[str, str], tests: dict[str, list[str]] | None = None) -> pl.DataFrame:
@@ -139,6 +146,8 @@ def test_seven_forging_techniques_and_more_never_pass():
     assert got["os_exit_early"][:2] == ("incorrect", "exited_early")
     assert got["emit_then_kill_runner"][0] == "incorrect"
     assert got["huge_value_floods_result_pipe"][0] in ("incorrect", "timeout")
+    assert got["patch_the_expected_side_module"][:2] == ("unverifiable", "tests_unsupported")
+    assert got["patch_builtins_the_expected_side_uses"][:2] == ("incorrect", "tests_failed")
     _assert_host_untouched(out)
 
 
