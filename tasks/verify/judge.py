@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
 import math
 import operator
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +36,7 @@ from typing import Any
 MAX_DEPTH = 64  # nesting of decoded values and of evaluated expressions
 MAX_SEQ = 10_000_000  # largest sequence the judge builds (repeat, range)
 MAX_INT_BITS = 100_000  # operands of ** and << beyond this are refused
+MAX_LOOP = 500_000  # comprehension iterations in one judge expression (about a second of judge time)
 
 # Builtins the judge evaluates itself; a test's call of any other name goes to the candidate.
 SAFE_BUILTINS: dict[str, Any] = {
@@ -463,8 +466,19 @@ class _MathModule:
 _MATH = _MathModule()
 
 
+_BUDGET = threading.local()
+
+
+def _spend(n: int) -> None:
+    _BUDGET.left = getattr(_BUDGET, "left", MAX_LOOP) - n
+    if _BUDGET.left < 0:
+        raise JudgeError(f"the judge stops after {MAX_LOOP} loop iterations in one expression")
+
+
 def safe_eval(node: ast.expr, env: Mapping[str, Any], depth: int = 0) -> Any:
     """Evaluate a judge-side expression over plain values; anything outside the whitelist raises JudgeError."""
+    if depth == 0:
+        _BUDGET.left = MAX_LOOP
     if depth > MAX_DEPTH * 4:
         raise JudgeError("expression too deep")
     ev = lambda n, e=env: safe_eval(n, e, depth + 1)
@@ -538,6 +552,9 @@ def safe_eval(node: ast.expr, env: Mapping[str, Any], depth: int = 0) -> Any:
         kwargs = {kw.arg: ev(kw.value) for kw in node.keywords if kw.arg is not None}
         if not _callable_ok(fn):
             raise JudgeError(f"the judge does not call {fn!r}")
+        if (fn is set or fn is frozenset) and args:
+            args[0] = list(args[0])
+            check_hashes(args[0])
         if fn is SAFE_BUILTINS["isinstance"] and not _types_ok(args[1] if len(args) > 1 else None):
             raise JudgeError("isinstance against a non-builtin type")
         return fn(*args, **kwargs)
@@ -601,6 +618,7 @@ def _comprehension(node: ast.expr, env: Mapping[str, Any], depth: int) -> Any:
         if gen.is_async or not _simple_target(gen.target):
             raise JudgeError("comprehension form not evaluated by the judge")
         for item in safe_eval(gen.iter, scope, depth + 1):
+            _spend(1)
             inner = dict(scope)
             _bind(gen.target, item, inner)
             if all(_truthy(safe_eval(cond, inner, depth + 1)) for cond in gen.ifs):
@@ -615,6 +633,24 @@ def _comprehension(node: ast.expr, env: Mapping[str, Any], depth: int) -> Any:
 
 
 # --- values from the candidate -------------------------------------------------------------------
+
+
+MAX_SAME_HASH = 256  # more equal hashes than this in one set/dict: crafted collisions (quadratic inserts)
+
+
+def check_hashes(items: list[Any]) -> None:
+    """Refuse a set/dict whose keys share a hash value many times (e.g. ints n*(2**61-1)): building it is quadratic."""
+    if len(items) <= MAX_SAME_HASH:
+        return
+    try:
+        hashes = sorted(hash(x) for x in items)
+    except TypeError as exc:
+        raise ValueError(f"unhashable value: {exc}") from exc
+    run = 1
+    for a, b in itertools.pairwise(hashes):
+        run = run + 1 if a == b else 1
+        if run > MAX_SAME_HASH:
+            raise ValueError("too many keys with one hash value")
 
 
 def decode(tree: Any, depth: int = 0) -> Any:
@@ -645,11 +681,15 @@ def decode(tree: Any, depth: int = 0) -> Any:
         if not isinstance(rest[0], list):
             raise ValueError("malformed sequence")
         items = [decode(x, depth + 1) for x in rest[0]]
+        if tag in ("S", "F"):
+            check_hashes(items)
         return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
     if tag == "d":
         if not isinstance(rest[0], list):
             raise ValueError("malformed dict")
-        return {decode(k, depth + 1): decode(v, depth + 1) for k, v in rest[0]}
+        pairs = [(decode(k, depth + 1), decode(v, depth + 1)) for k, v in rest[0]]
+        check_hashes([k for k, _ in pairs])
+        return dict(pairs)
     if tag == "o":
         return Opaque(str(rest[0])[:100])
     raise ValueError(f"unknown value tag {tag!r}")

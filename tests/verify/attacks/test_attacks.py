@@ -90,6 +90,7 @@ FORGERIES = {
     "deeply_nested_value": "def f(x):\n    v = []\n    for _ in range(100000):\n        v = [v]\n    return v\n",
     "huge_value_floods_result_pipe": "def f(x):\n    return 'x' * (64 * 1024 * 1024)\n",
     "kill_everything": "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n" + WRONG,
+    "hash_collisions_for_the_judge": "def f(x):\n    return [k * ((1 << 61) - 1) for k in range(1, 60000)]\n",
     "patch_the_expected_side_module": "import fractions\nfractions.Fraction = lambda *a: 0\ndef f(x):\n    return 0\n",
     "patch_builtins_the_expected_side_uses": "import builtins\nbuiltins.map = lambda *a: [0]\ndef f(x):\n    return [0]\n",
 }
@@ -98,6 +99,7 @@ FORGERY_TESTS = {
     # the expected side needs code: the candidate must never be the one to compute it
     "patch_the_expected_side_module": ["from fractions import Fraction\nassert f(1) == Fraction(5)"],
     "patch_builtins_the_expected_side_uses": ["assert f(1) == list(map(int, '5'))"],
+    "hash_collisions_for_the_judge": ["assert set(f(1)) == {987654321}"],
 }
 
 
@@ -138,7 +140,9 @@ def test_payload_sent_to_the_candidate_holds_no_expected_value():
 
 
 def test_seven_forging_techniques_and_more_never_pass():
+    started = time.monotonic()
     out = verify_code(_items({k: v for k, v in FORGERIES.items()}, FORGERY_TESTS), CFG, workers=2)
+    assert time.monotonic() - started < 60, "a hostile value stalled the judge"
     got = {r["trace_id"]: (r["verdict_status"], r["verdict_reason"], r["n_tests_passed"]) for r in out.to_dicts()}
     forged = {k: v for k, v in got.items() if v[0] == "correct" or (v[2] or 0) > 0}
     assert forged == {}, f"forged passes: {forged}"
