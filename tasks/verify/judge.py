@@ -153,6 +153,7 @@ class _Planner:
         self.defined = defined  # names the candidate's program binds (None: unknown, no check)
         self.derived: set[str] = set()  # names the test binds in the candidate from candidate values
         self.imported: set[str] = set()  # names the test's own imports bind (the test's, not the candidate's)
+        self.passed_mutable: set[str] = set()  # judge lists/dicts/sets copied into a candidate call
         self.steps: list[Step] = []
         self.judge_pure: dict[str, Any] = {}  # judge names known before the candidate runs
         self.judge_mixed: set[str] = set()  # judge names that depend on candidate values
@@ -205,6 +206,8 @@ class _Planner:
                             raise ValueError
                     except (ValueError, SyntaxError) as exc:
                         raise Unsupported(f"{name.id} has no literal form to pass to the candidate") from exc
+                    if isinstance(value, (list, dict, set, bytearray)):
+                        self.passed_mutable.add(name.id)  # the candidate gets a copy: its in-place changes are not seen
                     return ast.parse(text, mode="eval").body
                 return name
 
@@ -218,7 +221,11 @@ class _Planner:
             name = f"_v{index}"
             holes[name] = index
             return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+        if isinstance(node, ast.Name) and node.id in self.passed_mutable:
+            raise Unsupported(f"the test reads {node.id} after passing it to the candidate (in-place changes are not judged)")
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr)):
+            if self.passed_mutable & _free_names(node):
+                raise Unsupported("the test reads a value after passing it to the candidate (in-place changes are not judged)")
             if self.tainted(node):
                 raise Unsupported(f"{type(node).__name__.lower()} over the candidate's code: {ast.unparse(node)[:80]}")
             return node
@@ -336,6 +343,7 @@ def plan_tests(tests: list[str], program: str | None = None) -> Plan:
     for test in tests:
         before = (len(planner.steps), dict(planner.judge_pure), set(planner.judge_mixed), set(planner.candidate))
         derived_before, imported_before = set(planner.derived), set(planner.imported)
+        passed_before = set(planner.passed_mutable)
         try:
             tree = ast.parse(test, mode="exec")
             actions = [a for stmt in tree.body for a in planner.statement(stmt)]
@@ -345,6 +353,7 @@ def plan_tests(tests: list[str], program: str | None = None) -> Plan:
             del planner.steps[before[0]:]
             planner.judge_pure, planner.judge_mixed, planner.candidate = before[1], before[2], before[3]
             planner.derived, planner.imported = derived_before, imported_before
+            planner.passed_mutable = passed_before
             plans.append(None)
             problems.append(f"{type(exc).__name__}: {str(exc)[:120]}")
     return Plan(tuple(planner.steps), tuple(plans), tuple(problems))
