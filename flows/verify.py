@@ -12,10 +12,12 @@ import logging
 import os
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Annotated, Literal
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
 from flows.common import call_task
 from tasks.verify.code import CodeConfig
@@ -162,14 +164,14 @@ def run_verify(
 @flow(name="verify", flow_run_name="verify")
 def verify_flow(
     warehouse: str | None = None,
-    workers: int | None = None,
-    shard_size: int = 1000,
-    code_shard_size: int = 32,
-    math_deadline_s: float = 5.0,
-    code_wall_s: float = 10.0,
-    isolation: str = "auto",
-    min_vote_answers: int = 3,
-    limit: int | None = None,
+    workers: Annotated[int | None, Field(ge=1)] = None,
+    shard_size: Annotated[int, Field(ge=1)] = 1000,
+    code_shard_size: Annotated[int, Field(ge=1)] = 32,
+    math_deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0,
+    code_wall_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0,
+    isolation: Literal["auto", "bwrap", "unshare", "none"] = "auto",
+    min_vote_answers: Annotated[int, Field(ge=1)] = 3,
+    limit: Annotated[int | None, Field(ge=0)] = None,
 ) -> dict:
     """Verify every trace without a verdict for the current verifier versions.
 

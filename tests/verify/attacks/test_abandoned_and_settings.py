@@ -93,3 +93,18 @@ def test_without_bubblewrap_code_verification_refuses_in_one_line(monkeypatch, w
     assert "committed before the failure: 0 verdicts" in message
     assert wh.scalar("select count(*) from raw.raw_verifications") == 0
     assert wh.scalar("select status from meta.runs") == "failed"
+
+
+@pytest.mark.parametrize(
+    ("pair", "key"),
+    [("code_shard_size=-1", "code_shard_size"), ("code_wall_s=.inf", "code_wall_s"), ("math_deadline_s=.nan", "math_deadline_s"),
+     ("isolation=bogus", "isolation"), ("workers=0", "workers")],
+)
+def test_recipe_validation_refuses_bad_verify_settings_naming_the_key(pair, key):
+    import yaml
+
+    from flows.recipe import RecipeError, validate_stage_params
+
+    name, value = pair.split("=", 1)
+    with pytest.raises(RecipeError, match=f"{key}: "):
+        validate_stage_params("verify", {name: yaml.safe_load(value)}, where="run verify")
