@@ -147,6 +147,7 @@ def test_hostile_batch(listener, tmp_path, monkeypatch):
     assert leftovers == [], f"sandboxed processes outlived their run: {leftovers}"
 
 
+@needs_bwrap
 def test_output_is_capped_and_the_run_is_cut_short():
     result = run_tests("import sys\nwhile True:\n    print('y' * 1000)\n", TESTS,
                        SandboxConfig(output_limit_kb=16, wall_s=20, isolation="auto"))
@@ -155,6 +156,7 @@ def test_output_is_capped_and_the_run_is_cut_short():
     assert result.elapsed_s < 10
 
 
+@needs_bwrap
 def test_partial_credit_is_the_fraction_of_tests_passed():
     program = "def f(x):\n    return 5 if x == 1 else 3 * x + 2\n"
     out = verify_code(_items({"partial": program}, [*TESTS, "assert f(10) == 32", "assert f(1) == 6"]), CodeConfig())
@@ -173,6 +175,7 @@ def test_no_code_block_or_no_tests_is_unverifiable():
         ("unverifiable", "no_code_block"), ("unverifiable", "no_tests"), ("unverifiable", "truncated")]
 
 
+@needs_bwrap
 def test_scrubbed_environment_and_fresh_scratch_cwd(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "nope")
     program = "import os\nENV = dict(os.environ)\nCWD = os.getcwd()\nFILES = sorted(os.listdir('.'))\n"
