@@ -28,6 +28,7 @@ import builtins
 import itertools
 import math
 import operator
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -564,6 +565,10 @@ def safe_eval(node: ast.expr, env: Mapping[str, Any], depth: int = 0) -> Any:
         if (fn is set or fn is frozenset) and args:
             args[0] = list(args[0])
             check_hashes(args[0])
+        if fn is type and (len(args) != 1 or kwargs):
+            raise JudgeError("the judge calls type() with one argument only (no new classes)")
+        if any(type(a) is int and a > MAX_SEQ for a in [*args, *kwargs.values()]) and getattr(fn, "__self__", None) is not None:
+            raise JudgeError("a width or count too large for the judge")  # "x".center(10**12), ...
         if fn is SAFE_BUILTINS["isinstance"] and not _types_ok(args[1] if len(args) > 1 else None):
             raise JudgeError("isinstance against a non-builtin type")
         return fn(*args, **kwargs)
@@ -579,6 +584,8 @@ def _formatted(node: ast.FormattedValue, env: Mapping[str, Any], depth: int) -> 
     if not isinstance(value, PLAIN_TYPES):
         raise JudgeError("f-string of a non-plain value")
     spec = safe_eval(node.format_spec, env, depth + 1) if node.format_spec else ""
+    if any(len(digits) > 5 for digits in re.findall(r"\d+", str(spec))):
+        raise JudgeError("format width or precision too large for the judge")
     if node.conversion == ord("r"):
         value = repr(value)
     elif node.conversion == ord("s"):
