@@ -224,20 +224,19 @@ def read_only_query(path: str, query: str, allow_file_reads: bool = False):
     DuckDB's own switches do the work (`enable_external_access=false`, locked configuration, no
     extension autoload); statements other than SELECT / EXPLAIN / PRAGMA are refused before they run.
     With `allow_file_reads`, table functions may read files (read_csv, read_parquet, ...) but the
-    statement rule still refuses COPY, EXPORT, ATTACH, INSTALL, LOAD and SET.
+    statement rule still refuses COPY, EXPORT, ATTACH, INSTALL, LOAD and SET. A warehouse another
+    process holds is retried for a bounded time, then refused in one line naming the holder.
     """
     import duckdb
     import polars as pl
+
+    from warehouse import Warehouse
 
     if not Path(path).exists():
         raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
     config = {"enable_external_access": bool(allow_file_reads), "autoinstall_known_extensions": False,
               "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
-    try:
-        con = duckdb.connect(path, read_only=True, config=config)
-    except duckdb.Error as exc:
-        raise CliError(f"cannot open warehouse {path} read-only: {str(exc).splitlines()[0]}") from exc
-    try:
+    with Warehouse(path, read_only=True, config=config).connect() as con:
         try:
             statements = con.extract_statements(query)
         except duckdb.Error as exc:
@@ -258,8 +257,6 @@ def read_only_query(path: str, query: str, allow_file_reads: bool = False):
             raise CliError(f"potstill sql cannot touch files: {str(exc).splitlines()[0]}{hint}") from exc
         except duckdb.Error as exc:
             raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
-    finally:
-        con.close()
 
 
 @app.command()

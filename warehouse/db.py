@@ -88,6 +88,7 @@ class Warehouse:
         path: the DuckDB file, ":memory:" for tests; default `default_path()`.
         busy_timeout_s: how long to retry when another process holds the write lock.
         read_only: open read-only (a process that only queries).
+        config: DuckDB settings for every connection (e.g. `enable_external_access=False`).
     """
 
     def __init__(
@@ -98,8 +99,10 @@ class Warehouse:
         read_only: bool = False,
         migrations_dir: Path = MIGRATIONS_DIR,
         views_dir: Path = VIEWS_DIR,
+        config: dict | None = None,
     ) -> None:
         self.path = str(path) if path is not None else str(default_path())
+        self.config = dict(config or {})
         self.busy_timeout_s = busy_timeout_s
         self.read_only = read_only
         self.migrations_dir = migrations_dir
@@ -119,7 +122,7 @@ class Warehouse:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif not Path(self.path).exists():
             raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
-        return duckdb.connect(self.path, read_only=self.read_only)
+        return duckdb.connect(self.path, read_only=self.read_only, config=self.config)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout_s

@@ -184,9 +184,13 @@ ESCAPES = {
                     "UID = os.getuid()\nCAPS = [l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n"),
                     ["assert ROOT is False", "assert UID >= 61000", ("assert CAPS == ['CapEff:\\t0000000000000000\\n', "
                      "'CapBnd:\\t0000000000000000\\n', 'NoNewPrivs:\\t1\\n']")]),
-    "repo_and_warehouse_not_in_view": (("import os\nSEEN = [p for p in ('/work', '/root/.local', '/home', '/etc/passwd', "
-                                       f"{str(REPO)!r}) if os.path.exists(p) and os.listdir(p) if os.path.isdir(p)]\n"),
-                                       ["assert set(SEEN) <= {'/work'}"]),
+    # the interpreter's prefix is bound read-only (a venv inside the checkout makes the checkout's folder
+    # appear, holding only that venv); nothing else of the repository, the warehouse or home is in view
+    "repo_and_warehouse_not_in_view": (("import os\nSEEN = [p for p in ('/root/.local', '/home', '/etc/passwd', "
+                                       f"{str(REPO / 'pyproject.toml')!r}, {str(REPO / 'tasks')!r}, "
+                                       f"{str(REPO / 'warehouse')!r}) if os.path.exists(p) and (not os.path.isdir(p) "
+                                       "or os.listdir(p))]\n"),
+                                       ["assert SEEN == []"]),
 }
 
 
