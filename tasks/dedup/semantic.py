@@ -4,8 +4,8 @@ SemDeDup (Abbas et al. 2023) at prompt level (traces optionally): embed every te
 sentence-transformers model (L2-normalised, batched, CPU or CUDA), cluster the embeddings with
 k-means (faiss), and within clusters link every pair whose cosine similarity reaches
 `threshold`. The clusters are the lists of a faiss IVF index: each item is compared with the
-members of its `n_probe` nearest centroids (`n_probe=1` is plain SemDeDup; 2 also catches pairs
-split by a cluster boundary). Linked pairs go through union-find with the same representative
+members of its `n_probe` nearest centroids (`n_probe=1` is plain SemDeDup; the default 4 also
+catches pairs that a cluster boundary splits). Linked pairs go through union-find with the same representative
 rule as MinHash (first ingested, then lowest id).
 
 Embeddings cannot count: "3x+2=11" and "3x+2=12" have cosine ~0.95. A linked pair must also have
@@ -93,7 +93,10 @@ class SemanticConfig:
     n_clusters: int | None = field(
         default=None, metadata={"help": "k-means clusters; None = sqrt(n), at most n/39 (faiss's minimum points per centroid)"}
     )
-    n_probe: int = field(default=2, metadata={"help": "clusters searched per item (1 = plain SemDeDup; 2 catches boundary pairs)"})
+    n_probe: int = field(
+        default=4,
+        metadata={"help": "clusters searched per item: 1 = plain SemDeDup (0.89 of the pairs in tests/dedup), 4 = 0.99 (pairs split by a boundary)"},
+    )
     kmeans_iter: int = field(default=20, metadata={"help": "k-means iterations"})
     batch_size: int = field(default=64, metadata={"help": "texts per encode batch"})
     device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu' or 'cuda'"})
@@ -402,7 +405,7 @@ def similar_pairs(emb: np.ndarray, threshold: float, cfg: SemanticConfig, chunk:
     parts_i, parts_j, parts_s = [], [], []
     for lo in range(0, n, chunk):
         lims, dist, labels = index.range_search(emb[lo : lo + chunk], radius)
-        rows = np.repeat(np.arange(lo, min(lo + chunk, n)), np.diff(lims))
+        rows = np.repeat(np.arange(lo, min(lo + chunk, n)), np.diff(lims.astype(np.int64)))
         keep = (labels > rows) & (dist >= threshold - 1e-6)
         parts_i.append(rows[keep])
         parts_j.append(labels[keep])
