@@ -9,9 +9,9 @@ catches pairs that a cluster boundary splits). Linked pairs go through union-fin
 rule as MinHash (first ingested, then lowest id).
 
 Embeddings cannot count: "3x+2=11" and "3x+2=12" have cosine ~0.95. A linked pair must also have
-the same multiset of numbers and, when both texts hold one formula, formulas that are equal as
-arithmetic (`formula_signature`: evaluated at fixed points, so "3x+2=11" equals "11 = 2 + 3x" but
-"7 + 5 * 3 - 4" differs from "7 - 5 * 3 + 4").
+the same multiset of numbers and, when both texts hold one formula, the same formula up to the
+order of terms and factors (`formulas_agree`: "3x+2=11" equals "11 = 2 + 3x", "7 + 5 * 3 - 4"
+differs from "7 - 5 * 3 + 4"; spelled-out operators such as "4 minus 1" count as formulas).
 
 Decontamination embeds the benchmark's items too and flags a prompt whose nearest item (with the
 same guards) reaches `decontam_threshold`.
@@ -208,14 +208,44 @@ def _python_expr(span: str) -> str | None:
     return "".join(out)
 
 
-def formula_signature(text: str) -> tuple | None:
-    """('expr' | 'eq', values at two fixed points) of a text's single formula; None when the text
-    has no formula, several, or one this evaluator cannot read (the guard then stays out of it).
+def _terms(node: ast.AST, sign: int) -> list[tuple[int, str]]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return _terms(node.left, sign) + _terms(node.right, sign if isinstance(node.op, ast.Add) else -sign)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _terms(node.operand, -sign if isinstance(node.op, ast.USub) else sign)
+    return [(sign, _factor(node))]
 
-    >>> formula_signature("Find x if 3x+2=11") == formula_signature("Solve 11 = 2 + 3x for x")
-    False
-    >>> formula_signature("Compute 7 + 5 * 3 - 4.")
-    ('expr', (18.0, 18.0))
+
+def _factors(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _factors(node.left) + _factors(node.right)
+    return [_factor(node)]
+
+
+def _factor(node: ast.AST) -> str:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return "*".join(sorted(_factors(node)))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Pow)):
+        return f"[{_factor(node.left)}{'/' if isinstance(node.op, ast.Div) else '^'}{_factor(node.right)}]"
+    if isinstance(node, ast.Constant):
+        return repr(float(node.value))
+    if isinstance(node, ast.Name):
+        return node.id
+    return "(" + _canonical(node, 1) + ")"
+
+
+def _canonical(node: ast.AST, sign: int) -> str:
+    """The expression up to the order of its terms and factors (commutativity), with an overall sign."""
+    return " ".join(f"{'+' if s * sign > 0 else '-'}{t}" for s, t in sorted(_terms(node, 1), key=lambda st: (st[1], st[0] * sign)))
+
+
+def formula_signature(text: str) -> tuple | None:
+    """The single formula of a text, for `formulas_agree`: ('expr' | 'eq', canonical forms, values
+    at two fixed points or None without variables). None when the text has no formula, several,
+    or one this evaluator cannot read (the guard then stays out of it).
+
+    >>> formula_signature("Compute 7 + 5 * 3 - 4.")[:2]
+    ('expr', ('+3.0*5.0 -4.0 +7.0', '-3.0*5.0 +4.0 -7.0'))
     """
     spans = formula_spans(text)
     if len(spans) != 1 or len(spans[0]) > 200:
@@ -229,17 +259,20 @@ def formula_signature(text: str) -> tuple | None:
         tree = ast.parse(source, mode="eval")
         letters = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         values = tuple(round(_value(tree, _point(letters, w)), 9) for w in (0, 1))
+        canon = (_canonical(tree.body, 1), _canonical(tree.body, -1))
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
         return None
     if not all(math.isfinite(v) for v in values):
         return None
-    return kind, values
+    return kind, canon, values if letters else None
 
 
 def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
     """False only when both texts have a readable formula of one kind and they differ.
 
-    Equations agree up to sign (`3x+2=11` and `11=2+3x`); expressions must be equal.
+    Without variables, formulas must be the same up to the order of terms and factors ("7 + 5*3 - 4"
+    and "3*5 + 7 - 4"; not "5 - 4*3 - 2" and "2 - 3*5 + 4", equal in value only). With variables,
+    equal at two fixed points ("2(x+1)" and "2x+2"). Equations agree up to sign (`3x+2=11`, `11=2+3x`).
 
     >>> formulas_agree(formula_signature("Find x if 3x+2=11"), formula_signature("Solve 11 = 2 + 3x for x"))
     True
@@ -248,10 +281,11 @@ def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
     """
     if a is None or b is None or a[0] != b[0]:
         return True
+    kind = a[0]
+    if a[2] is None or b[2] is None:
+        return a[1][0] == b[1][0] or (kind == "eq" and a[1][0] == b[1][1])
     close = lambda x, y: all(math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-9) for p, q in zip(x, y))
-    if a[0] == "eq":
-        return close(a[1], b[1]) or close(a[1], tuple(-v for v in b[1]))
-    return close(a[1], b[1])
+    return close(a[2], b[2]) or (kind == "eq" and close(a[2], tuple(-v for v in b[2])))
 
 
 @dataclass(frozen=True)
