@@ -15,7 +15,7 @@ Without the semantic extra the step logs one line saying how to install it and d
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -207,12 +207,14 @@ def _clip(text: str | None, n: int = 120) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def run_semantic(wh: Warehouse, cfg: SemanticConfig | None, benchmarks: Sequence[str], run_id: str,
+def run_semantic(wh: Warehouse, cfg: SemanticConfig | Mapping | None, benchmarks: Sequence[str], run_id: str,
                  casefold: dict[str, bool] | None = None) -> dict:
     """Semantic dedup and decontamination of what the warehouse holds, inside the dedup run `run_id`.
 
     Returns stats; `n_removed` counts items this step alone rejected (the run's extra rejections).
     """
+    if isinstance(cfg, Mapping):  # a plain call with the recipe's mapping (Prefect validates it into the dataclass)
+        cfg = SemanticConfig(**cfg)
     if cfg is None or not cfg.enabled:
         return {"enabled": False, "n_removed": 0}
     problem = missing_extra()

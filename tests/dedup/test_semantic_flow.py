@@ -103,3 +103,18 @@ def test_disabled_by_default(seeded):
     out = run_dedup(warehouse=wh.path, benchmarks=[bench], levels=("prompt",))
     assert out["semantic"] == {"enabled": False, "n_removed": 0}
     assert wh.scalar("select count(*) from raw.raw_embeddings") == 0
+
+
+def test_recipe_mapping_under_prefect(prefect_harness, seeded):
+    from flows.dedup import dedup_flow
+
+    wh, bench = seeded
+    result = dedup_flow(warehouse=wh.path, benchmarks=[bench], levels=["prompt"],
+                        semantic={"enabled": True, "device": "cpu", "threshold": 0.72})
+    assert result["semantic"]["prompt"]["n_removed"] == 2
+    reasons = wh.query("select reason_code, count(*) as n from raw.raw_rejections where run_id = ? group by 1 order by 1",
+                       [result["run_id"]])
+    assert dict(reasons.rows()) == {"contaminated": 1, "contaminated_embedding": 1, "dup_semantic": 2}
+    run = wh.query("select status, n_rejected, stats_json from meta.runs where run_id = ?", [result["run_id"]]).row(0)
+    assert run[0] == "completed" and run[1] == 4
+    assert json.loads(run[2])["semantic"]["prompt"]["examples"][0]["duplicate_of"] == "p1"
