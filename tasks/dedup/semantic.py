@@ -309,6 +309,39 @@ class Guard:
             return False
         return self.formulas is None or formulas_agree(self.formulas[a], other.formulas[b])
 
+    def allows_pairs(self, pairs: np.ndarray) -> np.ndarray:
+        """`allows` for many (a, b) pairs of this guard's items at once (a boolean mask)."""
+        ok = np.ones(len(pairs), dtype=bool)
+        if not len(pairs):
+            return ok
+        a, b = pairs[:, 0], pairs[:, 1]
+        if self.numbers is not None:
+            ids = _codes(self.numbers)
+            ok &= ids[a] == ids[b]
+        if self.formulas is not None:
+            kind = np.array([0 if f is None else (1 if f[0] == "expr" else 2) for f in self.formulas], dtype=np.int8)
+            cls = _codes([_formula_class(f) for f in self.formulas])
+            ok &= (kind[a] == 0) | (kind[b] == 0) | (kind[a] != kind[b]) | (cls[a] == cls[b])
+        return ok
+
+
+def _codes(values: Sequence) -> np.ndarray:
+    """An integer per value, equal for equal values."""
+    index: dict = {}
+    return np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+
+
+def _formula_class(sig: tuple | None):
+    """A key equal for two signatures of one kind exactly when `formulas_agree` holds (values rounded)."""
+    if sig is None:
+        return None
+    kind, canon, values = sig
+    if values is None:
+        return kind, min(canon) if kind == "eq" else canon[0]
+    if kind == "eq" and values[0] < 0:
+        values = tuple(-v for v in values)
+    return kind, tuple(round(v, 6) + 0.0 for v in values)
+
 
 # ---------------------------------------------------------------------------- embeddings
 
@@ -446,10 +479,9 @@ def similar_pairs(emb: np.ndarray, threshold: float, cfg: SemanticConfig, chunk:
         parts_s.append(dist[keep])
     pairs = np.stack([np.concatenate(parts_i), np.concatenate(parts_j)], axis=1).astype(np.int64)
     sims = np.concatenate(parts_s).astype(np.float32)
-    # a pair seen from both ends (or in two probed clusters) once
-    pairs, first = np.unique(np.sort(pairs, axis=1), axis=0, return_index=True)
+    # each item sits in one cluster, so a pair (i < j) comes back once: from i's query
     stats["n_candidate_pairs"] = len(pairs)
-    return pairs, sims[first], stats
+    return pairs, sims, stats
 
 
 def _ranks(item_ids: Sequence[str], order_keys: Sequence | None) -> np.ndarray:
@@ -480,20 +512,20 @@ def semantic_clusters(
     if len(texts) != n or emb.shape[0] != n:
         raise DedupError(f"semantic_clusters: {n} ids, {len(texts)} texts, {emb.shape[0]} embeddings")
     pairs, sims, stats = similar_pairs(emb, cfg.threshold, cfg)
-    guard = Guard.of(texts, cfg)
+    if groups is not None:
+        group_ids = _codes(list(groups))
+        same = group_ids[pairs[:, 0]] == group_ids[pairs[:, 1]]
+        pairs, sims = pairs[same], sims[same]
+    allowed = Guard.of(texts, cfg).allows_pairs(pairs)
+    n_guarded = int((~allowed).sum())
+    pairs, sims = pairs[allowed], sims[allowed].astype(np.float64)
     uf = UnionFind(_ranks(item_ids, order_keys))
-    best = np.full(n, np.nan)
-    n_linked = n_guarded = 0
-    for (a, b), sim in zip(pairs.tolist(), sims.tolist()):
-        if groups is not None and groups[a] != groups[b]:
-            continue
-        if not guard.allows(a, b):
-            n_guarded += 1
-            continue
-        n_linked += 1
+    for a, b in pairs.tolist():
         uf.union(a, b)
-        best[a] = np.fmax(best[a], sim)
-        best[b] = np.fmax(best[b], sim)
+    n_linked = len(pairs)
+    best = np.full(n, np.nan)
+    np.fmax.at(best, pairs[:, 0], sims)
+    np.fmax.at(best, pairs[:, 1], sims)
     roots = uf.roots() if n else np.zeros(0, dtype=np.int64)
     is_rep = roots == np.arange(n)
     in_cluster = np.bincount(roots, minlength=n)[roots] > 1 if n else np.zeros(0, dtype=bool)

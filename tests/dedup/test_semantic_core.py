@@ -140,3 +140,12 @@ def test_contamination_picks_the_nearest_guarded_item():
 
 def test_missing_extra_names_the_install():
     assert missing_extra() is None  # this module is skipped without faiss; sentence-transformers comes with it
+
+
+def test_vectorised_guard_matches_the_pairwise_one():
+    texts = ["Find x if 3x+2=11", "Solve 11 = 2 + 3x for x", "Find x if 3x+2=12", "Compute 7 + 5 * 3 - 4.",
+             "What is 5*3 + 7 - 4?", "Compute 7 - 5 * 3 + 4.", "Add 3 and 4.", "Add 4 and 3.", "2(x+1)=4", "2x+2=4",
+             "What is the result of 7 plus 5 times 3 minus 4?", "Explain why the sky is blue.", "Why is the sky blue?"]
+    guard = Guard.of(texts, SemanticConfig())
+    pairs = np.array([(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))])
+    assert guard.allows_pairs(pairs).tolist() == [guard.allows(i, j) for i, j in pairs.tolist()]
