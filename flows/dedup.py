@@ -19,10 +19,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
+from flows.dedup_semantic import run_semantic
 from tasks.dedup.decontam import BenchmarkIndex, DecontamConfig, find_contamination, load_benchmark
 from tasks.dedup.exact import cluster_exact, text_hash
 from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
 from tasks.dedup.pipeline import REASONS, DedupConfig, combine, summarize
+from tasks.dedup.semantic import SemanticConfig
 from warehouse import Warehouse
 from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
 
@@ -223,6 +225,7 @@ def run_dedup(
     cfg: DedupConfig | None = None,
     decontam: DecontamConfig | None = None,
     shard_size: int = 20_000,
+    semantic: SemanticConfig | None = None,
 ) -> dict:
     """Dedup then decontaminate what the warehouse holds; returns run stats. Works without Prefect."""
     cfg = cfg or DedupConfig()
@@ -232,18 +235,20 @@ def run_dedup(
         raise ValueError(f"dedup: levels must be 'prompt' and/or 'trace', got {unknown}")
     wh = Warehouse(warehouse)
     run_id = start_run(wh, flow_name="dedup", stage=STAGE, config={"dedup": str(cfg), "decontam": str(decontam),
-                                                                    "benchmarks": list(benchmarks or [])})
+                                                                    "benchmarks": list(benchmarks or []),
+                                                                    "semantic": str(semantic) if semantic and semantic.enabled else None})
     stats: dict = {}
     try:
         for kind in levels:
             stats[kind] = _dedup_kind(wh, kind, cfg, run_id, shard_size)
         stats["decontamination"] = _decontaminate(wh, benchmarks or [], decontam, run_id, shard_size)
+        stats["semantic"] = run_semantic(wh, semantic, benchmarks or [], run_id, {k: cfg.casefold(k) for k in ("prompt", "trace")})
     except BaseException as exc:
         finish_run(wh, run_id, status="failed", stats=stats, error_message=str(exc)[:2000])
         raise
     n_in = sum(stats[k]["n_items"] for k in levels)
     n_dup = sum(stats[k]["n_duplicates"] for k in levels)
-    n_contaminated = stats["decontamination"]["n_contaminated"]
+    n_contaminated = stats["decontamination"]["n_contaminated"] + stats["semantic"]["n_removed"]
     finish_run(wh, run_id, n_in=n_in, n_out=n_in - n_dup, n_rejected=n_dup + n_contaminated, stats=stats)
     return {"run_id": run_id, "n_in": n_in, "n_out": n_in - n_dup, "n_rejected": n_dup + n_contaminated,
             "config_fingerprint": str(cfg), **stats}
@@ -260,6 +265,7 @@ def dedup_flow(
     trace_scope: str = "prompt",
     ngram_size: int = 8,
     shard_size: int = 20_000,
+    semantic: SemanticConfig | None = None,
 ) -> dict:
     """Exact + MinHash near-duplicate clusters (prompts, traces) and n-gram decontamination.
 
@@ -269,8 +275,9 @@ def dedup_flow(
         threshold, num_perm, shingle_size: MinHash LSH (METHODS.md §6 defaults).
         trace_scope: 'prompt' (traces duplicate only within their prompt) or 'global'.
         ngram_size: decontamination word n-gram size (Open-R1: 8).
+        semantic: embedding dedup + decontamination (`{enabled: true, threshold: 0.72, ...}`; needs the semantic extra).
     """
     near = {"threshold": threshold, "num_perm": num_perm, "shingle_size": shingle_size}
     cfg = DedupConfig(prompt=MinhashConfig(**near, formula_match=True), trace=MinhashConfig(**near), trace_scope=trace_scope)
     return run_dedup(warehouse=warehouse, benchmarks=benchmarks, levels=tuple(levels or ("prompt", "trace")), cfg=cfg,
-                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size)
+                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size, semantic=semantic)

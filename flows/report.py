@@ -13,7 +13,7 @@ from tasks.report.core import Report, make_plots, markdown_table, to_html, to_ma
 from warehouse import Warehouse, WarehouseError
 
 QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
-SECTIONS = ("verdicts", "lengths", "provenance", "datasets")
+SECTIONS = ("verdicts", "lengths", "provenance", "datasets", "semantic")
 
 
 def _query(wh: Warehouse, name: str, params: dict | None = None) -> pl.DataFrame:
