@@ -171,3 +171,17 @@ def test_cli_refuses_sft_on_a_redi_pairs_dataset_in_one_line(wh, wh_path, recipe
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: method 'sft' refuses a 'redi_pairs' dataset") and "use method 'sft+redi'" in last
     assert json.dumps(proc.stdout).count("completed") == 0
+
+
+@pytest.mark.parametrize("deployment, method", [("finetune-redi", "sft+redi"), ("finetune-schedule", "schedule"), ("finetune-opd", "sft+opd")])
+def test_each_method_has_a_deployment_whose_parameters_the_flow_accepts(deployment, method):
+    from flows.finetune import finetune_flow
+    from tasks.train.recipe import load_train_recipe
+
+    spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
+    dep = next(d for d in spec["deployments"] if d["name"] == deployment)
+    assert dep["entrypoint"] == "flows/finetune.py:finetune_flow"
+    params = {**dep["parameters"], "dataset": "x@1"}
+    assert finetune_flow.validate_parameters(params)["method"] == method
+    recipe = load_train_recipe(REPO / dep["parameters"]["recipe"])
+    assert recipe.method == dep["parameters"]["method"] == method
