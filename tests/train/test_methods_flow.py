@@ -168,8 +168,9 @@ def test_cli_refuses_sft_on_a_redi_pairs_dataset_in_one_line(wh, wh_path, recipe
         check=False, capture_output=True, text=True, env=env, timeout=300, cwd=REPO,
     )
     assert proc.returncode == 1, proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: method 'sft' refuses a 'redi_pairs' dataset") and "use method 'sft+redi'" in last
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr  # no Prefect traceback: one line
+    assert lines[0].startswith("error: method 'sft' refuses a 'redi_pairs' dataset") and "use method 'sft+redi'" in lines[0]
     assert json.dumps(proc.stdout).count("completed") == 0
 
 
