@@ -1,8 +1,12 @@
 """Fine-tuning flow: a published dataset version + a base student + a training recipe → a checkpoint.
 
-Records `meta.training_runs` (running → completed | failed) and a `meta.runs` row. Idempotent: the
-training run id is a hash of the dataset version's content, the base model and the resolved
-training config, so re-running a completed run returns it without training again.
+The recipe's `method` (sft | sft+redi | sft+opd | schedule, `tasks.train.methods`) decides the
+stages and which rows of the version each reads (by the rows' selection `stage`); a method that
+would train a dataset wrong (SFT on `redi_pairs` negatives) is refused in one line before anything
+runs. Each stage records a `meta.training_runs` row (running → completed | failed, with method,
+stage and parent run) and the flow one `meta.runs` row. Idempotent: a stage's id is a hash of the
+dataset version's content, the base model, the resolved config, the method and its parent stage,
+so re-running returns completed stages without training again.
 
 `on_publish(dataset_name, version, recipe)` runs finetune then evaluate for a freshly published
 version when the recipe asks for it: through the deployments the recipe names when they exist
