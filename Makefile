@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present.
+# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present. Code
+# verification refuses to run without a working bubblewrap unless a weaker tier is chosen explicitly.
 sandbox:
 	@if [ -x tasks/verify/install_sandbox.sh ] || [ -f tasks/verify/install_sandbox.sh ]; then bash tasks/verify/install_sandbox.sh; fi
 
-demo: venv
+demo: venv sandbox
 	$(VENV)/bin/potstill demo
 
 test: venv sandbox

@@ -75,33 +75,64 @@ def init(warehouse: WarehouseOpt = None) -> None:
     console.print(f"warehouse {wh.path}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
 
 
-def _ingest(kind: str, path: Path, warehouse: str | None, **kwargs) -> None:
+def _ingest(kind: str, path: str, warehouse: str | None, formats: list[str] | None = None, **kwargs) -> None:
+    from rich.markup import escape
+
     from flows.ingest import run_ingest
+    from tasks.ingest.readers import FORMATS
+    from tasks.ingest.rows import SHAPES
+
+    fmt, shape = None, "auto"
+    for value in formats or []:
+        if value in FORMATS:
+            fmt = value
+        elif value in SHAPES or value in SHAPE_ALIASES:
+            shape = SHAPE_ALIASES.get(value, value)
+        else:
+            raise CliError(f"--format {value!r}: choose a file format ({', '.join(FORMATS)}) "
+                           f"or a row shape ({', '.join([*SHAPES, *SHAPE_ALIASES])})")
+    if kind != "traces" and shape != "auto":
+        raise CliError(f"--format {shape}: row shapes apply to `potstill ingest traces`")
+    if kind == "traces":
+        kwargs["shape"] = shape
+
+    def clean(text: str) -> str:  # data never drives the terminal: no markup, no control characters
+        return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
     with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
-        bar = progress.add_task(path.name, total=None)
-        stats = run_ingest(path, kind=kind, warehouse=_wh_path(warehouse),
+        bar = progress.add_task(clean(Path(path).name if not path.startswith("hf://") else path), total=None)
+        stats = run_ingest(path, kind=kind, warehouse=_wh_path(warehouse), fmt=fmt,
                            on_shard=lambda n: progress.advance(bar, n), **kwargs)
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats["reasons"].items())) or "none"
-    console.print(
-        f"{path}: read {stats['read']}, accepted {stats['accepted']} "
-        f"({stats['new_prompts']} new prompts, {stats['new_traces']} new traces), rejected {stats['rejected']} ({reasons})"
-    )
-    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
+    made = (f"{stats['new_logprobs']} new log-prob records" if kind == "logprobs" else
+            f"{stats['new_prompts']} new prompts, {stats['new_traces']} new traces"
+            + (f", {stats['new_verdicts']} source verdicts, {stats['new_logprobs']} log-prob records" if kind == "traces" else ""))
+    parts = f" (+{stats['items_rejected']} parts of accepted rows)" if stats["items_rejected"] else ""
+    console.print(f"{clean(path)}: read {stats['read']}, accepted {stats['accepted']} ({made}), "
+                  f"rejected {stats['rejected']}{parts} ({reasons})", highlight=False)
+    if stats["logprobs_unplaced"]:
+        console.print(f"  {stats['logprobs_unplaced']} log-prob records have token ids only: kept without char offsets "
+                      "(sentence scoring needs them); pass --tokenizer to place the tokens in the text", highlight=False)
+    for line in stats["examples"]:
+        console.print(f"  rejected {clean(line)}", highlight=False)
+    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"", highlight=False)
 
 
-MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
-SourceOpt = Annotated[Optional[str], typer.Option(help="dataset name (default: file name); part of prompt_id")]
-DomainOpt = Annotated[Optional[str], typer.Option(help="math|code for all rows (default: per row)")]
+SHAPE_ALIASES = {"sharegpt": "chat", "messages": "chat", "conversations": "chat"}
+PathArg = Annotated[str, typer.Argument(help="JSONL, Parquet or CSV file; a save_to_disk or Parquet shard folder; or hf://org/name\\[:config]\\[@split]")]
+MapOpt = Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
+SourceOpt = Annotated[str | None, typer.Option(help="dataset name (default: file name); part of prompt_id")]
+DomainOpt = Annotated[str | None, typer.Option(help="math|code for all rows (default: per row)")]
 SplitOpt = Annotated[str, typer.Option(help="split for rows without a split column")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
+FormatOpt = Annotated[list[str] | None, typer.Option("--format", help="file format jsonl|parquet|csv|hf|shards (default: from the path); for traces also a row shape chat|sharegpt|flat|generations (default: detected per row); repeat to give both")]
 MaxRowOpt = Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")]
+TokenizerOpt = Annotated[str | None, typer.Option(help="tokenizer (local path or cached name) to place token ids in the text when the release has no token strings")]
 
 
 @ingest_app.command("prompts")
 def ingest_prompts(
-    path: Annotated[Path, typer.Argument(help="JSONL, Parquet, CSV file or a datasets folder")],
+    path: PathArg,
     map: MapOpt = None,
     source: SourceOpt = None,
     domain: DomainOpt = None,
@@ -111,54 +142,137 @@ def ingest_prompts(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Ingest prompts (problem, reference answer, tests for code)."""
-    _ingest("prompts", path, warehouse, source=source, domain=domain, split=split, mapping=_parse_map(map),
-            fmt=format, max_row_bytes=max_row_bytes)
+    _ingest("prompts", path, warehouse, format, source=source, domain=domain, split=split, mapping=_parse_map(map),
+            max_row_bytes=max_row_bytes)
 
 
 @ingest_app.command("traces")
 def ingest_traces(
-    path: Annotated[Path, typer.Argument(help="JSONL, Parquet, CSV file or a datasets folder of traces")],
+    path: PathArg,
     model: Annotated[str, typer.Option(help="the model that wrote the traces (stored as model_id)")],
     map: MapOpt = None,
     source: SourceOpt = None,
     domain: DomainOpt = None,
     split: SplitOpt = "train",
     format: FormatOpt = None,
+    markers: Annotated[str | None, typer.Option(help="reasoning markers OPEN,CLOSE tried before <think> and <|begin_of_thought|>")] = None,
+    verdict: Annotated[list[str] | None, typer.Option("--verdict", help="column with the source's correctness verdicts (bool, or a list per generation); default: correctness_*, correct, is_correct")] = None,
+    logprob_model: Annotated[str | None, typer.Option(help="model the rows' token log-probs belong to (default: --model)")] = None,
+    tokenizer: TokenizerOpt = None,
     max_row_bytes: MaxRowOpt = 1_000_000,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Import an existing trace dataset (chat messages with <think>, or problem + completion columns)."""
-    _ingest("traces", path, warehouse, model=model, source=source, domain=domain, split=split,
-            mapping=_parse_map(map), fmt=format, max_row_bytes=max_row_bytes)
+    """Import a trace dataset: chat messages / ShareGPT conversations, problem + completion, or
+    generations[] with per-generation verdicts; reasoning split at <think>, <|begin_of_thought|> or --markers."""
+    _ingest("traces", path, warehouse, format, model=model, source=source, domain=domain, split=split,
+            mapping=_parse_map(map), max_row_bytes=max_row_bytes, markers=markers, verdict_fields=verdict or (),
+            logprob_model=logprob_model, tokenizer=tokenizer)
+
+
+@ingest_app.command("logprobs")
+def ingest_logprobs(
+    path: PathArg,
+    model: Annotated[str, typer.Option(help="the model these log-probs belong to")],
+    source: Annotated[str | None, typer.Option(help="only join traces of this dataset (default: any)")] = None,
+    map: MapOpt = None,
+    format: FormatOpt = None,
+    markers: Annotated[str | None, typer.Option(help="reasoning markers the release's text uses, as for ingest traces")] = None,
+    tokenizer: TokenizerOpt = None,
+    max_row_bytes: Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")] = 50_000_000,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Join a released token log-prob file (sample_uuid, token_ids[], logprobs[]) to traces imported
+    with the same sample_uuid, into raw.raw_token_logprobs (no teacher re-run needed)."""
+    _ingest("logprobs", path, warehouse, format, model=model, source=source, mapping=_parse_map(map), markers=markers,
+            tokenizer=tokenizer, max_row_bytes=max_row_bytes)
+
+
+def _safe_text(value: object) -> str:
+    """Text for the terminal: control characters (ANSI escapes, bells, CR) shown escaped, never interpreted."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
 
 
 def _print_frame(df, fmt: str) -> None:
+    from rich.text import Text
+
     if fmt == "csv":
-        sys.stdout.write(df.write_csv())
+        out = df.write_csv()
+        sys.stdout.write(_safe_text(out) if sys.stdout.isatty() else out)
     elif fmt == "json":
         sys.stdout.write(json.dumps(df.to_dicts(), default=str, ensure_ascii=False) + "\n")
     elif fmt == "table":
         table = Table(show_lines=False)
         for name in df.columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(Text(_safe_text(name)), overflow="fold")
         for row in df.iter_rows():
-            table.add_row(*["" if v is None else str(v) for v in row])
+            table.add_row(*[Text("" if v is None else _safe_text(v)) for v in row])  # Text: data is never markup
         console.print(table)
         console.print(f"({df.height} row{'s' if df.height != 1 else ''})")
     else:
         raise CliError(f"--format {fmt!r}: choose table, csv or json")
 
 
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+def read_only_query(path: str, query: str, allow_file_reads: bool = False):
+    """Run `query` on a read-only connection that cannot attach, install, load, copy or (by default) read files.
+
+    DuckDB's own switches do the work (`enable_external_access=false`, locked configuration, no
+    extension autoload); statements other than SELECT / EXPLAIN / PRAGMA are refused before they run.
+    With `allow_file_reads`, table functions may read files (read_csv, read_parquet, ...) but the
+    statement rule still refuses COPY, EXPORT, ATTACH, INSTALL, LOAD and SET.
+    """
+    import duckdb
+    import polars as pl
+
+    if not Path(path).exists():
+        raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
+    config = {"enable_external_access": bool(allow_file_reads), "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
+    try:
+        con = duckdb.connect(path, read_only=True, config=config)
+    except duckdb.Error as exc:
+        raise CliError(f"cannot open warehouse {path} read-only: {str(exc).splitlines()[0]}") from exc
+    try:
+        try:
+            statements = con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
+        if not statements:
+            raise CliError("sql: empty query")
+        for statement in statements:
+            kind = statement.type.name
+            if kind not in READ_ONLY_STATEMENTS:
+                raise CliError(f"potstill sql is read-only: {kind} statements are refused (only {', '.join(READ_ONLY_STATEMENTS)})")
+        try:
+            result = None
+            for statement in statements:
+                result = con.sql(statement.query)
+            return pl.DataFrame() if result is None else pl.from_arrow(result.to_arrow_table())
+        except duckdb.PermissionException as exc:
+            hint = "" if allow_file_reads else "; pass --allow-file-reads to let a query read files"
+            raise CliError(f"potstill sql cannot touch files: {str(exc).splitlines()[0]}{hint}") from exc
+        except duckdb.Error as exc:
+            raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
+
+
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse")],
+    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse (SELECT, EXPLAIN or PRAGMA)")],
     format: Annotated[str, typer.Option("--format", "-f", help="table|csv|json")] = "table",
+    allow_file_reads: Annotated[bool, typer.Option("--allow-file-reads", help="let table functions read files (read_csv, read_parquet, ...); still no writes")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Run a SQL query against the warehouse (read-only)."""
+    """Run a SQL query against the warehouse, read-only: no writes, no ATTACH/COPY/INSTALL/LOAD, no file reads."""
     if format not in ("table", "csv", "json"):
         raise CliError(f"--format {format!r}: choose table, csv or json")
-    _print_frame(_warehouse(warehouse, read_only=True).query(query), format)
+    _print_frame(read_only_query(_wh_path(warehouse), query, allow_file_reads), format)
 
 
 @app.command()
@@ -166,7 +280,15 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Row counts per table and the most recent runs."""
+    """Row counts per table and the most recent runs (runs whose process died are marked abandoned first)."""
+    from warehouse import Warehouse
+    from warehouse.db import WarehouseError
+
+    if Path(_wh_path(warehouse)).exists():
+        try:
+            Warehouse(_wh_path(warehouse), busy_timeout_s=1.0).ensure()  # migrates, then marks abandoned runs
+        except WarehouseError:
+            pass  # another process is writing: show what is there
     wh = _warehouse(warehouse, read_only=True)
     tables = wh.query(
         "select table_schema || '.' || table_name as name from information_schema.tables"
@@ -349,8 +471,11 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, non-zero exit
         if debug:
             raise
+        from rich.markup import escape
+
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        # the message may quote data: escape markup ("[/x]") and control characters (ANSI escapes)
+        err_console.print(f"[red]error:[/] {escape(_safe_text(message))}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

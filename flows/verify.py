@@ -12,19 +12,22 @@ import logging
 import os
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Annotated, Literal
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
 from flows.common import call_task
 from tasks.verify.code import CodeConfig
-from tasks.verify.core import VerifyConfig, summarize, verify_traces, vote_traces
+from tasks.verify.core import VerifyConfig, check_settings, summarize, verify_traces, vote_traces
 from tasks.verify.math import MathConfig, VoteConfig, math_pool
 from tasks.verify.pool import DeadlinePool
 from tasks.verify.sandbox import SandboxConfig, available_tier
-from tasks.verify.verdicts import DECISIVE
+from tasks.verify.verdicts import DECISIVE, VerifyError
 from warehouse import Warehouse
+from warehouse.db import WarehouseError
 from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "tasks" / "verify" / "sql"
@@ -89,6 +92,7 @@ def _shards(ids: list, size: int) -> list[list]:
 
 
 def _merge(total: dict, part: dict) -> None:
+    total["shards"] = total.get("shards", 0) + 1
     for key in ("written", "rejected", "n_decisive"):
         total[key] = total.get(key, 0) + part.get(key, 0)
     for key in ("by_status", "by_reason"):
@@ -111,6 +115,7 @@ def run_verify(
 
     `pool` lets a caller reuse a started math pool across runs (it is not closed here).
     """
+    check_settings(workers=workers, shard_size=shard_size, code_shard_size=code_shard_size, limit=limit)
     cfg = cfg or VerifyConfig()
     workers = max(1, workers or os.cpu_count() or 1)
     wh = Warehouse(warehouse)
@@ -140,8 +145,13 @@ def run_verify(
             totals["workers_killed"] = active.n_killed
             totals["workers_crashed"] = active.n_crashed
     except BaseException as exc:
+        committed = (f"committed before the failure: {totals.get('written', 0)} verdicts in {totals.get('shards', 0)} "
+                     f"shard(s) of run {run_id}; a re-run does only the rest")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         finish_run(wh, run_id, status="failed", n_in=totals.get("n_in"), n_out=totals.get("written", 0),
-                   n_rejected=totals.get("rejected", 0), stats=totals, error_message=str(exc)[:2000])
+                   n_rejected=totals.get("rejected", 0), stats=totals, error_message=f"{first[:1500]}; {committed}")
+        if isinstance(exc, (WarehouseError, VerifyError)):
+            raise type(exc)(f"{first}; {committed}") from exc
         raise
     n_out, n_rejected = totals.get("written", 0), totals.get("rejected", 0)
     finish_run(wh, run_id, n_in=totals["n_in"], n_out=n_out, n_rejected=n_rejected, stats=totals)
@@ -154,14 +164,14 @@ def run_verify(
 @flow(name="verify", flow_run_name="verify")
 def verify_flow(
     warehouse: str | None = None,
-    workers: int | None = None,
-    shard_size: int = 1000,
-    code_shard_size: int = 32,
-    math_deadline_s: float = 5.0,
-    code_wall_s: float = 10.0,
-    isolation: str = "auto",
-    min_vote_answers: int = 3,
-    limit: int | None = None,
+    workers: Annotated[int | None, Field(ge=1)] = None,
+    shard_size: Annotated[int, Field(ge=1)] = 1000,
+    code_shard_size: Annotated[int, Field(ge=1)] = 32,
+    math_deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0,
+    code_wall_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0,
+    isolation: Literal["auto", "bwrap", "unshare", "none"] = "auto",
+    min_vote_answers: Annotated[int, Field(ge=1)] = 3,
+    limit: Annotated[int | None, Field(ge=0)] = None,
 ) -> dict:
     """Verify every trace without a verdict for the current verifier versions.
 
@@ -176,6 +186,8 @@ def verify_flow(
         min_vote_answers: answered traces a prompt needs before its majority vote counts.
         limit: verify at most this many pending traces (and vote at most this many prompts).
     """
+    check_settings(workers=workers, shard_size=shard_size, code_shard_size=code_shard_size, limit=limit,
+                   math_deadline_s=math_deadline_s, code_wall_s=code_wall_s, min_vote_answers=min_vote_answers)
     cfg = VerifyConfig(
         math=MathConfig(deadline_s=math_deadline_s),
         code=CodeConfig(sandbox=SandboxConfig(wall_s=code_wall_s, isolation=isolation)),

@@ -182,6 +182,16 @@ class Warehouse:
                 return
             self.migrate()
             _migrated.add(key)
+            self._mark_abandoned()
+
+    def _mark_abandoned(self) -> None:
+        """Runs whose process died stop saying `running` (once per process and file, after migrations)."""
+        from warehouse.runs import mark_abandoned
+
+        try:
+            mark_abandoned(self)
+        except WarehouseError:  # busy or read-only elsewhere: the next open tries again
+            pass
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order, each in its own transaction; returns names applied.
@@ -342,5 +352,5 @@ def _translate_write_error(exc: duckdb.Error, path: str, table: str | None = Non
     message = str(exc).splitlines()[0]
     where = f" into {table}" if table else ""
     if "No space left" in message or "disk is full" in message.lower() or "could not write" in message.lower():
-        return WarehouseError(f"warehouse {path}: disk full while writing{where}; nothing was committed ({message})")
+        return WarehouseError(f"warehouse {path}: disk full while writing{where}; this transaction was rolled back ({message})")
     return WarehouseError(f"warehouse {path}: write{where} failed: {message}")
