@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from tasks.train.config import TrainConfig, TrainError, resolve_device
@@ -89,10 +88,11 @@ def opd_examples(rollouts: list[dict[str, Any]], tokenizer, *, clip: float, max_
     """Training examples (prompt_ids, completion_ids, advantages) from scored rollouts.
 
     Each rollout: trace_id, prompt, completion, token_ids, student_logprobs, student_char_starts
-    (the rollout-time student's sampled tokens), teacher_logprobs, teacher_char_starts. Returns the
-    examples and (trace_id, reason) for rollouts that cannot be used.
+    (the rollout-time student's sampled tokens), teacher_logprobs, teacher_char_starts, and
+    optionally prompt_context_text / is_chat_prompt (the recorded context it was sampled from,
+    used verbatim). Returns the examples and (trace_id, reason) for rollouts that cannot be used.
     """
-    from tasks.generate.backend import render_prompt_ids
+    from tasks.generate.backend import prompt_text_ids
 
     examples, rejected = [], []
     for r in rollouts:
@@ -106,10 +106,19 @@ def opd_examples(rollouts: list[dict[str, Any]], tokenizer, *, clip: float, max_
             rejected.append((r["trace_id"], "opd_tokenization_mismatch"))
             continue
         n = min(len(ids), max_tokens)
-        prompt_ids = render_prompt_ids(tokenizer, SimpleNamespace(prompt_text=r["prompt"], system_prompt=system_prompt), True)
+        prompt_ids = _prompt_ids(tokenizer, r, system_prompt, prompt_text_ids)
         examples.append({"trace_id": r["trace_id"], "prompt_ids": prompt_ids, "completion_ids": ids[:n],
                          "advantages": clipped_advantages(t_lps[:n], s_lps[:n], clip), "is_truncated": len(ids) > n})
     return examples, rejected
+
+
+def _prompt_ids(tokenizer, rollout: dict[str, Any], system_prompt: str | None, prompt_text_ids) -> list[int]:
+    """The student's input before the rollout: the recorded context it sampled from, else its chat template."""
+    if rollout.get("prompt_context_text"):
+        is_chat = rollout.get("is_chat_prompt")
+        return prompt_text_ids(tokenizer, rollout["prompt_context_text"], True if is_chat is None else bool(is_chat))
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": rollout["prompt"]}]
+    return prompt_text_ids(tokenizer, tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), True)
 
 
 def collate_opd(examples: list[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:

@@ -155,3 +155,19 @@ def test_opd_trainer_loss_equals_hand_computation_on_a_tiny_model(tiny_lm, tmp_p
         n += len(lps)
     assert n == 13 and math.isfinite(got)
     assert got == pytest.approx(-total / n, rel=1e-4)
+
+
+def test_opd_prompt_is_the_recorded_context_the_student_sampled_from(tiny_lm):
+    from transformers import AutoTokenizer
+
+    from tasks.train.opd import opd_examples
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm)
+    base = {"trace_id": "r1", "prompt": "Compute 1 + 2.", "completion": "3", "token_ids": tok("3", add_special_tokens=False)["input_ids"],
+            "student_logprobs": [-1.0], "student_char_starts": [0], "teacher_logprobs": [-0.5], "teacher_char_starts": [0]}
+    recorded = "Be brief.\n<|user|>Compute 1 + 2.<|end|><|assistant|>"
+    (with_ctx, without), _ = opd_examples([{**base, "prompt_context_text": recorded, "is_chat_prompt": True}, base], tok,
+                                          clip=2.0, max_tokens=8)
+    assert with_ctx["prompt_ids"] == tok(recorded, add_special_tokens=False)["input_ids"]
+    assert tok.decode(without["prompt_ids"]) == "<|user|>Compute 1 + 2.<|end|><|assistant|>"  # no record: the student's template
+    assert with_ctx["advantages"] == pytest.approx([0.5])
