@@ -452,6 +452,9 @@ def main() -> None:
     import logging
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if not debug:  # a failed run's exception is printed once below, as one line; its traceback only with --debug
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).addFilter(lambda record: not record.exc_info)
     try:
         app(prog_name="potstill", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -79,7 +79,7 @@ class TrainConfig:
         return f"sft-{self.method}-{config_fingerprint(self)}"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, *, where: str = "train") -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any] | None, *, where: str = "train") -> TrainConfig:
         """Build from a recipe block; unknown keys are an error naming the valid ones."""
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)}

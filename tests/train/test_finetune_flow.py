@@ -1,6 +1,7 @@
 """finetune → evaluate through Prefect (ephemeral API), on a warehouse holding one published dataset version."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -56,7 +57,7 @@ def test_finetune_records_training_run_and_is_idempotent(prefect_harness, wh, wh
     assert run["status"] == "completed" and run["dataset_version"] == 1 and run["checkpoint_path"] == out["checkpoint_path"]
     assert run["n_steps"] == 4 and run["final_loss"] > 0 and run["n_train_tokens"] > 0 and run["recipe_fingerprint"].startswith("sft-full-")
     assert wh.scalar("select reason_code from raw.raw_rejections where stage = 'finetune'") == "trace_missing"
-    sidecar = json.loads(open(out["checkpoint_path"] + ".json").read())
+    sidecar = json.loads(Path(out["checkpoint_path"] + ".json").read_text())
     assert sidecar["content_hash"] == "hash-1-10" and sidecar["dataset"] == "toy-prov@1" and sidecar["training_run_id"] == run["training_run_id"]
 
     again = finetune_flow(warehouse=str(wh_path), dataset="toy-prov@latest", recipe=str(recipe))
