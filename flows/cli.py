@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -26,7 +26,17 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, object] = {"warehouse": None, "debug": False}
 
-WarehouseOpt = Annotated[Optional[str], typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+
+
+def _safe(text: object) -> str:
+    """Data made safe to print: rich markup escaped, ANSI escapes and other control characters
+    shown as their escape codes instead of being interpreted by the terminal."""
+    from rich.markup import escape
+
+    raw = "" if text is None else str(text)
+    cleaned = "".join(ch if ch in "\n\t" or (ch.isprintable() and ch != "\x1b") else ascii(ch)[1:-1] for ch in raw)
+    return escape(cleaned)
 
 
 class CliError(RuntimeError):
@@ -91,11 +101,11 @@ def _ingest(kind: str, path: Path, warehouse: str | None, **kwargs) -> None:
     console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
 
 
-MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
-SourceOpt = Annotated[Optional[str], typer.Option(help="dataset name (default: file name); part of prompt_id")]
-DomainOpt = Annotated[Optional[str], typer.Option(help="math|code for all rows (default: per row)")]
+MapOpt = Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
+SourceOpt = Annotated[str | None, typer.Option(help="dataset name (default: file name); part of prompt_id")]
+DomainOpt = Annotated[str | None, typer.Option(help="math|code for all rows (default: per row)")]
 SplitOpt = Annotated[str, typer.Option(help="split for rows without a split column")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
 MaxRowOpt = Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")]
 
 
@@ -211,8 +221,8 @@ def _print_result(result: dict) -> None:
 @app.command("run")
 def run_stage(
     stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate, or an analysis: provenance-analysis | teacher-comparison | opd-export | experiment")],
-    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
+    set: Annotated[list[str] | None, typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run one stage (or `curate`, all of them) as a Prefect flow on what the warehouse holds."""
@@ -221,21 +231,117 @@ def run_stage(
     if stage == "curate":
         from flows.curate import curate
 
-        result = curate(recipe=str(recipe) if recipe else str(load_recipe().path), warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
-                        overrides=_parse_sets(set) or None)
+        recipe_path, overrides = _checked_recipe(recipe, set)
+        result = _with_progress(curate, recipe=recipe_path,
+                                warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
+                                overrides=overrides)
         _print_curate(result)
         return
     spec = load_recipe(recipe) if recipe else None
     params = {**(spec.stage_params(stage) if spec else {}), **_parse_sets(set)}
     params = resolve_repo_paths(validate_stage_params(stage, params, where=f"run {stage}"))
     wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
-    result = stage_flow(stage)(warehouse=_wh_path(wh), **params)
+    flow_obj = stage_flow(stage)
+    _quiet_flow_errors()
+    result = flow_obj(warehouse=_wh_path(wh), **params)
     _print_result(result if isinstance(result, dict) else {"result": result})
 
 
+class _NoFlowErrors:
+    """A console-handler filter: Prefect's ERROR records of failed flow and task runs (tracebacks)
+    are left to the API log; the CLI prints the error as one line itself (`--debug` keeps them)."""
+
+    PREFIXES = ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine")
+
+    def filter(self, record) -> bool:
+        return record.levelno < 40 or not record.name.startswith(self.PREFIXES)
+
+
+def _quiet_flow_errors() -> None:
+    import logging
+
+    if STATE["debug"]:
+        return
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoFlowErrors) for f in handler.filters):
+            handler.addFilter(_NoFlowErrors())
+
+
+def _last_seconds(wh_path: str | None, recipe_name: str) -> float | None:
+    """Wall seconds of the last completed curate run of this recipe in the warehouse (for an ETA)."""
+    if not wh_path or not Path(wh_path).exists():
+        return None
+    try:
+        from warehouse import Warehouse
+
+        return Warehouse(wh_path, read_only=True).scalar(
+            "select epoch(finished_at - started_at) from meta.runs where flow_name = 'curate' and status = 'completed'"
+            " and json_extract_string(stats_json, '$.recipe') = ? order by finished_at desc limit 1", [recipe_name])
+    except Exception:  # noqa: BLE001 - an ETA is optional: a busy or old warehouse gives none
+        return None
+
+
+def _with_progress(curate_flow, *, recipe: str, warehouse: str | None, overrides: dict | None) -> dict:
+    """Run curate with a live line (stage, elapsed, ETA from the last run of the same recipe) and one
+    printed line per finished stage (rows in / out / rejected, seconds)."""
+    import time
+
+    from rich.progress import SpinnerColumn, TimeRemainingColumn
+
+    import flows.curate as curate_module
+    from flows.recipe import load_recipe
+
+    _quiet_flow_errors()
+    name = load_recipe(recipe).name
+    previous = _last_seconds(warehouse or _wh_path(), name)
+    started = time.monotonic()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    if previous:
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        bar = progress.add_task(f"curate {_safe(name)}: starting Prefect", total=previous or None)
+
+        def hook(event: str, stage: str, result: dict) -> None:
+            elapsed = time.monotonic() - started
+            if event == "start":
+                progress.update(bar, description=f"curate {_safe(name)}: [bold]{_safe(stage)}[/]",
+                                completed=min(elapsed, previous or elapsed))
+                return
+            if result.get("skipped"):
+                progress.console.print(f"  {_safe(stage):<20} skipped")
+                return
+            counts = ", ".join(f"{label} {result[key]:,}" for key, label in
+                               (("n_in", "in"), ("n_out", "out"), ("n_rejected", "rejected"))
+                               if isinstance(result.get(key), int))
+            seconds = result.get("seconds")
+            progress.console.print(f"  [green]done[/] {_safe(stage):<20} {counts or ''}"
+                                   + (f"  ({seconds:,.1f} s)" if isinstance(seconds, int | float) else ""),
+                                   highlight=False)
+
+        curate_module.PROGRESS_HOOK = hook
+        try:
+            return curate_flow(recipe=recipe, warehouse=warehouse, overrides=overrides)
+        finally:
+            curate_module.PROGRESS_HOOK = None
+
+
+def _checked_recipe(recipe: Path | None, sets: list[str] | None) -> tuple[str, dict | None]:
+    """Load and validate the recipe and its overrides before Prefect starts: a bad file, key or
+    value is one line (RecipeError), not a failed flow run with a traceback."""
+    from flows.recipe import DEFAULT_RECIPE, apply_overrides, load_recipe
+
+    path = str(recipe or DEFAULT_RECIPE)
+    if recipe is not None and not Path(path).is_file():
+        raise CliError(f"--recipe {path}: no such file")
+    overrides = _parse_sets(sets) or None
+    apply_overrides(load_recipe(path), overrides)
+    return path, overrides
+
+
 def _print_curate(result: dict) -> None:
-    from flows.report import markdown_table
     import polars as pl
+
+    from flows.report import markdown_table
 
     rows = [{"stage": s.get("stage"), "n_in": s.get("n_in"), "n_out": s.get("n_out"), "n_rejected": s.get("n_rejected"),
              "seconds": s.get("seconds")} for s in result["stages"]]
@@ -250,15 +356,15 @@ def _print_curate(result: dict) -> None:
 
 @app.command()
 def demo(
-    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default: the toy world)")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe YAML (default: the toy world)")] = None,
+    set: Annotated[list[str] | None, typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run the toy-world recipe end to end on CPU: curate → publish → fine-tune → evaluate."""
     from flows.curate import curate
-    from flows.recipe import DEFAULT_RECIPE
 
-    result = curate(recipe=str(recipe or DEFAULT_RECIPE), warehouse=_wh_path(warehouse), overrides=_parse_sets(set) or None)
+    recipe_path, overrides = _checked_recipe(recipe, set)
+    result = _with_progress(curate, recipe=recipe_path, warehouse=_wh_path(warehouse), overrides=overrides)
     _print_curate(result)
 
 
@@ -266,7 +372,7 @@ def demo(
 def report(
     run_id: Annotated[str, typer.Argument(help="a run id from `potstill status` (a curate run gives the whole funnel)")],
     format: Annotated[str, typer.Option("--format", "-f", help="md|html")] = "md",
-    out: Annotated[Optional[Path], typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write a run's report (funnel, summary, plots) as markdown or HTML."""
@@ -274,6 +380,22 @@ def report(
 
     path = write_report(build_report(_warehouse(warehouse, read_only=True), run_id), out or Path(f"report-{run_id}.{format}"), format)
     console.print(f"report written to {path}")
+
+
+@app.command()
+def view(
+    target: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME, NAME@latest) of a published dataset, or a curate run id")],
+    out: Annotated[Path | None, typer.Option(help="output HTML file (default: traces-<target>.html)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the provenance trace viewer: one self-contained HTML file, sentences coloured by class."""
+    from flows.report import dataset_viewer, run_viewer, write_viewer
+
+    wh = _warehouse(warehouse, read_only=True)
+    is_run = bool(wh.scalar("select count(*) from meta.runs where run_id = ?", [target]))
+    page = run_viewer(wh, target) if is_run else dataset_viewer(wh, target)
+    path = write_viewer(page, out or Path(f"traces-{target.replace('@', '-v').replace('/', '_')}.html"))
+    console.print(f"trace viewer written to {_safe(str(path))}  (open it in a browser; no server needed)")
 
 
 @app.command()
@@ -311,7 +433,7 @@ def compare_selections(
     budget: Annotated[int, typer.Option(help="traces per dataset (the same for every policy)")] = 500,
     seed: Annotated[int, typer.Option(help="seed for selection, training and sampling")] = 0,
     recipe: Annotated[str, typer.Option(help="training recipe: a name under deployments/recipes/train_*.yaml or a path")] = "toy_ablation",
-    limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N eval problems only")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N eval problems only")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Same eligible pool and budget, one dataset + fine-tune + evaluation per policy; a result table."""
@@ -343,7 +465,7 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, non-zero exit
+    except Exception as exc:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

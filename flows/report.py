@@ -10,6 +10,7 @@ import polars as pl
 
 from flows.common import in_flow
 from tasks.report.core import Report, make_plots, markdown_table, to_html, to_markdown
+from tasks.report.viewer import render_viewer
 from warehouse import Warehouse, WarehouseError
 
 QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
@@ -84,4 +85,63 @@ def publish_report(wh: Warehouse, run_id: str, out_dir: Path | None = None) -> s
     return str(path)
 
 
-__all__ = ["build_report", "markdown_table", "publish_report", "write_report"]
+def _report_query(wh: Warehouse, name: str, params: dict | None = None) -> pl.DataFrame:
+    return wh.query((QUERIES / "report" / f"{name}.sql").read_text(), params)
+
+
+def _viewer_page(wh: Warehouse, title: str, picked: pl.DataFrame, params: dict, facts: dict) -> str:
+    ids = picked["trace_id"].to_list()
+    traces = _report_query(wh, "viewer_traces", {"trace_ids": ids})
+    rows = picked.join(traces, on="trace_id", how="left")
+    student, splitter = params.get("student_model_id"), params.get("splitter")
+    beta = float(params.get("beta") or 0.1)
+    try:
+        sentences = _report_query(wh, "viewer_sentences", {"trace_ids": ids, "student": student,
+                                                           "splitter": splitter, "beta": beta})
+    except duckdb.CatalogException:  # no sentence scores table yet: the traces, uncoloured
+        sentences = pl.DataFrame()
+    students = sorted(set(sentences["student_model_id"].to_list())) if sentences.height else []
+    facts = {**facts, "student": ", ".join(students) or student or "none scored", "beta": beta,
+             "warehouse": wh.path}
+    return render_viewer(title, rows, sentences, facts=facts)
+
+
+def dataset_viewer(wh: Warehouse, spec: str) -> str:
+    """The trace viewer of a published dataset version (`NAME`, `NAME@latest`, `NAME@N`): one row per
+    row of curated.cur_dataset_rows for that version."""
+    from tasks.publish.versions import resolve_version
+
+    v = resolve_version(wh, spec)
+    picked = _report_query(wh, "viewer_dataset", {"dataset_name": v.dataset_name, "version": v.version})
+    return _viewer_page(wh, v.spec, picked, v.params,
+                        {"policy": v.policy, "rows": v.n_rows, "content hash": v.content_hash[:12]})
+
+
+def run_viewer(wh: Warehouse, run_id: str) -> str:
+    """The trace viewer of a curate run: the rows of the version it published and every trace a
+    stage of its lineage rejected, with the reason codes."""
+    run = wh.query("select * from meta.runs where run_id = ?", [run_id])
+    if run.is_empty():
+        raise WarehouseError(f"no run {run_id!r} in {wh.path}; list runs with `potstill status`")
+    stats = json.loads(run["stats_json"][0] or "{}")
+    spec = next((s.get("dataset") for s in stats.get("stages", []) if s.get("stage") == "publish" and s.get("dataset")), None)
+    name, version, params = None, None, {}
+    if spec:
+        from tasks.publish.versions import resolve_version
+
+        v = resolve_version(wh, spec)
+        name, version, params = v.dataset_name, v.version, v.params
+    picked = _report_query(wh, "viewer_run", {"run_id": run_id, "dataset_name": name, "version": version})
+    return _viewer_page(wh, f"{run['flow_name'][0]} run {run_id}", picked, params,
+                        {"dataset": spec or "none published", "recipe": stats.get("recipe")})
+
+
+def write_viewer(page: str, out: Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+__all__ = ["build_report", "dataset_viewer", "markdown_table", "publish_report", "run_viewer", "write_report",
+           "write_viewer"]
