@@ -73,15 +73,40 @@ def _set_training_run(wh: Warehouse, row: dict) -> None:
 
 @task(name="sft-train", cache_policy=NO_CACHE)
 def train_task(rows: pl.DataFrame, base_model: str, cfg: TrainConfig, output_dir: str, run_info: dict) -> dict:
+    from flows.common import in_flow
+    from tasks.train.progress import make_progress_callback
     from tasks.train.sft import train_sft
 
-    result = train_sft(rows, base_model, cfg, output_dir, run_info=run_info)
+    if in_flow():
+        progress = make_progress_callback(get_run_logger(), on_progress=_progress_artifact(run_info.get("dataset")))
+    else:
+        import logging
+
+        progress = make_progress_callback(logging.getLogger("potstill.train"))
+    result = train_sft(rows, base_model, cfg, output_dir, run_info=run_info, callbacks=[progress])
     return {
         "checkpoint_path": result.checkpoint_path, "n_steps": result.n_steps, "n_train_tokens": result.n_train_tokens,
         "n_completion_tokens": result.n_completion_tokens, "final_loss": result.final_loss, "n_examples": result.n_examples,
         "examples_hash": result.examples_hash, "device": result.device, "precision": result.precision,
-        "train_seconds": round(result.train_seconds, 2),
+        "train_seconds": round(result.train_seconds, 2), "n_steps_planned": result.n_steps_planned,
+        "stop_reason": result.stop_reason,
     }
+
+
+def _progress_artifact(dataset: str | None):
+    """A callable updating one Prefect progress artifact (percent of planned steps done)."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    state: dict = {}
+
+    def update(percent: float) -> None:
+        if "id" not in state:
+            state["id"] = create_progress_artifact(percent, key="training-progress",
+                                                   description=f"fine-tuning on {dataset}: percent of planned steps")
+        else:
+            update_progress_artifact(state["id"], percent)
+
+    return update
 
 
 @flow(name="finetune", flow_run_name="finetune-{dataset}")
