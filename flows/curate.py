@@ -158,7 +158,9 @@ def _finetune_and_evaluate(spec: Recipe, wh_path: str, published: dict, log) -> 
     result = on_publish(dataset_name=published["dataset"].split("@")[0], version=published["version"],
                         recipe=params.get("recipe"), warehouse=wh_path) or {}
     out = {"stage": "finetune+evaluate", "dataset": result.get("dataset"), "checkpoint_path": result.get("checkpoint_path"),
-           "seconds": round(time.monotonic() - started, 2)}
+           "seconds": round(time.monotonic() - started, 2),
+           "child_run_ids": [r for r in ((result.get("finetune") or {}).get("run_id"), (result.get("evaluate") or {}).get("run_id"))
+                             if isinstance(r, str)]}
     evaluation = result.get("evaluate") or {}
     for entry in evaluation.get("models", evaluation.get("evals", [])) or []:
         metrics = entry.get("metrics") or []
@@ -183,6 +185,7 @@ def _ingest(item, kind: str, wh_path: str) -> dict:
 
 def _link_children(wh: Warehouse, run_id: str, stages: list[dict]) -> None:
     child_ids = [s["run_id"] for s in stages if isinstance(s.get("run_id"), str)]
+    child_ids += [r for s in stages for r in s.get("child_run_ids", [])]
     if child_ids:
         wh.execute("update meta.runs set parent_run_id = ? where run_id in (select unnest(?::varchar[]))", [run_id, child_ids])
 
