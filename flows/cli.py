@@ -339,19 +339,35 @@ def _checked_recipe(recipe: Path | None, sets: list[str] | None) -> tuple[str, d
 
 
 def _print_curate(result: dict) -> None:
-    import polars as pl
+    """The end of a curate run: the Outcome, the reconciling funnel as a table, where things are."""
+    from flows.report import build_report
 
-    from flows.report import markdown_table
-
-    rows = [{"stage": s.get("stage"), "n_in": s.get("n_in"), "n_out": s.get("n_out"), "n_rejected": s.get("n_rejected"),
-             "seconds": s.get("seconds")} for s in result["stages"]]
-    console.print(markdown_table(pl.DataFrame(rows, strict=False), max_rows=100))
-    for s in result["stages"]:
-        for key in ("accuracy_before", "accuracy_after", "dataset", "checkpoint_path"):
-            if key in s:
-                console.print(f"{s['stage']}.{key}: {s[key]}")
-    console.print(f"report: {result['report']}")
-    console.print(f"warehouse: {result['warehouse']}  (query it: potstill --warehouse {result['warehouse']} sql \"select * from curated.cur_datasets\")")
+    report = build_report(_warehouse(result["warehouse"], read_only=True), result["run_id"])
+    console.print("[bold]Outcome[/]")
+    for line in report.outcome:
+        style = "bold red" if "TRUNCATED" in line else ""
+        console.print(f"  {_safe(line)}", style=style, highlight=False)
+    seconds = {s.get("run_id"): s.get("seconds") for s in result.get("stages", []) if isinstance(s.get("run_id"), str)}
+    table = Table(title="Funnel (in = out + rejected; reasons sum to rejected)", title_justify="left")
+    for name, justify in (("stage", "left"), ("unit", "left"), ("in", "right"), ("out", "right"), ("rejected", "right"),
+                          ("reasons", "left"), ("reconciles", "center"), ("s", "right")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for row in report.funnel.iter_rows(named=True):
+        ok = {True: "[green]yes[/]", False: "[red]NO[/]", None: "?"}[row["reconciles"]]
+        secs = seconds.get(row["run_id"])
+        table.add_row(*[_safe(row["stage"]), _safe(row["unit"])],
+                      *[f"{row[k]:,}" if isinstance(row[k], int) else "" for k in ("in", "out", "rejected")],
+                      _safe(row["reasons"]), ok, f"{secs:,.1f}" if isinstance(secs, int | float) else "")
+    console.print(table)
+    report_path = Path(result["report"])
+    console.print(f"report: {_safe(report_path)} (and {_safe(report_path.with_suffix('.html').name)})", highlight=False)
+    published = [s["dataset"] for s in result.get("stages", []) if s.get("stage") == "publish" and s.get("dataset")]
+    for name in [report_path.stem, *(p.replace("@", "-v") for p in published)]:
+        viewer = report_path.parent / f"{name}.traces.html"
+        if viewer.is_file():
+            console.print(f"trace viewer: {_safe(viewer)}", highlight=False)
+    console.print(f"warehouse: {_safe(result['warehouse'])}  (query it: potstill --warehouse {_safe(result['warehouse'])}"
+                  " sql \"select * from curated.cur_datasets\")", highlight=False)
 
 
 @app.command()
