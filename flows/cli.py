@@ -46,7 +46,7 @@ class CliError(RuntimeError):
 @app.callback()
 def _root(
     warehouse: WarehouseOpt = None,
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors", metavar="")] = False,
 ) -> None:
     STATE["warehouse"] = warehouse
     STATE["debug"] = debug
@@ -150,9 +150,9 @@ def _print_frame(df, fmt: str) -> None:
     elif fmt == "table":
         table = Table(show_lines=False)
         for name in df.columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(_safe(name), overflow="fold")
         for row in df.iter_rows():
-            table.add_row(*["" if v is None else str(v) for v in row])
+            table.add_row(*["" if v is None else _safe(v) for v in row])
         console.print(table)
         console.print(f"({df.height} row{'s' if df.height != 1 else ''})")
     else:
@@ -173,7 +173,7 @@ def sql(
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output", metavar="")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Row counts per table and the most recent runs."""
@@ -187,15 +187,29 @@ def status(
         "select run_id, stage, status, n_in, n_out, n_rejected, started_at, finished_at"
         " from meta.runs order by started_at desc limit 10"
     )
+    curate_runs = wh.query(
+        "select run_id, json_extract_string(stats_json, '$.recipe') as recipe, status,"
+        " strftime(started_at, '%Y-%m-%d %H:%M') as started,"
+        " round(epoch(finished_at - started_at) / 60, 1) as minutes,"
+        " (select string_agg(json_extract_string(s, '$.dataset'), ', ')"
+        "    from unnest(from_json(json_extract(stats_json, '$.stages'), '[\"JSON\"]')) as t(s)"
+        "    where json_extract_string(s, '$.stage') = 'publish') as published,"
+        " (select count(*) from meta.runs c where c.parent_run_id = r.run_id) as stage_runs"
+        " from meta.runs r where flow_name = 'curate' order by started_at desc limit 20"
+    )
     if as_json:
-        print(json.dumps({"warehouse": wh.path, "tables": counts, "recent_runs": runs.to_dicts()}, default=str))
+        print(json.dumps({"warehouse": wh.path, "tables": counts, "curate_runs": curate_runs.to_dicts(),
+                          "recent_runs": runs.to_dicts()}, default=str))
         return
-    table = Table(title=f"warehouse {wh.path}")
+    table = Table(title=f"warehouse {_safe(wh.path)}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in counts.items():
-        table.add_row(name, str(n))
+        table.add_row(name, f"{n:,}")
     console.print(table)
+    console.print("[bold]curate runs[/] (potstill report RUN_ID, potstill view RUN_ID)")
+    _print_frame(curate_runs, "table")
+    console.print("[bold]recent stage runs[/]")
     _print_frame(runs, "table")
 
 
