@@ -481,6 +481,9 @@ def main() -> None:
     # the ephemeral API's cold start takes 7-12 s on 2 cores, longer under load: wait for it
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # the CLI shows its own progress: no per-model / per-dataset tqdm bars in between
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     debug = "--debug" in sys.argv
     import logging
 

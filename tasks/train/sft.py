@@ -202,6 +202,10 @@ def train_sft(
         peft_config=peft_config,
         callbacks=[*_callbacks(cfg, output_dir, tokenizer, sidecar, losses), *(callbacks or [])],
     )
+    if callbacks:  # progress goes to the given callbacks' logger, not as raw dicts to stdout
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
     started = time.monotonic()
     output = trainer.train()
