@@ -32,6 +32,10 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 		else echo "browser: need root to install chromium (viewer tests will be skipped)" >&2; fi; }
 
+# PNGs of the latest demo's report and trace viewer for the README (after `make demo`).
+screenshots: venv browser
+	$(PY) -c "from flows.report import screenshots; from warehouse import Warehouse; print(*screenshots(Warehouse(read_only=True), 'docs/img'), sep='\n')"
+
 demo: venv
 	$(VENV)/bin/potstill demo
 

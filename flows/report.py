@@ -211,3 +211,48 @@ def write_viewer(page: str, out: Path) -> Path:
 
 __all__ = ["build_report", "dataset_viewer", "markdown_table", "publish_report", "run_viewer", "write_report",
            "write_viewer"]
+
+
+def chromium() -> str | None:
+    """The headless browser used for screenshots and viewer tests (Debian `chromium`), if installed."""
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(html_file: Path, png: Path, *, width: int = 1280, height: int = 900) -> Path:
+    """A PNG of an HTML file rendered by headless Chromium (a fresh profile, no network)."""
+    import subprocess
+    import tempfile
+
+    browser = chromium()
+    if browser is None:
+        raise WarehouseError("screenshots need Chromium: apt-get install chromium (make browser)")
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                        f"--user-data-dir={profile}", f"--window-size={width},{height}", f"--screenshot={png}",
+                        Path(html_file).resolve().as_uri()], check=True, capture_output=True, timeout=180)
+    return png
+
+
+def screenshots(wh: Warehouse, out_dir: Path, run_id: str | None = None) -> list[Path]:
+    """Screenshots of the latest (or given) curate run's HTML report and of its dataset's trace
+    viewer, for the README (`make screenshots` → docs/img/)."""
+    import tempfile
+
+    run_id = run_id or wh.scalar("select run_id from meta.runs where flow_name = 'curate' and status = 'completed'"
+                                 " order by finished_at desc limit 1")
+    if not run_id:
+        raise WarehouseError(f"no completed curate run in {wh.path}: run `make demo` first")
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        report_html = write_report(build_report(wh, run_id), Path(tmp) / "report.html", "html")
+        shots = [screenshot(report_html, out_dir / "report.png", height=1500)]
+        spec = _published(json.loads(wh.scalar("select stats_json from meta.runs where run_id = ?", [run_id]) or "{}"))
+        if spec:
+            viewer = write_viewer(dataset_viewer(wh, spec), Path(tmp) / "viewer.html")
+            shots.append(screenshot(viewer, out_dir / "viewer.png", height=1000))
+    return shots

@@ -329,7 +329,7 @@ def to_html(report: Report) -> str:
     parts = ["<!DOCTYPE html>", f"<html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>",
              ("<style>body{font-family:system-ui,sans-serif;max-width:64em;margin:1em auto;color:#222}"
               "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px}"
-              "td{text-align:right}td:first-child{text-align:left}.bad{background:#fde2e1}"
+              "td.num{text-align:right}.bad{background:#fde2e1}"
               ".outcome li{font-size:1.05em}.trunc{color:#b3261e;font-weight:bold}</style></head><body>"),
              f"<h1>{html.escape(report.title)}</h1><h2>Outcome</h2><ul class='outcome'>"]
     parts += [f"<li class='{'trunc' if 'TRUNCATED' in line else ''}'>{html.escape(line)}</li>" for line in report.outcome]
@@ -356,5 +356,7 @@ def _html_table(df: pl.DataFrame, max_rows: int = 200) -> str:
     rows = []
     for row in df.head(max_rows).iter_rows(named=True):
         bad = " class='bad'" if row.get("reconciles") is False else ""
-        rows.append(f"<tr{bad}>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row.values()) + "</tr>")
+        rows.append(f"<tr{bad}>" + "".join(
+            f"<td{' class=num' if isinstance(v, int | float) and not isinstance(v, bool) else ''}>{html.escape(_cell(v))}</td>"
+            for v in row.values()) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
