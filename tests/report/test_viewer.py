@@ -98,3 +98,16 @@ def test_viewer_renders_in_headless_chromium(wh, published, tmp_path):
     subprocess.run([*args, f"--screenshot={shot}", "--window-size=1200,800", path.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
+
+
+def test_run_viewer_lists_selected_and_rejected_traces_with_reasons(wh, published):
+    from flows.report import run_viewer
+    from warehouse.runs import finish_run, start_run
+
+    curate = start_run(wh, flow_name="curate", stage="curate", config={"recipe": "t"})
+    wh.execute("update meta.runs set parent_run_id = ? where stage = 'select'", [curate])
+    finish_run(wh, curate, stats={"recipe": "t", "stages": [{"stage": "publish", "dataset": published}]})
+    page = run_viewer(wh, curate)
+    assert len(re.findall(r'<tr class="trace" ', page)) == 18  # every candidate of the select run
+    assert page.count('data-selected="selected"') == 5 and page.count('data-selected="rejected"') == 13
+    assert "select: verdict_not_correct" in page and "select: not_selected" in page
