@@ -362,15 +362,15 @@ def _print_curate(result: dict) -> None:
         style = "bold red" if "TRUNCATED" in line else ""
         console.print(f"  {_safe(line)}", style=style, highlight=False)
     seconds = {s.get("run_id"): s.get("seconds") for s in result.get("stages", []) if isinstance(s.get("run_id"), str)}
-    table = Table(title="Funnel (in = out + rejected; reasons sum to rejected)", title_justify="left")
-    for name, justify in (("stage", "left"), ("unit", "left"), ("in", "right"), ("out", "right"), ("rejected", "right"),
+    table = Table(title="Funnel (n_in = n_out + n_rejected; reasons sum to n_rejected)", title_justify="left")
+    for name, justify in (("stage", "left"), ("unit", "left"), ("n_in", "right"), ("n_out", "right"), ("n_rejected", "right"),
                           ("reasons", "left"), ("reconciles", "center"), ("s", "right")):
         table.add_column(name, justify=justify, overflow="fold")
     for row in report.funnel.iter_rows(named=True):
         ok = {True: "[green]yes[/]", False: "[red]NO[/]", None: "?"}[row["reconciles"]]
         secs = seconds.get(row["run_id"])
         table.add_row(*[_safe(row["stage"]), _safe(row["unit"])],
-                      *[f"{row[k]:,}" if isinstance(row[k], int) else "" for k in ("in", "out", "rejected")],
+                      *[f"{row[k]:,}" if isinstance(row[k], int) else "" for k in ("n_in", "n_out", "n_rejected")],
                       _safe(row["reasons"]), ok, f"{secs:,.1f}" if isinstance(secs, int | float) else "")
     console.print(table)
     report_path = Path(result["report"])

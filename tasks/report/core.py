@@ -115,7 +115,7 @@ def build_funnel(runs: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
         text, total = _reasons_text(why)
         numbers = [n_in, n_out, n_rejected]
         ok = None if None in numbers else (n_in == n_out + n_rejected and total == n_rejected)
-        out.append({"stage": stage, "unit": unit, "in": n_in, "out": n_out, "rejected": n_rejected,
+        out.append({"stage": stage, "unit": unit, "n_in": n_in, "n_out": n_out, "n_rejected": n_rejected,
                     "reasons": text, "reconciles": ok, "run_id": run_id})
 
     for run in runs.iter_rows(named=True):
@@ -145,8 +145,8 @@ def build_funnel(runs: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
             unit = "traces" if config.get("model_id") else "prompts"  # a trace import names its model
             stage = f"ingest ({unit})"
         add(stage, unit, run["n_in"], run["n_out"], run["n_rejected"], why, run_id)
-    return pl.DataFrame(out, schema={"stage": pl.String, "unit": pl.String, "in": pl.Int64, "out": pl.Int64,
-                                     "rejected": pl.Int64, "reasons": pl.String, "reconciles": pl.Boolean,
+    return pl.DataFrame(out, schema={"stage": pl.String, "unit": pl.String, "n_in": pl.Int64, "n_out": pl.Int64,
+                                     "n_rejected": pl.Int64, "reasons": pl.String, "reconciles": pl.Boolean,
                                      "run_id": pl.String})
 
 
@@ -307,7 +307,7 @@ def to_markdown(report: Report, *, inline_images: bool = False, image_files: dic
     if "outcome" in report.sections:
         lines += ["", markdown_table(_outcome_view(report.sections["outcome"]))]
     lines += image("outcome")
-    lines += ["", "## Funnel", "", "Each stage: in = out + rejected, and the reasons sum to rejected (`reconciles`).", "",
+    lines += ["", "## Funnel", "", "Each stage: n_in = n_out + n_rejected, and the reasons sum to n_rejected (`reconciles`).", "",
               markdown_table(_funnel_view(report.funnel), max_rows=100)]
     for name, df in report.sections.items():
         if name == "outcome":
@@ -336,7 +336,7 @@ def to_html(report: Report) -> str:
     parts.append("</ul>")
     if "outcome" in report.sections:
         parts.append(_html_table(_outcome_view(report.sections["outcome"])))
-    parts += [img("outcome"), "<h2>Funnel</h2><p>Each stage: in = out + rejected, and the reasons sum to rejected.</p>",
+    parts += [img("outcome"), "<h2>Funnel</h2><p>Each stage: n_in = n_out + n_rejected, and the reasons sum to n_rejected.</p>",
               _html_table(_funnel_view(report.funnel))]
     for name, df in report.sections.items():
         if name == "outcome":

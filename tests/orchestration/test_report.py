@@ -17,7 +17,7 @@ def test_funnel_names_reason_codes_and_files_are_written(wh, tmp_path):
     run_id = run_ingest(data, warehouse=wh.path)["run_id"]
     report = build_report(wh, run_id)
     row = report.funnel.row(0, named=True)
-    assert (row["stage"], row["unit"], row["in"], row["out"], row["rejected"]) == ("ingest (prompts)", "prompts", 3, 1, 2)
+    assert (row["stage"], row["unit"], row["n_in"], row["n_out"], row["n_rejected"]) == ("ingest (prompts)", "prompts", 3, 1, 2)
     assert row["reasons"] == "empty_row=1, invalid_json=1" and row["reconciles"] is True
     md = write_report(report, tmp_path / "r.md", "md").read_text()
     assert md.index("## Outcome") < md.index("## Funnel")
@@ -39,7 +39,7 @@ def test_funnel_splits_dedup_by_unit_and_flags_what_does_not_reconcile():
         "n": [1, 2, 1, 5],
     })
     funnel = build_funnel(runs, reasons)
-    assert funnel.select("stage", "unit", "in", "out", "rejected", "reconciles").rows() == [
+    assert funnel.select("stage", "unit", "n_in", "n_out", "n_rejected", "reconciles").rows() == [
         ("dedup (prompts)", "prompts", 5, 4, 1, True), ("dedup (traces)", "traces", 10, 8, 2, True),
         ("decontaminate", "prompts", 5, 4, 1, True), ("select", "traces", 10, 4, 5, False),  # 10 != 4 + 5
     ]

@@ -60,7 +60,7 @@ def test_demo_report_reconciles_on_every_stage_and_run(tmp_path):
         assert report.outcome[1].startswith("training: 3 of 3 planned steps")
     # the re-run did only missing work, yet its select rejections are counted (once per trace)
     select = build_report(wh, runs[1]).funnel.filter(pl.col("stage") == "select").row(0, named=True)
-    assert select["in"] == select["out"] + select["rejected"] and select["rejected"] > 0
+    assert select["n_in"] == select["n_out"] + select["n_rejected"] and select["n_rejected"] > 0
     spec = wh.scalar("select dataset_name || '@' || version from curated.cur_datasets order by version desc limit 1")
     name, version = spec.split("@")
     n_rows = wh.scalar("select count(*) from curated.cur_dataset_rows where dataset_name = ? and version = ?", [name, int(version)])
