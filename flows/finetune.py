@@ -157,7 +157,8 @@ def finetune_flow(
             for r in bad.to_dicts():
                 reason = "trace_missing" if not r["has_trace"] else "prompt_missing" if not r["has_prompt"] else "empty_completion"
                 items.append((r["trace_id"], reason, f"dataset {ds['dataset_name']}@{ds['version']} rank {r['rank']}", json.dumps(r, default=str)))
-            rejected = record_rejections(wh, rejection_rows(run_id, "finetune", items))
+            record_rejections(wh, rejection_rows(run_id, "finetune", items))
+            rejected = bad.height  # this run's rejections (record_rejections counts only rows new to raw)
             rows = rows.join(bad.select("trace_id"), on="trace_id", how="anti")
         root = Path(output_dir) if output_dir else (
             Path(resolve_model_or_path(spec.output_root)) if spec.output_root else default_output_root(wh)
