@@ -1,4 +1,5 @@
-"""Run reports: funnel, summary and plots as Prefect artifacts and as a file (`potstill report`)."""
+"""Run reports (Outcome, reconciling funnel, per-teacher and provenance sections, plots) as Prefect
+artifacts and files, the provenance trace viewer (`potstill view`) and their screenshots."""
 
 from __future__ import annotations
 
