@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -26,7 +26,15 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 STATE: dict[str, object] = {"warehouse": None, "debug": False}
 
-WarehouseOpt = Annotated[Optional[str], typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
+
+
+def _safe(text: object) -> str:
+    """Data made safe to print: rich markup escaped, ANSI escapes and other control characters
+    shown as their escape codes instead of being interpreted by the terminal."""
+    from rich.markup import escape
+
+    return escape(_safe_text("" if text is None else text))
 
 
 class CliError(RuntimeError):
@@ -36,7 +44,7 @@ class CliError(RuntimeError):
 @app.callback()
 def _root(
     warehouse: WarehouseOpt = None,
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors", metavar="")] = False,
 ) -> None:
     STATE["warehouse"] = warehouse
     STATE["debug"] = debug
@@ -274,7 +282,7 @@ def sql(
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output", metavar="")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Row counts per table and the most recent runs (runs whose process died are marked abandoned first)."""
@@ -296,15 +304,29 @@ def status(
         "select run_id, stage, status, n_in, n_out, n_rejected, started_at, finished_at"
         " from meta.runs order by started_at desc limit 10"
     )
+    curate_runs = wh.query(
+        "select run_id, json_extract_string(stats_json, '$.recipe') as recipe, status,"
+        " strftime(started_at, '%Y-%m-%d %H:%M') as started,"
+        " round(epoch(finished_at - started_at) / 60, 1) as minutes,"
+        " (select string_agg(json_extract_string(s, '$.dataset'), ', ')"
+        "    from unnest(from_json(json_extract(stats_json, '$.stages'), '[\"JSON\"]')) as t(s)"
+        "    where json_extract_string(s, '$.stage') = 'publish') as published,"
+        " (select count(*) from meta.runs c where c.parent_run_id = r.run_id) as stage_runs"
+        " from meta.runs r where flow_name = 'curate' order by started_at desc limit 20"
+    )
     if as_json:
-        print(json.dumps({"warehouse": wh.path, "tables": counts, "recent_runs": runs.to_dicts()}, default=str))
+        print(json.dumps({"warehouse": wh.path, "tables": counts, "curate_runs": curate_runs.to_dicts(),
+                          "recent_runs": runs.to_dicts()}, default=str))
         return
-    table = Table(title=f"warehouse {wh.path}")
+    table = Table(title=f"warehouse {_safe(wh.path)}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in counts.items():
-        table.add_row(name, str(n))
+        table.add_row(name, f"{n:,}")
     console.print(table)
+    console.print("[bold]curate runs[/] (potstill report RUN_ID, potstill view RUN_ID)")
+    _print_frame(curate_runs, "table")
+    console.print("[bold]recent stage runs[/]")
     _print_frame(runs, "table")
 
 
@@ -330,8 +352,8 @@ def _print_result(result: dict) -> None:
 @app.command("run")
 def run_stage(
     stage: Annotated[str, typer.Argument(help="curate | ingest | generate | verify | dedup | score | divergence | select | publish | finetune | evaluate, or an analysis: provenance-analysis | teacher-comparison | opd-export | experiment")],
-    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe YAML (default for curate: deployments/recipes/toy.yaml); a stage takes its section")] = None,
+    set: Annotated[list[str] | None, typer.Option("--set", help="override a stage parameter: KEY=VALUE (YAML value); for curate STAGE.KEY=VALUE")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run one stage (or `curate`, all of them) as a Prefect flow on what the warehouse holds."""
@@ -340,44 +362,156 @@ def run_stage(
     if stage == "curate":
         from flows.curate import curate
 
-        result = curate(recipe=str(recipe) if recipe else str(load_recipe().path), warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
-                        overrides=_parse_sets(set) or None)
+        recipe_path, overrides = _checked_recipe(recipe, set)
+        result = _with_progress(curate, recipe=recipe_path,
+                                warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
+                                overrides=overrides)
         _print_curate(result)
         return
     spec = load_recipe(recipe) if recipe else None
     params = {**(spec.stage_params(stage) if spec else {}), **_parse_sets(set)}
     params = resolve_repo_paths(validate_stage_params(stage, params, where=f"run {stage}"))
     wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
-    result = stage_flow(stage)(warehouse=_wh_path(wh), **params)
+    flow_obj = stage_flow(stage)
+    _quiet_flow_errors()
+    result = flow_obj(warehouse=_wh_path(wh), **params)
     _print_result(result if isinstance(result, dict) else {"result": result})
 
 
-def _print_curate(result: dict) -> None:
-    from flows.report import markdown_table
-    import polars as pl
+class _NoFlowErrors:
+    """A console-handler filter: Prefect's ERROR records of failed flow and task runs (tracebacks)
+    are left to the API log; the CLI prints the error as one line itself (`--debug` keeps them)."""
 
-    rows = [{"stage": s.get("stage"), "n_in": s.get("n_in"), "n_out": s.get("n_out"), "n_rejected": s.get("n_rejected"),
-             "seconds": s.get("seconds")} for s in result["stages"]]
-    console.print(markdown_table(pl.DataFrame(rows, strict=False), max_rows=100))
-    for s in result["stages"]:
-        for key in ("accuracy_before", "accuracy_after", "dataset", "checkpoint_path"):
-            if key in s:
-                console.print(f"{s['stage']}.{key}: {s[key]}")
-    console.print(f"report: {result['report']}")
-    console.print(f"warehouse: {result['warehouse']}  (query it: potstill --warehouse {result['warehouse']} sql \"select * from curated.cur_datasets\")")
+    PREFIXES = ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine")
+
+    def filter(self, record) -> bool:
+        return record.levelno < 40 or not record.name.startswith(self.PREFIXES)
+
+
+def _quiet_flow_errors() -> None:
+    import logging
+
+    if STATE["debug"]:
+        return
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoFlowErrors) for f in handler.filters):
+            handler.addFilter(_NoFlowErrors())
+
+
+def _last_seconds(wh_path: str | None, recipe_name: str) -> float | None:
+    """Wall seconds of the last completed curate run of this recipe in the warehouse (for an ETA)."""
+    if not wh_path or not Path(wh_path).exists():
+        return None
+    try:
+        from warehouse import Warehouse
+
+        return Warehouse(wh_path, read_only=True).scalar(
+            "select epoch(finished_at - started_at) from meta.runs where flow_name = 'curate' and status = 'completed'"
+            " and json_extract_string(stats_json, '$.recipe') = ? order by finished_at desc limit 1", [recipe_name])
+    except Exception:  # noqa: BLE001 - an ETA is optional: a busy or old warehouse gives none
+        return None
+
+
+def _with_progress(curate_flow, *, recipe: str, warehouse: str | None, overrides: dict | None) -> dict:
+    """Run curate with a live line (stage, elapsed, ETA from the last run of the same recipe) and one
+    printed line per finished stage (rows in / out / rejected, seconds)."""
+    import time
+
+    from rich.progress import SpinnerColumn, TimeRemainingColumn
+
+    import flows.curate as curate_module
+    from flows.recipe import load_recipe
+
+    _quiet_flow_errors()
+    name = load_recipe(recipe).name
+    previous = _last_seconds(warehouse or _wh_path(), name)
+    started = time.monotonic()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    if previous:
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        bar = progress.add_task(f"curate {_safe(name)}: starting Prefect", total=previous or None)
+
+        def hook(event: str, stage: str, result: dict) -> None:
+            elapsed = time.monotonic() - started
+            if event == "start":
+                progress.update(bar, description=f"curate {_safe(name)}: [bold]{_safe(stage)}[/]",
+                                completed=min(elapsed, previous or elapsed))
+                return
+            if result.get("skipped"):
+                progress.console.print(f"  {_safe(stage):<20} skipped")
+                return
+            counts = ", ".join(f"{label} {result[key]:,}" for key, label in
+                               (("n_in", "in"), ("n_out", "out"), ("n_rejected", "rejected"))
+                               if isinstance(result.get(key), int))
+            seconds = result.get("seconds")
+            progress.console.print(f"  [green]done[/] {_safe(stage):<20} {counts or ''}"
+                                   + (f"  ({seconds:,.1f} s)" if isinstance(seconds, int | float) else ""),
+                                   highlight=False)
+
+        curate_module.PROGRESS_HOOK = hook
+        try:
+            return curate_flow(recipe=recipe, warehouse=warehouse, overrides=overrides)
+        finally:
+            curate_module.PROGRESS_HOOK = None
+
+
+def _checked_recipe(recipe: Path | None, sets: list[str] | None) -> tuple[str, dict | None]:
+    """Load and validate the recipe and its overrides before Prefect starts: a bad file, key or
+    value is one line (RecipeError), not a failed flow run with a traceback."""
+    from flows.recipe import DEFAULT_RECIPE, apply_overrides, load_recipe
+
+    path = str(recipe or DEFAULT_RECIPE)
+    if recipe is not None and not Path(path).is_file():
+        raise CliError(f"--recipe {path}: no such file")
+    overrides = _parse_sets(sets) or None
+    apply_overrides(load_recipe(path), overrides)
+    return path, overrides
+
+
+def _print_curate(result: dict) -> None:
+    """The end of a curate run: the Outcome, the reconciling funnel as a table, where things are."""
+    from flows.report import build_report
+
+    report = build_report(_warehouse(result["warehouse"], read_only=True), result["run_id"])
+    console.print("[bold]Outcome[/]")
+    for line in report.outcome:
+        style = "bold red" if "TRUNCATED" in line else ""
+        console.print(f"  {_safe(line)}", style=style, highlight=False)
+    seconds = {s.get("run_id"): s.get("seconds") for s in result.get("stages", []) if isinstance(s.get("run_id"), str)}
+    table = Table(title="Funnel (n_in = n_out + n_rejected; reasons sum to n_rejected)", title_justify="left")
+    for name, justify in (("stage", "left"), ("unit", "left"), ("n_in", "right"), ("n_out", "right"), ("n_rejected", "right"),
+                          ("reasons", "left"), ("reconciles", "center"), ("s", "right")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for row in report.funnel.iter_rows(named=True):
+        ok = {True: "[green]yes[/]", False: "[red]NO[/]", None: "?"}[row["reconciles"]]
+        secs = seconds.get(row["run_id"])
+        table.add_row(*[_safe(row["stage"]), _safe(row["unit"])],
+                      *[f"{row[k]:,}" if isinstance(row[k], int) else "" for k in ("n_in", "n_out", "n_rejected")],
+                      _safe(row["reasons"]), ok, f"{secs:,.1f}" if isinstance(secs, int | float) else "")
+    console.print(table)
+    report_path = Path(result["report"])
+    console.print(f"report: {_safe(report_path)} (and {_safe(report_path.with_suffix('.html').name)})", highlight=False)
+    published = [s["dataset"] for s in result.get("stages", []) if s.get("stage") == "publish" and s.get("dataset")]
+    for name in [report_path.stem, *(p.replace("@", "-v") for p in published)]:
+        viewer = report_path.parent / f"{name}.traces.html"
+        if viewer.is_file():
+            console.print(f"trace viewer: {_safe(viewer)}", highlight=False)
+    console.print(f"warehouse: {_safe(result['warehouse'])}  (query it: potstill --warehouse {_safe(result['warehouse'])}"
+                  " sql \"select * from curated.cur_datasets\")", highlight=False)
 
 
 @app.command()
 def demo(
-    recipe: Annotated[Optional[Path], typer.Option(help="recipe YAML (default: the toy world)")] = None,
-    set: Annotated[Optional[list[str]], typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="recipe YAML (default: the toy world)")] = None,
+    set: Annotated[list[str] | None, typer.Option("--set", help="override a recipe parameter: STAGE.KEY=VALUE (YAML value), e.g. generate.limit=1000")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run the toy-world recipe end to end on CPU: curate → publish → fine-tune → evaluate."""
     from flows.curate import curate
-    from flows.recipe import DEFAULT_RECIPE
 
-    result = curate(recipe=str(recipe or DEFAULT_RECIPE), warehouse=_wh_path(warehouse), overrides=_parse_sets(set) or None)
+    recipe_path, overrides = _checked_recipe(recipe, set)
+    result = _with_progress(curate, recipe=recipe_path, warehouse=_wh_path(warehouse), overrides=overrides)
     _print_curate(result)
 
 
@@ -385,7 +519,7 @@ def demo(
 def report(
     run_id: Annotated[str, typer.Argument(help="a run id from `potstill status` (a curate run gives the whole funnel)")],
     format: Annotated[str, typer.Option("--format", "-f", help="md|html")] = "md",
-    out: Annotated[Optional[Path], typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output file (default: report-<run_id>.<format>)")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write a run's report (funnel, summary, plots) as markdown or HTML."""
@@ -393,6 +527,22 @@ def report(
 
     path = write_report(build_report(_warehouse(warehouse, read_only=True), run_id), out or Path(f"report-{run_id}.{format}"), format)
     console.print(f"report written to {path}")
+
+
+@app.command()
+def view(
+    target: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME, NAME@latest) of a published dataset, or a curate run id")],
+    out: Annotated[Path | None, typer.Option(help="output HTML file (default: traces-<target>.html)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the provenance trace viewer: one self-contained HTML file, sentences coloured by class."""
+    from flows.report import dataset_viewer, run_viewer, write_viewer
+
+    wh = _warehouse(warehouse, read_only=True)
+    is_run = bool(wh.scalar("select count(*) from meta.runs where run_id = ?", [target]))
+    page = run_viewer(wh, target) if is_run else dataset_viewer(wh, target)
+    path = write_viewer(page, out or Path(f"traces-{target.replace('@', '-v').replace('/', '_')}.html"))
+    console.print(f"trace viewer written to {_safe(str(path))}  (open it in a browser; no server needed)")
 
 
 @app.command()
@@ -430,7 +580,7 @@ def compare_selections(
     budget: Annotated[int, typer.Option(help="traces per dataset (the same for every policy)")] = 500,
     seed: Annotated[int, typer.Option(help="seed for selection, training and sampling")] = 0,
     recipe: Annotated[str, typer.Option(help="training recipe: a name under deployments/recipes/train_*.yaml or a path")] = "toy_ablation",
-    limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N eval problems only")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N eval problems only")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Same eligible pool and budget, one dataset + fine-tune + evaluation per policy; a result table."""
@@ -448,6 +598,9 @@ def main() -> None:
     # the ephemeral API's cold start takes 7-12 s on 2 cores, longer under load: wait for it
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # the CLI shows its own progress: no per-model / per-dataset tqdm bars in between
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     debug = "--debug" in sys.argv
     import logging
 
@@ -465,14 +618,12 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, non-zero exit
+    except Exception as exc:
         if debug:
             raise
-        from rich.markup import escape
-
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         # the message may quote data: escape markup ("[/x]") and control characters (ANSI escapes)
-        err_console.print(f"[red]error:[/] {escape(_safe_text(message))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {_safe(message)}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

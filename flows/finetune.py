@@ -149,29 +149,59 @@ def _result_dict(result) -> dict:
         "checkpoint_path": result.checkpoint_path, "n_steps": result.n_steps, "n_train_tokens": result.n_train_tokens,
         "n_completion_tokens": result.n_completion_tokens, "final_loss": result.final_loss, "n_examples": result.n_examples,
         "examples_hash": result.examples_hash, "device": result.device, "precision": result.precision,
-        "train_seconds": round(result.train_seconds, 2),
+        "train_seconds": round(result.train_seconds, 2), "n_steps_planned": result.n_steps_planned,
+        "stop_reason": result.stop_reason,
     }
+
+
+def _progress(run_info: dict) -> list:
+    """The training-progress callback: to the Prefect run logger (+ a progress artifact) inside a flow."""
+    from flows.common import in_flow
+    from tasks.train.progress import make_progress_callback
+
+    if in_flow():
+        return [make_progress_callback(get_run_logger(), on_progress=_progress_artifact(run_info.get("dataset")))]
+    import logging
+
+    return [make_progress_callback(logging.getLogger("potstill.train"))]
+
+
+def _progress_artifact(dataset: str | None):
+    """A callable updating one Prefect progress artifact (percent of planned steps done)."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    state: dict = {}
+
+    def update(percent: float) -> None:
+        if "id" not in state:
+            state["id"] = create_progress_artifact(percent, key="training-progress",
+                                                   description=f"fine-tuning on {dataset}: percent of planned steps")
+        else:
+            update_progress_artifact(state["id"], percent)
+
+    return update
 
 
 @task(name="sft-train", cache_policy=NO_CACHE)
 def train_task(rows: pl.DataFrame, base_model: str, cfg: TrainConfig, output_dir: str, run_info: dict) -> dict:
     from tasks.train.sft import train_sft
 
-    return _result_dict(train_sft(rows, base_model, cfg, output_dir, run_info=run_info))
+    return _result_dict(train_sft(rows, base_model, cfg, output_dir, run_info=run_info, callbacks=_progress(run_info)))
 
 
 @task(name="redi-train", cache_policy=NO_CACHE)
 def redi_task(rows: pl.DataFrame, base_model: str, cfg: TrainConfig, output_dir: str, alpha: float, run_info: dict) -> dict:
     from tasks.train.redi import train_redi
 
-    return _result_dict(train_redi(rows, base_model, cfg, output_dir, alpha=alpha, run_info=run_info))
+    return _result_dict(train_redi(rows, base_model, cfg, output_dir, alpha=alpha, run_info=run_info,
+                                   callbacks=_progress(run_info)))
 
 
 @task(name="opd-train", cache_policy=NO_CACHE)
 def opd_task(examples: list[dict], base_model: str, cfg: TrainConfig, output_dir: str, run_info: dict) -> dict:
     from tasks.train.opd import train_opd
 
-    return _result_dict(train_opd(examples, base_model, cfg, output_dir, run_info=run_info))
+    return _result_dict(train_opd(examples, base_model, cfg, output_dir, run_info=run_info, callbacks=_progress(run_info)))
 
 
 def opd_stage(wh: Warehouse, warehouse: str | None, spec: TrainRecipe, ds: dict, stage: StageRun, sft_checkpoint: str,
@@ -202,9 +232,9 @@ def opd_stage(wh: Warehouse, warehouse: str | None, spec: TrainRecipe, ds: dict,
     tokenizer, _ = load_student(sft_checkpoint)
     examples, rejected = opd_examples(scored.to_dicts(), tokenizer, clip=opd.clip, max_tokens=opd.max_tokens,
                                       system_prompt=stage.cfg.system_prompt)
-    n_rejected = 0
+    n_rejected = len(rejected)  # this run's rejections (record_rejections counts only rows new to raw)
     if rejected:
-        n_rejected = record_rejections(wh, rejection_rows(run_id, "finetune", [
+        record_rejections(wh, rejection_rows(run_id, "finetune", [
             (tid, reason, f"OPD rollout of {student_model_id}", None) for tid, reason in rejected]))
     info = {**run_info, "opd_export_id": export["export_id"], "student_model_id": student_model_id,
             "opd_teacher_model_id": export["sft_teacher_model_id"], "opd_clip": opd.clip, "opd_max_tokens": opd.max_tokens,
@@ -250,7 +280,9 @@ def finetune_flow(
     run_id = start_run(wh, flow_name="finetune", stage="finetune",
                        config={"dataset": dataset, "base_model": base, "method": method, "recipe": spec.model_dump(mode="json"),
                                "train": [str(s.cfg) for s in plan.stages]})
-    rejected = record_rejections(wh, rejection_rows(run_id, "finetune", plan.bad)) if plan.bad else 0
+    if plan.bad:
+        record_rejections(wh, rejection_rows(run_id, "finetune", plan.bad))
+    rejected = len(plan.bad)  # this run's rejections (record_rejections counts only rows new to raw)
     root = Path(output_dir) if output_dir else (
         Path(resolve_model_or_path(spec.output_root)) if spec.output_root else default_output_root(wh)
     ) / f"{ds['dataset_name']}-v{ds['version']}" / final.training_run_id

@@ -97,6 +97,15 @@ class Inputs(BaseModel):
     traces: list[InputFile] = Field(default_factory=list)
 
 
+class CardInfo(BaseModel):
+    """What an exported dataset's card says about its terms (Hugging Face dataset-card metadata)."""
+
+    model_config = ConfigDict(extra="forbid")
+    license: str = Field(default="other", description="SPDX-style id of the data's license, e.g. apache-2.0, cc-by-4.0")
+    language: list[str] = Field(default_factory=lambda: ["en"], description="ISO 639-1 codes")
+    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"], description="Hub task categories")
+
+
 class Recipe(BaseModel):
     """A curate recipe. `stages` maps a stage name to its flow's parameters (validated per flow)."""
 
@@ -110,10 +119,11 @@ class Recipe(BaseModel):
     skip: list[str] = Field(default_factory=list, description="stages not to run")
     task_runner: Literal["default", "ray"] = Field(default="default", description="ray: CPU stages' shards run on a Ray cluster (prefect-ray)")
     ray_address: str | None = Field(default=None, description="Ray cluster address (e.g. ray://head:10001); default: a local cluster")
+    card: CardInfo = Field(default_factory=CardInfo, description="license, language and task categories of exports")
     path: str | None = Field(default=None, exclude=True)
 
-    def fingerprint(self) -> str:
-        return config_fingerprint(self.model_dump(mode="json", exclude={"path", "warehouse"}))
+    def fingerprint(self) -> str:  # the card's terms do not change the data: not in the fingerprint
+        return config_fingerprint(self.model_dump(mode="json", exclude={"path", "warehouse", "card"}))
 
     def stage_params(self, stage: str) -> dict[str, Any]:
         return dict(self.stages.get(stage, {}))

@@ -18,6 +18,7 @@ from warehouse.db import Warehouse
 
 MAX_PAYLOAD_BYTES = 1_000_000
 REJECTION_KEY = ["stage", "source_ref", "reason_code", "payload_hash"]
+RUN_REJECTION_KEY = ["run_id", *REJECTION_KEY]
 
 
 def utcnow() -> datetime:
@@ -144,5 +145,11 @@ def rejection_rows(
 
 
 def record_rejections(wh: Warehouse, df: pl.DataFrame, con=None) -> int:
-    """Idempotent: the same row rejected for the same reason by a re-run is not stored twice."""
+    """Idempotent: the same row rejected for the same reason by a re-run is not stored twice in
+    raw.raw_rejections; meta.run_rejections keeps each run's own keys (reports count reasons per run
+    there). Returns the rows new to raw.raw_rejections."""
+    if con is None:
+        with wh.transaction() as own:
+            return record_rejections(wh, df, con=own)
+    wh.load("meta.run_rejections", df.select(RUN_REJECTION_KEY), key=RUN_REJECTION_KEY, mode="ignore", con=con)
     return wh.load("raw.raw_rejections", df, key=REJECTION_KEY, mode="ignore", con=con)

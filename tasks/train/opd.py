@@ -32,6 +32,7 @@ from tasks.train.sft import (
     TrainResult,
     _callbacks,
     _resolved_config,
+    add_callbacks,
     finish_training,
     load_student,
     lora_config,
@@ -172,6 +173,7 @@ def train_opd(
     output_dir: str | Path,
     *,
     run_info: dict[str, Any] | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """The OPD stage: train `base_model` (the SFT checkpoint that wrote the rollouts) on `opd_examples`."""
     from datasets import Dataset
@@ -205,6 +207,7 @@ def train_opd(
         processing_class=tokenizer,
         callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
     )
+    add_callbacks(trainer, callbacks)
     n_completion_tokens = sum(len(e["completion_ids"]) for e in keep)
     started = time.monotonic()
     output = trainer.train()

@@ -29,6 +29,7 @@ from tasks.train.sft import (
     TrainResult,
     _callbacks,
     _resolved_config,
+    add_callbacks,
     finish_training,
     load_student,
     lora_config,
@@ -116,6 +117,7 @@ def train_redi(
     *,
     alpha: float = 0.8,
     run_info: dict[str, Any] | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """The REDI stage: train `base_model` (the SFT checkpoint) on the dataset's (positive, negative) pairs.
 
@@ -150,6 +152,7 @@ def train_redi(
         redi_alpha=alpha,
     )
     data = trainer.train_dataset
+    add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(len(x) for x in data["chosen_ids"]) + sum(len(x) for x in data["rejected_ids"]))
     started = time.monotonic()
     output = trainer.train()

@@ -45,6 +45,8 @@ class TrainResult:
     precision: str
     train_seconds: float
     loss_history: tuple[tuple[int, float], ...]
+    n_steps_planned: int | None = None  # the trainer's max_steps (from max_steps or epochs)
+    stop_reason: str = "completed"      # completed | truncated: time cap (max_train_minutes)
 
 
 def checkpoint_name(step: int) -> str:
@@ -114,6 +116,18 @@ def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str,
     return [PotstillCallback()]
 
 
+def add_callbacks(trainer, callbacks: list | None) -> None:
+    """Attach extra `TrainerCallback`s (e.g. `tasks.train.progress.make_progress_callback`); progress then
+    goes to their logger, not as raw dicts to stdout."""
+    if not callbacks:
+        return
+    from transformers.trainer_callback import PrinterCallback
+
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    trainer.remove_callback(PrinterCallback)
+
+
 def trainer_args(cfg: TrainConfig, output_dir: Path, device: str, precision: str) -> dict[str, Any]:
     """The `transformers.TrainingArguments` every potstill stage shares (SFT, REDI, OPD)."""
     return {
@@ -167,10 +181,16 @@ def finish_training(trainer, cfg: TrainConfig, tokenizer, output_dir: Path, side
     if final_loss is not None and not math.isfinite(final_loss):
         raise TrainError(f"training diverged: final loss {final_loss}; lower train.learning_rate")
     n_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    planned = int(state.max_steps or 0) or None
+    stop_reason = "completed"
+    if planned and state.global_step < planned:
+        stop_reason = f"truncated: time cap of {cfg.max_train_minutes} min" if cfg.max_train_minutes is not None else "truncated"
     final_sidecar = {
         **sidecar,
         "is_final": True,
         "n_steps": state.global_step,
+        "n_steps_planned": planned,
+        "stop_reason": stop_reason,
         "n_train_tokens": n_tokens,
         "n_completion_tokens_per_epoch": n_completion_tokens,
         "final_loss": final_loss,
@@ -193,6 +213,8 @@ def finish_training(trainer, cfg: TrainConfig, tokenizer, output_dir: Path, side
         precision=precision,
         train_seconds=seconds,
         loss_history=tuple(losses),
+        n_steps_planned=planned,
+        stop_reason=stop_reason,
     )
 
 
@@ -217,6 +239,7 @@ def train_sft(
     output_dir: str | Path,
     *,
     run_info: dict[str, Any] | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """Fine-tune `base_model` on `rows` and save `output_dir/step-NNNNNN/` with its sidecar.
 
@@ -224,6 +247,7 @@ def train_sft(
         rows: `messages` per row, or `prompt`/`reasoning`/`answer` columns (see `tasks.train.data`).
         base_model: a local folder or hub id loadable with `AutoModelForCausalLM`.
         run_info: extra sidecar fields (dataset name, version, content hash, training_run_id).
+        callbacks: extra `TrainerCallback`s (e.g. `tasks.train.progress.make_progress_callback`).
     """
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -253,6 +277,7 @@ def train_sft(
         peft_config=peft_config,
         callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
     )
+    add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
     started = time.monotonic()
     output = trainer.train()
