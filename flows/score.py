@@ -24,7 +24,7 @@ from tasks.quality.filters import FilterConfig, apply_filters
 from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
 from tasks.quality.signals import SCORER, SCORER_VERSION, GROUP_METRICS, SignalConfig, length_ratios, trace_signals
-from warehouse import Warehouse
+from warehouse import Warehouse, one_connection
 from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
 
 STAGE = "quality"
@@ -49,6 +49,7 @@ def _stamp(df: pl.DataFrame, run_id: str, at: str) -> pl.DataFrame:
 
 
 @task(name="score-shard", cache_policy=NO_CACHE)
+@one_connection
 def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalConfig) -> int:
     """Per-trace signals of one shard, committed in one transaction; returns rows written."""
     wh = Warehouse(warehouse)
@@ -66,6 +67,7 @@ def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalCon
 
 
 @task(name="flag-shard", cache_policy=NO_CACHE)
+@one_connection
 def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConfig) -> dict:
     """Filter flags of one shard of traces (one row per trace judged) and their rejections, in one transaction."""
     wh = Warehouse(warehouse)
