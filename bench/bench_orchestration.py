@@ -1,6 +1,6 @@
 """Orchestration overhead: the sharded score flow (Prefect tasks, warehouse I/O) vs calling the cores directly.
 
-Run: python bench/bench_orchestration.py [--traces 4000] [--shard 1000] [--repeats 2]
+Run: python bench/bench_orchestration.py [--traces 100000] [--shard 0] [--repeats 2]
 Writes bench/results/orchestration.json. The same synthetic traces (bench/synth.py) go through
   - flow:  `score_flow` under an ephemeral Prefect API (one task per shard, each shard read from and
            committed to the warehouse, run records, rejections);
@@ -32,6 +32,7 @@ import polars as pl
 
 from bench.synth import SynthConfig, write_synthetic
 from flows.score import run_score, score_flow
+from tasks.common.sharding import stage_shard_size
 from tasks.quality.filters import apply_filters
 from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
@@ -60,8 +61,9 @@ def run_cores(traces: pl.DataFrame, verdicts: pl.DataFrame) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--traces", type=int, default=4_000)
-    parser.add_argument("--shard", type=int, default=1_000, help="traces per score/flag task (>= 1 s of work each)")
+    parser.add_argument("--traces", type=int, default=100_000)
+    parser.add_argument("--shard", type=int, default=0,
+                        help="traces per score/flag task; 0 = the flow's own sizing (Prefect's cost <= 2%% of the work)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the best of each path counts")
     args = parser.parse_args(argv)
     from prefect.testing.utilities import prefect_test_harness
@@ -89,22 +91,24 @@ def main(argv: list[str] | None = None) -> int:
                 Warehouse(plain_path).ensure()
                 Warehouse(flow_path).ensure()
                 t0 = time.perf_counter()
-                plain = run_score(warehouse=plain_path, shard_size=args.shard)
+                plain = run_score(warehouse=plain_path, shard_size=args.shard or None)
                 best["plain"] = min(best["plain"], time.perf_counter() - t0)
 
                 t0 = time.perf_counter()
-                flowed = score_flow(warehouse=flow_path, shard_size=args.shard)
+                flowed = score_flow(warehouse=flow_path, shard_size=args.shard or None)
                 best["flow"] = min(best["flow"], time.perf_counter() - t0)
                 if plain["scores_written"] != flowed["scores_written"] or plain["flags"] != flowed["flags"]:
                     raise RuntimeError(f"flow and plain runs disagree: {plain['flags']} vs {flowed['flags']}")
     core_s, plain_s, flow_s = best["core"], best["plain"], best["flow"]
     n = counts["traces"]
-    n_tasks = 2 * -(-n // args.shard)
+    shard = stage_shard_size("score", n, args.shard or None)
+    n_tasks = 2 * -(-n // shard)
     result = {
         "benchmark": "orchestration",
         "stage": "score",
         "traces": n,
-        "shard_size": args.shard,
+        "shard_size": shard,
+        "shard_size_source": "requested" if args.shard else "tasks.common.sharding (auto)",
         "repeats": args.repeats,
         "prefect_tasks": n_tasks,
         "core_s": round(core_s, 3),
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "core_outputs": core_counts,
         "flow_scores_written": flowed["scores_written"],
         "prefect_overhead_per_task_s": round((flow_s - plain_s) / n_tasks, 3),
+        "prefect_overhead_share": round((flow_s - plain_s) / flow_s, 4),
+        "plain_ms_per_trace": round(1000 * plain_s / n, 3),
         "core_vs_flow_ratio": round(core_s / flow_s, 3),
         "plain_vs_flow_ratio": round(plain_s / flow_s, 3),
         "core_vs_plain_ratio": round(core_s / plain_s, 3),

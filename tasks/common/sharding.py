@@ -22,7 +22,7 @@ from dataclasses import dataclass
 # Measured per-item work of the sharded stages on this project's reference CPU (bench/bench_orchestration.py
 # reports the score stage's; re-measure with it on other hardware). Used only to size shards.
 ITEM_COST_S = {
-    "score": 4e-4,  # signals + flags of one trace, warehouse read and write included
+    "score": 4e-4,  # signals + flags of one trace incl. warehouse I/O: 0.4-3 ms measured; the low end keeps the share in budget
     "dedup_sign": 1e-4,  # tokenise, shingle and sign one text
 }
 TASK_OVERHEAD_S = 0.1  # Prefect's cost per task run (bench_orchestration: 0.05-0.1 s on 2 shared cores)
