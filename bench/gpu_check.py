@@ -418,7 +418,7 @@ def defaults_for(size: str) -> dict:
                 "prompt_words": 24, "completion_words": 64, "repeats": 1}
     big = size == "1.5b"
     return {"prompts": 256, "batch_size": 128, "max_new_tokens": 256, "score_traces": 512, "score_batch": 64,
-            "score_batch_tokens": 65536, "sft_steps": 12 if big else 20, "sft_batch": 8, "sft_max_length": 1024,
+            "score_batch_tokens": 65536, "sft_steps": 24 if big else 40, "sft_batch": 8, "sft_max_length": 1024,
             "prompt_words": 96, "completion_words": 768, "repeats": 2}
 
 
