@@ -482,6 +482,8 @@ def main(argv=None) -> int:
             report["errors"][name] = f"{type(exc).__name__}: {exc}"
             log(f"[{name}] FAILED: {type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}")
         report.setdefault("check_seconds", {})[name] = round(time.perf_counter() - t, 1)
+        out.parent.mkdir(parents=True, exist_ok=True)  # after every check: a timeout keeps what was measured
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
     run("generation", lambda: check_generation(model, tok, shape, args, report, bandwidth))
     run("scoring", lambda: check_scoring(model, tok, shape, args, report))

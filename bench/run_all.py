@@ -30,9 +30,9 @@ SKIP = {"bench_scale.py"}
 # smaller sizes for --quick: each still compares both paths on the same inputs, interleaved
 QUICK_ARGS: dict[str, list[str]] = {
     "bench_dedup": ["--docs", "10000", "--traces", "20000", "--repeats", "2"],
-    "bench_generate": ["--prompts", "32", "--max-new-tokens", "32", "--repeats", "2"],
+    "bench_generate": ["--prompts", "128", "--max-new-tokens", "64", "--repeats", "2"],  # fixed costs need this much work
     "bench_orchestration": ["--traces", "20000", "--repeats", "1"],
-    "bench_scoring": ["--traces", "32", "--repeats", "2"],
+    "bench_scoring": ["--traces", "64", "--repeats", "3"],
     "bench_train": ["--steps", "20"],
     "bench_verify": ["--math-items", "200", "--programs", "12"],
     "bench_warehouse": ["--rows", "20000", "--batch", "5000", "--repeats", "2"],
