@@ -62,9 +62,12 @@ def run_cores(traces: pl.DataFrame, verdicts: pl.DataFrame) -> dict:
     return {"scores": scores.height + ratios.height, "flags": flags.height, "prompt_stats": stats.height}
 
 
-def prefect_task_cost_s(n: int = 40) -> float:
-    """Seconds Prefect adds per task run: a flow of `n` no-op tasks called one after another, as the
-    score flow's flag shards are, minus the same calls as plain functions; best of 3."""
+def prefect_task_cost_s(n: int = 50, repeats: int = 5) -> tuple[float, list[list[float]]]:
+    """Seconds Prefect adds per task run: a flow of `n` no-op tasks called one after another (as the
+    score flow's flag shards are) minus a flow making the same calls as plain functions; the median
+    of `repeats` interleaved pairs. Also returns the raw [tasks_flow_s, plain_flow_s] pairs."""
+    import statistics
+
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
@@ -80,15 +83,15 @@ def prefect_task_cost_s(n: int = 40) -> float:
     def plain_flow() -> int:
         return sum(noop.fn(i) for i in range(n))
 
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        plain_flow()
-        t_plain = time.perf_counter() - t0
+    pairs = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
         tasks_flow()
-        best = min(best, (time.perf_counter() - t0 - t_plain) / n)
-    return max(best, 0.0)
+        t_tasks = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        plain_flow()
+        pairs.append([round(t_tasks, 3), round(time.perf_counter() - t0, 3)])
+    return max(statistics.median((a - b) / n for a, b in pairs), 0.0), pairs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with prefect_test_harness(server_startup_timeout=180):
             api_start_s = time.perf_counter() - started
-            task_cost_s = prefect_task_cost_s()
+            task_cost_s, task_cost_pairs = prefect_task_cost_s()
             # interleaved repeats, best of each: the machine may be shared, so one slow moment
             # must not land on one path only
             for rep in range(args.repeats):
@@ -154,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         # and the machine's noise; the per-task cost is measured on its own (no-op tasks) instead
         "flow_minus_plain_per_task_s": round((flow_s - plain_s) / n_tasks, 3),
         "prefect_task_cost_s": round(task_cost_s, 4),
+        "prefect_task_cost_pairs_s": task_cost_pairs,  # [flow of 50 no-op tasks, flow of 50 plain calls]
         "prefect_overhead_share": round(n_tasks * task_cost_s / flow_s, 4),
         "prefect_overhead_share_goal": 0.02,
         "plain_ms_per_trace": round(1000 * plain_s / n, 3),
