@@ -187,7 +187,9 @@ def decode_roofline(model, shape: Shape, batch: int, mean_context: float, bandwi
     step_bytes = weight_bytes + batch * mean_context * kv_per_position
     return {"weight_bytes": weight_bytes, "kv_bytes_per_position": kv_per_position, "batch": batch,
             "mean_context_tokens": mean_context, "bytes_per_token": step_bytes / batch,
-            "roofline_tokens_per_s": bandwidth * batch / step_bytes}
+            "roofline_tokens_per_s": bandwidth * batch / step_bytes,
+            # one sequence alone (no batching): every weight read per token
+            "batch1_roofline_tokens_per_s": bandwidth / (weight_bytes + mean_context * kv_per_position)}
 
 
 # -- 1. generation ----------------------------------------------------------------------------------
