@@ -75,33 +75,64 @@ def init(warehouse: WarehouseOpt = None) -> None:
     console.print(f"warehouse {wh.path}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
 
 
-def _ingest(kind: str, path: Path, warehouse: str | None, **kwargs) -> None:
+def _ingest(kind: str, path: str, warehouse: str | None, formats: list[str] | None = None, **kwargs) -> None:
+    from rich.markup import escape
+
     from flows.ingest import run_ingest
+    from tasks.ingest.readers import FORMATS
+    from tasks.ingest.rows import SHAPES
+
+    fmt, shape = None, "auto"
+    for value in formats or []:
+        if value in FORMATS:
+            fmt = value
+        elif value in SHAPES or value in SHAPE_ALIASES:
+            shape = SHAPE_ALIASES.get(value, value)
+        else:
+            raise CliError(f"--format {value!r}: choose a file format ({', '.join(FORMATS)}) "
+                           f"or a row shape ({', '.join([*SHAPES, *SHAPE_ALIASES])})")
+    if kind != "traces" and shape != "auto":
+        raise CliError(f"--format {shape}: row shapes apply to `potstill ingest traces`")
+    if kind == "traces":
+        kwargs["shape"] = shape
+
+    def clean(text: str) -> str:  # data never drives the terminal: no markup, no control characters
+        return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
     with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as progress:
-        bar = progress.add_task(path.name, total=None)
-        stats = run_ingest(path, kind=kind, warehouse=_wh_path(warehouse),
+        bar = progress.add_task(clean(Path(path).name if not path.startswith("hf://") else path), total=None)
+        stats = run_ingest(path, kind=kind, warehouse=_wh_path(warehouse), fmt=fmt,
                            on_shard=lambda n: progress.advance(bar, n), **kwargs)
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats["reasons"].items())) or "none"
-    console.print(
-        f"{path}: read {stats['read']}, accepted {stats['accepted']} "
-        f"({stats['new_prompts']} new prompts, {stats['new_traces']} new traces), rejected {stats['rejected']} ({reasons})"
-    )
-    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"")
+    made = (f"{stats['new_logprobs']} new log-prob records" if kind == "logprobs" else
+            f"{stats['new_prompts']} new prompts, {stats['new_traces']} new traces"
+            + (f", {stats['new_verdicts']} source verdicts, {stats['new_logprobs']} log-prob records" if kind == "traces" else ""))
+    parts = f" (+{stats['items_rejected']} parts of accepted rows)" if stats["items_rejected"] else ""
+    console.print(f"{clean(path)}: read {stats['read']}, accepted {stats['accepted']} ({made}), "
+                  f"rejected {stats['rejected']}{parts} ({reasons})", highlight=False)
+    if stats["logprobs_unplaced"]:
+        console.print(f"  {stats['logprobs_unplaced']} log-prob records have token ids only: kept without char offsets "
+                      "(sentence scoring needs them); pass --tokenizer to place the tokens in the text", highlight=False)
+    for line in stats["examples"]:
+        console.print(f"  rejected {clean(line)}", highlight=False)
+    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"", highlight=False)
 
 
-MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
-SourceOpt = Annotated[Optional[str], typer.Option(help="dataset name (default: file name); part of prompt_id")]
-DomainOpt = Annotated[Optional[str], typer.Option(help="math|code for all rows (default: per row)")]
+SHAPE_ALIASES = {"sharegpt": "chat", "messages": "chat", "conversations": "chat"}
+PathArg = Annotated[str, typer.Argument(help="JSONL, Parquet or CSV file; a save_to_disk or Parquet shard folder; or hf://org/name\\[:config]\\[@split]")]
+MapOpt = Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN, e.g. --map problem=question --map reference_answer=answer")]
+SourceOpt = Annotated[str | None, typer.Option(help="dataset name (default: file name); part of prompt_id")]
+DomainOpt = Annotated[str | None, typer.Option(help="math|code for all rows (default: per row)")]
 SplitOpt = Annotated[str, typer.Option(help="split for rows without a split column")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", help="jsonl|parquet|csv|hf (default: from the path)")]
+FormatOpt = Annotated[list[str] | None, typer.Option("--format", help="file format jsonl|parquet|csv|hf|shards (default: from the path); for traces also a row shape chat|sharegpt|flat|generations (default: detected per row); repeat to give both")]
 MaxRowOpt = Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")]
+TokenizerOpt = Annotated[str | None, typer.Option(help="tokenizer (local path or cached name) to place token ids in the text when the release has no token strings")]
 
 
 @ingest_app.command("prompts")
 def ingest_prompts(
-    path: Annotated[Path, typer.Argument(help="JSONL, Parquet, CSV file or a datasets folder")],
+    path: PathArg,
     map: MapOpt = None,
     source: SourceOpt = None,
     domain: DomainOpt = None,
@@ -111,25 +142,49 @@ def ingest_prompts(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Ingest prompts (problem, reference answer, tests for code)."""
-    _ingest("prompts", path, warehouse, source=source, domain=domain, split=split, mapping=_parse_map(map),
-            fmt=format, max_row_bytes=max_row_bytes)
+    _ingest("prompts", path, warehouse, format, source=source, domain=domain, split=split, mapping=_parse_map(map),
+            max_row_bytes=max_row_bytes)
 
 
 @ingest_app.command("traces")
 def ingest_traces(
-    path: Annotated[Path, typer.Argument(help="JSONL, Parquet, CSV file or a datasets folder of traces")],
+    path: PathArg,
     model: Annotated[str, typer.Option(help="the model that wrote the traces (stored as model_id)")],
     map: MapOpt = None,
     source: SourceOpt = None,
     domain: DomainOpt = None,
     split: SplitOpt = "train",
     format: FormatOpt = None,
+    markers: Annotated[str | None, typer.Option(help="reasoning markers OPEN,CLOSE tried before <think> and <|begin_of_thought|>")] = None,
+    verdict: Annotated[list[str] | None, typer.Option("--verdict", help="column with the source's correctness verdicts (bool, or a list per generation); default: correctness_*, correct, is_correct")] = None,
+    logprob_model: Annotated[str | None, typer.Option(help="model the rows' token log-probs belong to (default: --model)")] = None,
+    tokenizer: TokenizerOpt = None,
     max_row_bytes: MaxRowOpt = 1_000_000,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Import an existing trace dataset (chat messages with <think>, or problem + completion columns)."""
-    _ingest("traces", path, warehouse, model=model, source=source, domain=domain, split=split,
-            mapping=_parse_map(map), fmt=format, max_row_bytes=max_row_bytes)
+    """Import a trace dataset: chat messages / ShareGPT conversations, problem + completion, or
+    generations[] with per-generation verdicts; reasoning split at <think>, <|begin_of_thought|> or --markers."""
+    _ingest("traces", path, warehouse, format, model=model, source=source, domain=domain, split=split,
+            mapping=_parse_map(map), max_row_bytes=max_row_bytes, markers=markers, verdict_fields=verdict or (),
+            logprob_model=logprob_model, tokenizer=tokenizer)
+
+
+@ingest_app.command("logprobs")
+def ingest_logprobs(
+    path: PathArg,
+    model: Annotated[str, typer.Option(help="the model these log-probs belong to")],
+    source: Annotated[str | None, typer.Option(help="only join traces of this dataset (default: any)")] = None,
+    map: MapOpt = None,
+    format: FormatOpt = None,
+    markers: Annotated[str | None, typer.Option(help="reasoning markers the release's text uses, as for ingest traces")] = None,
+    tokenizer: TokenizerOpt = None,
+    max_row_bytes: Annotated[int, typer.Option(help="rows over this many bytes are rejected as too_large")] = 50_000_000,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Join a released token log-prob file (sample_uuid, token_ids[], logprobs[]) to traces imported
+    with the same sample_uuid, into raw.raw_token_logprobs (no teacher re-run needed)."""
+    _ingest("logprobs", path, warehouse, format, model=model, source=source, mapping=_parse_map(map), markers=markers,
+            tokenizer=tokenizer, max_row_bytes=max_row_bytes)
 
 
 def _print_frame(df, fmt: str) -> None:

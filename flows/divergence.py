@@ -1,7 +1,7 @@
 """Divergence flow: teacher-forced log-probs → sentence scores → provenance (METHODS.md §1).
 
 For every teacher trace not yet done for (student, splitter): score it under the student (always
-teacher-forced) and under its teacher when the generation stage did not capture log-probs (needs
+teacher-forced, on the context the trace was sampled from: `tasks.divergence.context`) and under its teacher when the generation stage did not capture log-probs (needs
 the teacher's weights: `teacher=`), map tokens to sentences by character offsets, and commit the
 shard's token log-probs, sentence scores and rejections in one transaction. A re-run does only
 what is missing. The provenance classes are SQL: `curated.cur_provenance_sentences` /
@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
+from tasks.divergence.context import recorded_context
 from tasks.divergence.provenance import sentence_score_rows
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
 from tasks.divergence.sentences import SplitConfig
@@ -87,6 +88,7 @@ def pending_traces(wh: Warehouse, cfg: DivergenceConfig, limit: int | None = Non
         select * from (
         select
             t.trace_id, t.model_id, p.problem_text, t.completion_text,
+            t.prompt_context_text, t.prompt_messages_json, t.is_chat_prompt, t.sampling_json,
             exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = t.model_id) as has_teacher_tokens,
             exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = $student) as has_student_tokens,
             exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = t.model_id) as has_teacher_sentences,
@@ -133,6 +135,13 @@ def _stamp(wh: Warehouse, table: str, df: pl.DataFrame, run_id: str) -> pl.DataF
     return df.with_columns(extra) if extra else df
 
 
+def scoring_items(traces: pl.DataFrame, model_id: str) -> list[ScoringItem]:
+    """Traces (trace_id, problem_text, completion_text [+ context columns]) as items for `model_id`,
+    each on its recorded context where the trace has one."""
+    return [ScoringItem(r["trace_id"], r.get("problem_text") or "", r["completion_text"], recorded_context(r, model_id))
+            for r in traces.iter_rows(named=True)]
+
+
 @task(name="divergence-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_id: str) -> dict:
     """Score one shard under the student (and teacher where needed); commit tokens + sentences together."""
@@ -141,13 +150,10 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
     new_tokens: list[pl.DataFrame] = []
     stats = {"student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0}
 
-    def items(df: pl.DataFrame) -> list[ScoringItem]:
-        return [ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"]) for r in df.iter_rows(named=True)]
-
     need_student = shard.filter(~pl.col("has_student_tokens"))
     if need_student.height:
         scorer = _scorer(cfg.student, cfg.student_model_id, cfg.scoring)
-        table = pl.from_arrow(scorer.score(items(need_student)))
+        table = pl.from_arrow(scorer.score(scoring_items(need_student, cfg.student_model_id)))
         new_tokens.append(table)
         stats["student_tokens"] += scorer.last_tokens
         stats["scoring_s"] += scorer.last_seconds
@@ -159,7 +165,7 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
                                f"no log-probs of {r['model_id']} for this trace; pass teacher=<its model folder> to score it", None))
         if mine.height:
             scorer = _scorer(cfg.teacher, cfg.teacher_model_id, cfg.scoring)
-            new_tokens.append(pl.from_arrow(scorer.score(items(mine))))
+            new_tokens.append(pl.from_arrow(scorer.score(scoring_items(mine, cfg.teacher_model_id))))
             stats["teacher_tokens"] += scorer.last_tokens
             stats["scoring_s"] += scorer.last_seconds
 
@@ -262,6 +268,7 @@ def divergence_flow(
     max_batch_tokens: int = 16384,
     cpu_threads: int | None = None,
     split_scope: str = "reasoning",
+    splitter: str = "sent-v1",
     shard_size: int = 256,
     prompt_split: str | None = "train",
     limit: int | None = None,
@@ -272,11 +279,13 @@ def divergence_flow(
         teacher: the teacher's model folder; needed only for traces without captured log-probs.
         teacher_model_id: restrict to traces of this model (default: the teacher folder's id, else all teachers).
         student: the student's model folder or hub id.
+        splitter: sentence splitter version, 'sent-v1' (default) or 'sent-v2' (lists, LaTeX, code, prices);
+            stored with every sentence score.
     """
     cfg = DivergenceConfig(
         student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
         scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, cpu_threads=cpu_threads),
-        split=SplitConfig(scope=split_scope), shard_size=shard_size, prompt_split=prompt_split,
+        split=SplitConfig(scope=split_scope, version=splitter), shard_size=shard_size, prompt_split=prompt_split,
     )
     stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
     get_run_logger().info(
@@ -347,6 +356,9 @@ def run_provenance_analysis(
                                      limit=n_prompts)
             have = wh.query(sql_traces, {"d": d_id, "split": split})
         if have.height == 0:
+            if not wh.scalar("select count(*) from staging.stg_prompts where split = ?", [split]):
+                raise DivergenceError(f"no {split!r} prompts in {wh.path}; ingest some first, e.g. `potstill run ingest "
+                                      f"--set path=toyworld/data/eval.jsonl --set split={split} --set source=toy-eval`")
             raise DivergenceError(f"no traces of {d_id} on {split!r} prompts; sample the distilled model first (sample=True)")
         if verify:
             try:
@@ -426,8 +438,7 @@ def _score_missing_tokens(wh: Warehouse, traces: pl.DataFrame, model_path: str, 
     for lo in range(0, todo.height, shard_size):
         part = todo.slice(lo, shard_size)
         scorer = _scorer(model_path, model_id, cfg)
-        table = pl.from_arrow(scorer.score([ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"])
-                                            for r in part.iter_rows(named=True)]))
+        table = pl.from_arrow(scorer.score(scoring_items(part, model_id)))
         n += wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, table, run_id), key=["trace_id", "model_id"])
     return n
 
@@ -452,7 +463,8 @@ def run_teacher_comparison(
                        config={"reference": ref_id, "teachers": teacher_model_ids, "split": split})
     try:
         traces = wh.query(
-            "select t.trace_id, t.prompt_id, t.model_id, t.completion_text, t.n_completion_tokens, p.problem_text"
+            "select t.trace_id, t.prompt_id, t.model_id, t.completion_text, t.n_completion_tokens, p.problem_text,"
+            " t.prompt_context_text, t.prompt_messages_json, t.is_chat_prompt, t.sampling_json"
             " from staging.stg_traces t join staging.stg_prompts p using (prompt_id) where p.split = $split"
             " and t.model_id <> $ref order by t.trace_id", {"split": split, "ref": ref_id},
         )
@@ -535,7 +547,8 @@ def run_opd_export(
                                "max_tokens": max_tokens})
     try:
         rollouts = wh.query(
-            "select t.trace_id, t.prompt_id, p.problem_text, t.completion_text from staging.stg_traces t"
+            "select t.trace_id, t.prompt_id, p.problem_text, t.completion_text, t.model_id, t.prompt_context_text,"
+            " t.prompt_messages_json, t.is_chat_prompt, t.sampling_json from staging.stg_traces t"
             " join staging.stg_prompts p using (prompt_id) where t.model_id = $s and p.split = $split order by t.trace_id",
             {"s": student_model_id, "split": split},
         )

@@ -1,4 +1,9 @@
-"""Ingest flow: stream a prompt or trace file into raw.raw_prompts / raw.raw_traces, rejections kept."""
+"""Ingest flow: stream a prompt or trace file into raw.raw_prompts / raw.raw_traces, rejections kept.
+
+Trace files also bring the source's own verdicts (raw.raw_verifications, verifier `source:<column>`)
+and token log-probs (raw.raw_token_logprobs); kind="logprobs" joins a separately released log-prob
+file to traces imported earlier, by sample id.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
-from tasks.ingest.core import IngestBatch, IngestState, batched, ingest_batch
-from tasks.ingest.readers import DEFAULT_MAX_ROW_BYTES, detect_format, iter_records
-from tasks.ingest.rows import IngestConfig
+from tasks.ingest.core import IngestBatch, IngestState, batched, ingest_batch, ingest_logprob_batch
+from tasks.ingest.readers import DEFAULT_MAX_ROW_BYTES, HUB_PREFIX, detect_format, iter_records, parse_hub_spec
+from tasks.ingest.rows import IngestConfig, sample_id_of
 from warehouse import Warehouse
 from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
 
 SHARD_ROWS = 5_000
+KINDS = ("prompts", "traces", "logprobs")
+LOGPROB_MAX_ROW_BYTES = 50_000_000
+MAX_EXAMPLES = 5  # rejections shown as one line each (file:row: reason: detail naming the field)
+VERDICT_KEY = ["trace_id", "verifier", "verifier_version", "input_hash"]
+QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
 
 
 @task(name="ingest-shard", cache_policy=NO_CACHE)
@@ -35,8 +45,44 @@ def load_shard(warehouse: str, batch: IngestBatch, run_id: str) -> dict[str, int
             batch.traces.with_columns(stamp[0].alias("created_at"), stamp[1].alias("run_id")),
             key=["trace_id"], con=con,
         )
-        record_rejections(wh, rejection_rows(run_id, "ingest", batch.rejections), con=con)
-    return {"new_prompts": new_prompts, "new_traces": new_traces}
+        new_verdicts = wh.load(
+            "raw.raw_verifications",
+            batch.verdicts.with_columns(stamp[0].alias("verified_at"), stamp[1].alias("run_id")),
+            key=VERDICT_KEY, con=con,
+        )
+        new_logprobs = wh.load(
+            "raw.raw_token_logprobs",
+            batch.logprobs.with_columns(stamp[0].alias("created_at"), stamp[1].alias("run_id")),
+            key=["trace_id", "model_id"], con=con,
+        )
+        record_rejections(wh, rejection_rows(run_id, "ingest", batch.rejections + batch.item_rejections), con=con)
+    return {"new_prompts": new_prompts, "new_traces": new_traces, "new_verdicts": new_verdicts, "new_logprobs": new_logprobs}
+
+
+def _tokenizer_decoder(name: str | None):
+    """`decode(token_ids) -> (text, char_starts)` from a local tokenizer, or None."""
+    if not name:
+        return None
+    from transformers import AutoTokenizer
+
+    from tasks.generate.offsets import token_char_starts
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--tokenizer {name}: cannot load it ({str(exc).splitlines()[0][:200]})") from exc
+    return lambda ids: token_char_starts(tokenizer, ids)
+
+
+def _traces_by_sample(wh: Warehouse, records, cfg: IngestConfig, source: str | None) -> dict[str, list[dict]]:
+    ids = sorted({i for r in records if (i := sample_id_of(r.row, cfg)) is not None})
+    if not ids:
+        return {}
+    found = wh.query((QUERIES / "ingest_traces_by_sample_id.sql").read_text(), {"ids": ids, "source": source})
+    out: dict[str, list[dict]] = {}
+    for row in found.iter_rows(named=True):
+        out.setdefault(row["source_sample_id"], []).append(row)
+    return out
 
 
 def run_ingest(
@@ -50,35 +96,61 @@ def run_ingest(
     split: str = "train",
     mapping: dict[str, str] | None = None,
     fmt: str | None = None,
-    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    max_row_bytes: int | None = None,
     on_shard=None,
+    shape: str = "auto",
+    markers: str | None = None,
+    verdict_fields: list[str] | tuple[str, ...] = (),
+    logprob_model: str | None = None,
+    tokenizer: str | None = None,
 ) -> dict:
-    """Ingest one file or datasets folder; returns counts (read = accepted + rejected)."""
-    path = Path(path)
-    fmt = fmt or detect_format(path)
+    """Ingest one file, folder or `hf://` dataset; returns counts (read = accepted + rejected).
+
+    kind: "prompts", "traces" (needs `model`), or "logprobs" (a released log-prob file joined to
+    imported traces by sample id; `model` names the model the log-probs belong to).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if max_row_bytes is None:  # a log-prob row carries two numbers per token: 16k tokens are ~0.5 MB of JSON
+        max_row_bytes = LOGPROB_MAX_ROW_BYTES if kind == "logprobs" else DEFAULT_MAX_ROW_BYTES
+    hub = str(path).startswith(HUB_PREFIX)
+    path = str(path) if hub else Path(path)
+    fmt = "hub" if hub else fmt or detect_format(path)
     if kind == "traces" and not model:
         raise ValueError("ingesting traces needs --model NAME (the model that wrote them)")
+    default_source = parse_hub_spec(path)[0].split("/")[1] if hub else (path.stem if path.is_file() else path.name)
     cfg = IngestConfig(
-        source=source or (path.stem if path.is_file() else path.name),
+        source=source or default_source,
         domain=domain, split=split, mapping=tuple(sorted((mapping or {}).items())),
-        max_row_bytes=max_row_bytes, model_id=model,
+        max_row_bytes=max_row_bytes, model_id=model, shape=shape, markers=markers,
+        verdict_fields=tuple(verdict_fields), logprob_model=logprob_model,
     )
+    decode = _tokenizer_decoder(tokenizer)
     wh = Warehouse(warehouse)
     run_id = start_run(wh, flow_name="ingest", stage="ingest", config=cfg)
-    counts = {"read": 0, "accepted": 0, "rejected": 0, "new_prompts": 0, "new_traces": 0}
+    counts = {"read": 0, "accepted": 0, "rejected": 0, "new_prompts": 0, "new_traces": 0,
+              "new_verdicts": 0, "new_logprobs": 0, "logprobs_unplaced": 0, "items_rejected": 0}
     reasons: dict[str, int] = {}
+    examples: list[str] = []
     state = IngestState()
     try:
-        for records in batched(iter_records(path, fmt, max_row_bytes=max_row_bytes), SHARD_ROWS):
-            batch = ingest_batch(records, cfg, kind, state)
+        for records in batched(iter_records(path, None if hub else fmt, max_row_bytes=max_row_bytes), SHARD_ROWS):
+            if kind == "logprobs":
+                batch = ingest_logprob_batch(records, cfg, state, _traces_by_sample(wh, records, cfg, source), decode)
+            else:
+                batch = ingest_batch(records, cfg, kind, state, decode)
             written = call_task(load_shard, wh.path, batch, run_id)
             counts["read"] += batch.n_read
             counts["accepted"] += batch.n_accepted
             counts["rejected"] += len(batch.rejections)
-            counts["new_prompts"] += written["new_prompts"]
-            counts["new_traces"] += written["new_traces"]
-            for _, reason, _, _ in batch.rejections:
+            counts["items_rejected"] += len(batch.item_rejections)
+            for key in ("new_prompts", "new_traces", "new_verdicts", "new_logprobs"):
+                counts[key] += written[key]
+            counts["logprobs_unplaced"] += batch.logprobs["char_starts"].null_count()
+            for ref, reason, detail, _ in batch.rejections + batch.item_rejections:
                 reasons[reason] = reasons.get(reason, 0) + 1
+                if len(examples) < MAX_EXAMPLES:
+                    examples.append(f"{ref}: {reason}: {detail}")
             if on_shard is not None:
                 on_shard(batch.n_read)
     except BaseException as exc:
@@ -87,7 +159,8 @@ def run_ingest(
         raise
     finish_run(wh, run_id, n_in=counts["read"], n_out=counts["accepted"], n_rejected=counts["rejected"],
                stats={**counts, "reasons": reasons})
-    return {"run_id": run_id, "path": str(path), "format": fmt, "kind": kind, **counts, "reasons": reasons}
+    return {"run_id": run_id, "path": str(path), "format": fmt, "kind": kind, **counts, "reasons": reasons,
+            "examples": examples}
 
 
 @flow(name="ingest", flow_run_name="ingest-{kind}")
@@ -101,10 +174,16 @@ def ingest_flow(
     split: str = "train",
     mapping: dict[str, str] | None = None,
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    shape: str = "auto",
+    markers: str | None = None,
+    verdict_fields: list[str] | None = None,
+    logprob_model: str | None = None,
 ) -> dict:
-    """Ingest prompts (kind="prompts") or an existing trace dataset (kind="traces", needs model)."""
+    """Ingest prompts (kind="prompts"), an existing trace dataset (kind="traces", needs model) or a
+    released log-prob file (kind="logprobs")."""
     stats = run_ingest(path, kind=kind, warehouse=warehouse, source=source, model=model, domain=domain,
-                       split=split, mapping=mapping, max_row_bytes=max_row_bytes)
+                       split=split, mapping=mapping, max_row_bytes=max_row_bytes, shape=shape, markers=markers,
+                       verdict_fields=verdict_fields or (), logprob_model=logprob_model)
     get_run_logger().info("ingest %s: read %d, accepted %d (%d new prompts, %d new traces), rejected %d %s",
                           path, stats["read"], stats["accepted"], stats["new_prompts"], stats["new_traces"],
                           stats["rejected"], stats["reasons"])

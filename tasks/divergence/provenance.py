@@ -1,4 +1,4 @@
-"""Sentence scores from token log-probs, and provenance classes (METHODS.md §1).
+"""Sentence scores from token log-probs, and provenance classes (docs/methods.md §1).
 
 Per sentence and model, p = exp(mean token log-prob) (geometric-mean probability). For training
 data (teacher T wrote the trace, student S before distillation), with d = p_T - p_S:
