@@ -25,7 +25,7 @@ from tasks.dedup.exact import cluster_exact, text_hash
 from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
 from tasks.dedup.pipeline import REASONS, DedupConfig, combine, summarize
 from tasks.dedup.semantic import SemanticConfig
-from warehouse import Warehouse
+from warehouse import Warehouse, one_connection
 from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
 
 STAGE = "dedup"
@@ -66,6 +66,7 @@ class _Shard:
 
 
 @task(name="dedup-sign-shard", cache_policy=NO_CACHE)
+@one_connection
 def sign_task(warehouse: str, kind: str, ids: list[str], casefold: bool, cfg: MinhashConfig) -> _Shard:
     """Read one shard of texts; return their exact-text hashes and MinHash signatures."""
     texts = fetch_texts(Warehouse(warehouse), kind, ids)
@@ -74,6 +75,7 @@ def sign_task(warehouse: str, kind: str, ids: list[str], casefold: bool, cfg: Mi
 
 
 @task(name="dedup-resolve", cache_policy=NO_CACHE)
+@one_connection
 def resolve_task(warehouse: str, kind: str, index: NearDupIndex) -> NearDupResult:
     """LSH candidates, exact-Jaccard verification (texts fetched in batches), union-find clusters."""
     wh = Warehouse(warehouse)
@@ -81,6 +83,7 @@ def resolve_task(warehouse: str, kind: str, index: NearDupIndex) -> NearDupResul
 
 
 @task(name="decontam-shard", cache_policy=NO_CACHE)
+@one_connection
 def decontam_task(warehouse: str, run_id: str, ids: list[str], index: BenchmarkIndex, fingerprint: str) -> dict:
     """Check one shard of prompts against one benchmark; commit every check and its rejections together."""
     wh = Warehouse(warehouse)

@@ -26,7 +26,7 @@ from tasks.verify.math import MathConfig, VoteConfig, math_pool
 from tasks.verify.pool import DeadlinePool
 from tasks.verify.sandbox import SandboxConfig, available_tier
 from tasks.verify.verdicts import DECISIVE, VerifyError
-from warehouse import Warehouse
+from warehouse import Warehouse, one_connection
 from warehouse.db import WarehouseError
 from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
 
@@ -68,6 +68,7 @@ def _write(wh: Warehouse, run_id: str, verdicts: pl.DataFrame, agreement: pl.Dat
 
 
 @task(name="verify-shard", cache_policy=NO_CACHE)
+@one_connection
 def verify_shard(warehouse: str, run_id: str, trace_ids: list[str], cfg: VerifyConfig, pool: DeadlinePool, workers: int) -> dict:
     """Verify one shard of traces (reference answer or tests) and commit its verdicts."""
     wh = Warehouse(warehouse)
@@ -76,6 +77,7 @@ def verify_shard(warehouse: str, run_id: str, trace_ids: list[str], cfg: VerifyC
 
 
 @task(name="vote-shard", cache_policy=NO_CACHE)
+@one_connection
 def vote_shard(warehouse: str, run_id: str, prompts: pl.DataFrame, cfg: VerifyConfig, pool: DeadlinePool) -> dict:
     """Majority-vote one shard of prompts without a reference answer and commit verdicts + agreement."""
     wh = Warehouse(warehouse)

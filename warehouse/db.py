@@ -2,7 +2,10 @@
 
 Every write is a short-lived connection + transaction so other processes can get in between.
 DuckDB allows one writing process per file; a second process gets a clear `WarehouseBusyError`
-after a bounded retry.
+after a bounded retry. A block of work that reads and writes several times (one shard of a stage)
+runs inside `Warehouse.session()`: the file is opened once for the block (opening it costs
+~0.1-0.2 s: catalog load, and a checkpoint when the last connection closes) and every connection
+inside is a cheap cursor on it.
 
 >>> wh = Warehouse(":memory:")          # doctest: +SKIP
 >>> wh.load("raw.raw_prompts", df, key=["prompt_id"])   # doctest: +SKIP
@@ -10,15 +13,17 @@ after a bounded retry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -31,8 +36,10 @@ VIEW_LAYERS = ("staging", "curated", "meta")
 DEFAULT_PATH = Path.home() / ".local" / "share" / "potstill" / "warehouse.duckdb"
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_PID = re.compile(r"PID (\d+)")
+T = TypeVar("T")
 
 _process_locks: dict[str, threading.RLock] = {}
+_sessions = threading.local()  # per thread: {(file, read_only): the open connection of a `session()`}
 _migrated: set[str] = set()
 _registry_lock = threading.Lock()
 
@@ -109,6 +116,7 @@ class Warehouse:
         self.views_dir = views_dir
         self._memory_con: duckdb.DuckDBPyConnection | None = None
         key = self.path if self.path == ":memory:" else os.path.realpath(self.path)
+        self._session_key = (key if self.path != ":memory:" else str(id(self)), read_only)
         with _registry_lock:
             self._lock = _process_locks.setdefault(key if self.path != ":memory:" else str(id(self)), threading.RLock())
 
@@ -145,14 +153,47 @@ class Warehouse:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection (migrated on first use in this process); closed on exit."""
+        """A short-lived connection (migrated on first use in this process); closed on exit.
+
+        Inside `session()` (same thread) it is a cursor on the session's open connection: its own
+        transaction, no reopening of the file.
+        """
         self.ensure()
         with self._lock:
-            con = self._connect()
+            held = self._held()
+            con = held.cursor() if held is not None else self._connect()
             try:
                 yield con
             finally:
                 con.close()
+
+    def _held(self) -> duckdb.DuckDBPyConnection | None:
+        return getattr(_sessions, "cons", {}).get(self._session_key)
+
+    @contextmanager
+    def session(self) -> Iterator[Warehouse]:
+        """Keep the file open for a block of work (e.g. one shard): every `connect`, `transaction`,
+        `query` and `load` inside it, in this thread, on any `Warehouse` of this file, reuses one open
+        connection. Nested sessions are one session. The write lock is held only while a connection
+        is in use, as without a session; other processes can open the file once it ends.
+
+        >>> with wh.session():                     # doctest: +SKIP
+        ...     rows = wh.query("select ...")
+        ...     wh.load("raw.raw_scores", scores, key=[...])
+        """
+        if self._held() is not None or self.path == ":memory:":
+            yield self
+            return
+        self.ensure()
+        if not hasattr(_sessions, "cons"):
+            _sessions.cons = {}
+        with self._lock:
+            _sessions.cons[self._session_key] = self._connect()
+        try:
+            yield self
+        finally:
+            with self._lock:
+                _sessions.cons.pop(self._session_key).close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -218,7 +259,7 @@ class Warehouse:
                 }
                 for migration in migrations:
                     if migration.version in applied:
-                        name, checksum = applied[migration.version]
+                        _name, checksum = applied[migration.version]
                         if checksum != migration.checksum:
                             raise MigrationError(
                                 f"migration {migration.name} was edited after it was applied to {self.path} "
@@ -345,6 +386,23 @@ class Warehouse:
                 con.unregister(view)
             except duckdb.Error:  # the transaction already failed; its error is the one to report
                 pass
+
+
+def one_connection(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a shard function whose first argument is the warehouse path: it runs inside that
+    warehouse's `session()`, so its reads and writes share one open connection.
+
+    >>> @task(name="score-shard")              # doctest: +SKIP
+    ... @one_connection
+    ... def score_task(warehouse: str, ...): ...
+    """
+
+    @functools.wraps(fn)
+    def wrapper(warehouse, *args, **kwargs):
+        with Warehouse(warehouse).session():
+            return fn(warehouse, *args, **kwargs)
+
+    return wrapper
 
 
 def _q(name: str) -> str:
