@@ -15,16 +15,17 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,semantic]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present.
+# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present. Code
+# verification refuses to run without a working bubblewrap unless a weaker tier is chosen explicitly.
 sandbox:
 	@if [ -x tasks/verify/install_sandbox.sh ] || [ -f tasks/verify/install_sandbox.sh ]; then bash tasks/verify/install_sandbox.sh; fi
 
-demo: venv
+demo: venv sandbox
 	$(VENV)/bin/potstill demo
 
 test: venv sandbox

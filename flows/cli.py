@@ -187,33 +187,89 @@ def ingest_logprobs(
             tokenizer=tokenizer, max_row_bytes=max_row_bytes)
 
 
+def _safe_text(value: object) -> str:
+    """Text for the terminal: control characters (ANSI escapes, bells, CR) shown escaped, never interpreted."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
+
+
 def _print_frame(df, fmt: str) -> None:
+    from rich.text import Text
+
     if fmt == "csv":
-        sys.stdout.write(df.write_csv())
+        out = df.write_csv()
+        sys.stdout.write(_safe_text(out) if sys.stdout.isatty() else out)
     elif fmt == "json":
         sys.stdout.write(json.dumps(df.to_dicts(), default=str, ensure_ascii=False) + "\n")
     elif fmt == "table":
         table = Table(show_lines=False)
         for name in df.columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(Text(_safe_text(name)), overflow="fold")
         for row in df.iter_rows():
-            table.add_row(*["" if v is None else str(v) for v in row])
+            table.add_row(*[Text("" if v is None else _safe_text(v)) for v in row])  # Text: data is never markup
         console.print(table)
         console.print(f"({df.height} row{'s' if df.height != 1 else ''})")
     else:
         raise CliError(f"--format {fmt!r}: choose table, csv or json")
 
 
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+def read_only_query(path: str, query: str, allow_file_reads: bool = False):
+    """Run `query` on a read-only connection that cannot attach, install, load, copy or (by default) read files.
+
+    DuckDB's own switches do the work (`enable_external_access=false`, locked configuration, no
+    extension autoload); statements other than SELECT / EXPLAIN / PRAGMA are refused before they run.
+    With `allow_file_reads`, table functions may read files (read_csv, read_parquet, ...) but the
+    statement rule still refuses COPY, EXPORT, ATTACH, INSTALL, LOAD and SET. A warehouse another
+    process holds is retried for a bounded time, then refused in one line naming the holder.
+    """
+    import duckdb
+    import polars as pl
+
+    from warehouse import Warehouse
+
+    if not Path(path).exists():
+        raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
+    config = {"enable_external_access": bool(allow_file_reads), "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
+    with Warehouse(path, read_only=True, config=config).connect() as con:
+        try:
+            statements = con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
+        if not statements:
+            raise CliError("sql: empty query")
+        for statement in statements:
+            kind = statement.type.name
+            if kind not in READ_ONLY_STATEMENTS:
+                raise CliError(f"potstill sql is read-only: {kind} statements are refused (only {', '.join(READ_ONLY_STATEMENTS)})")
+        try:
+            result = None
+            for statement in statements:
+                result = con.sql(statement.query)
+            return pl.DataFrame() if result is None else pl.from_arrow(result.to_arrow_table())
+        except duckdb.PermissionException as exc:
+            hint = "" if allow_file_reads else "; pass --allow-file-reads to let a query read files"
+            raise CliError(f"potstill sql cannot touch files: {str(exc).splitlines()[0]}{hint}") from exc
+        except duckdb.Error as exc:
+            raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
+
+
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse")],
+    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse (SELECT, EXPLAIN or PRAGMA)")],
     format: Annotated[str, typer.Option("--format", "-f", help="table|csv|json")] = "table",
+    allow_file_reads: Annotated[bool, typer.Option("--allow-file-reads", help="let table functions read files (read_csv, read_parquet, ...); still no writes")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Run a SQL query against the warehouse (read-only)."""
+    """Run a SQL query against the warehouse, read-only: no writes, no ATTACH/COPY/INSTALL/LOAD, no file reads."""
     if format not in ("table", "csv", "json"):
         raise CliError(f"--format {format!r}: choose table, csv or json")
-    _print_frame(_warehouse(warehouse, read_only=True).query(query), format)
+    _print_frame(read_only_query(_wh_path(warehouse), query, allow_file_reads), format)
 
 
 @app.command()
@@ -221,7 +277,15 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Row counts per table and the most recent runs."""
+    """Row counts per table and the most recent runs (runs whose process died are marked abandoned first)."""
+    from warehouse import Warehouse
+    from warehouse.db import WarehouseError
+
+    if Path(_wh_path(warehouse)).exists():
+        try:
+            Warehouse(_wh_path(warehouse), busy_timeout_s=1.0).ensure()  # migrates, then marks abandoned runs
+        except WarehouseError:
+            pass  # another process is writing: show what is there
     wh = _warehouse(warehouse, read_only=True)
     tables = wh.run_file("cli/tables")["name"].to_list()
     counts = {name: wh.count_rows(name) for name in tables}
@@ -386,6 +450,9 @@ def main() -> None:
     import logging
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if not debug:  # a failed run's exception is printed once below, as one line; its traceback only with --debug
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).addFilter(lambda record: not record.exc_info)
     try:
         app(prog_name="potstill", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -399,8 +466,11 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
+        from rich.markup import escape
+
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        # the message may quote data: escape markup ("[/x]") and control characters (ANSI escapes)
+        err_console.print(f"[red]error:[/] {escape(_safe_text(message))}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -17,9 +17,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
+from flows.dedup_semantic import run_semantic
 from tasks.dedup.decontam import BenchmarkIndex, DecontamConfig, find_contamination, load_benchmark
 from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult
 from tasks.dedup.pipeline import REASONS, DedupConfig, SignedTexts, cluster_signed, sign_texts
+from tasks.dedup.semantic import SemanticConfig
 from warehouse import Warehouse
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
@@ -168,6 +170,7 @@ def run_dedup(
     cfg: DedupConfig | None = None,
     decontam: DecontamConfig | None = None,
     shard_size: int = 20_000,
+    semantic: SemanticConfig | None = None,
 ) -> dict:
     """Dedup then decontaminate what the warehouse holds; returns run stats. Works without Prefect."""
     cfg = cfg or DedupConfig()
@@ -175,16 +178,20 @@ def run_dedup(
     unknown = sorted(set(levels) - set(KINDS))
     if unknown:
         raise ValueError(f"dedup: levels must be 'prompt' and/or 'trace', got {unknown}")
-    config = {"dedup": str(cfg), "decontam": str(decontam), "benchmarks": list(benchmarks or [])}
+    config = {"dedup": str(cfg), "decontam": str(decontam), "benchmarks": list(benchmarks or []),
+              "semantic": str(semantic) if semantic and semantic.enabled else None}
     stats: dict = {}
     with stage_run(Warehouse(warehouse), STAGE, config) as run:
         run.stats = stats
         for kind in levels:
             stats[kind] = _dedup_kind(run.wh, kind, cfg, run.run_id, shard_size)
         stats["decontamination"] = _decontaminate(run.wh, benchmarks or [], decontam, run.run_id, shard_size)
+        stats["semantic"] = run_semantic(run.wh, semantic, benchmarks or [], run.run_id,
+                                         {k: cfg.casefold(k) for k in ("prompt", "trace")})
         run.n_in = sum(stats[k]["n_items"] for k in levels)
         n_dup = sum(stats[k]["n_duplicates"] for k in levels)
-        run.n_out, run.n_rejected = run.n_in - n_dup, n_dup + stats["decontamination"]["n_contaminated"]
+        n_contaminated = stats["decontamination"]["n_contaminated"] + stats["semantic"]["n_removed"]
+        run.n_out, run.n_rejected = run.n_in - n_dup, n_dup + n_contaminated
     return {"run_id": run.run_id, "n_in": run.n_in, "n_out": run.n_out, "n_rejected": run.n_rejected,
             "config_fingerprint": str(cfg), **stats}
 
@@ -200,6 +207,7 @@ def dedup_flow(
     trace_scope: str = "prompt",
     ngram_size: int = 8,
     shard_size: int = 20_000,
+    semantic: SemanticConfig | None = None,
 ) -> dict:
     """Exact + MinHash near-duplicate clusters (prompts, traces) and n-gram decontamination.
 
@@ -209,8 +217,9 @@ def dedup_flow(
         threshold, num_perm, shingle_size: MinHash LSH (docs/methods.md#deduplication-and-decontamination defaults).
         trace_scope: 'prompt' (traces duplicate only within their prompt) or 'global'.
         ngram_size: decontamination word n-gram size (Open-R1: 8).
+        semantic: embedding dedup + decontamination (`{enabled: true, threshold: 0.72, ...}`; needs the semantic extra).
     """
     near = {"threshold": threshold, "num_perm": num_perm, "shingle_size": shingle_size}
     cfg = DedupConfig(prompt=MinhashConfig(**near, formula_match=True), trace=MinhashConfig(**near), trace_scope=trace_scope)
     return run_dedup(warehouse=warehouse, benchmarks=benchmarks, levels=tuple(levels or ("prompt", "trace")), cfg=cfg,
-                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size)
+                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size, semantic=semantic)

@@ -75,7 +75,7 @@ def _section_model(stage: str) -> type[BaseModel]:
     fn = stage_flow(stage)
     raw_fn = getattr(fn, "fn", fn)
     sig = inspect.signature(raw_fn)
-    hints = typing.get_type_hints(raw_fn)
+    hints = typing.get_type_hints(raw_fn, include_extras=True)  # keep Annotated[..., Field(ge=1)] constraints
     fields: dict[str, Any] = {}
     for name, param in sig.parameters.items():
         if name in MANAGED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):

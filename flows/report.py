@@ -12,7 +12,7 @@ from flows.common import in_flow
 from tasks.report.core import Report, make_plots, markdown_table, to_html, to_markdown
 from warehouse import Warehouse, WarehouseError
 
-SECTIONS = ("verdicts", "lengths", "provenance", "datasets")
+SECTIONS = ("verdicts", "lengths", "provenance", "datasets", "semantic")
 
 
 def _query(wh: Warehouse, name: str, params: dict | None = None) -> pl.DataFrame:

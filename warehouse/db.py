@@ -111,6 +111,7 @@ class Warehouse:
         path: the DuckDB file, ":memory:" for tests; default `default_path()`.
         busy_timeout_s: how long to retry when another process holds the write lock.
         read_only: open read-only (a process that only queries).
+        config: DuckDB settings for every connection (e.g. `enable_external_access=False`).
     """
 
     def __init__(
@@ -121,8 +122,10 @@ class Warehouse:
         read_only: bool = False,
         migrations_dir: Path = MIGRATIONS_DIR,
         views_dir: Path = VIEWS_DIR,
+        config: dict | None = None,
     ) -> None:
         self.path = str(path) if path is not None else str(default_path())
+        self.config = dict(config or {})
         self.busy_timeout_s = busy_timeout_s
         self.read_only = read_only
         self.migrations_dir = migrations_dir
@@ -142,7 +145,7 @@ class Warehouse:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif not Path(self.path).exists():
             raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
-        return duckdb.connect(self.path, read_only=self.read_only)
+        return duckdb.connect(self.path, read_only=self.read_only, config=self.config)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout_s
@@ -205,6 +208,16 @@ class Warehouse:
                 return
             self.migrate()
             _migrated.add(key)
+            self._mark_abandoned()
+
+    def _mark_abandoned(self) -> None:
+        """Runs whose process died stop saying `running` (once per process and file, after migrations)."""
+        from warehouse.runs import mark_abandoned
+
+        try:
+            mark_abandoned(self)
+        except WarehouseError:  # busy or read-only elsewhere: the next open tries again
+            pass
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order, each in its own transaction; returns names applied.
@@ -391,5 +404,5 @@ def _translate_write_error(exc: duckdb.Error, path: str, table: str | None = Non
     message = str(exc).splitlines()[0]
     where = f" into {table}" if table else ""
     if "No space left" in message or "disk is full" in message.lower() or "could not write" in message.lower():
-        return WarehouseError(f"warehouse {path}: disk full while writing{where}; nothing was committed ({message})")
+        return WarehouseError(f"warehouse {path}: disk full while writing{where}; this transaction was rolled back ({message})")
     return WarehouseError(f"warehouse {path}: write{where} failed: {message}")
