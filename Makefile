@@ -53,7 +53,7 @@ bench-scale: venv
 	$(PY) bench/bench_scale.py
 
 lint: venv
-	$(VENV)/bin/ruff check flows tasks warehouse tests bench
+	$(VENV)/bin/ruff check .
 
 clean-venv:
 	rm -rf $(VENV)

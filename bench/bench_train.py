@@ -28,11 +28,11 @@ import polars as pl
 import torch
 
 from tasks.common.text import join_think
-from tasks.experiment.toy_sft_check import teacher_rows
 from tasks.train.config import TrainConfig
 from tasks.train.sft import train_sft
 from toyworld.build import load_model
 from toyworld.modeling import TrainSpec, train
+from toyworld.toy_sft_check import teacher_rows
 
 RESULTS = REPO / "bench" / "results"
 STUDENT = REPO / "toyworld" / "models" / "student"

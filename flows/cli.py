@@ -77,7 +77,7 @@ def _parse_map(pairs: list[str] | None) -> dict[str, str]:
 
 @app.command()
 def init(warehouse: WarehouseOpt = None) -> None:
-    """Create the warehouse (or bring it up to date) and show where it is."""
+    """Build the warehouse (or bring it up to date) and show where it is."""
     wh = _warehouse(warehouse)
     applied = wh.migrate()
     console.print(f"warehouse {wh.path}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
@@ -124,7 +124,7 @@ def _ingest(kind: str, path: str, warehouse: str | None, formats: list[str] | No
                       "(sentence scoring needs them); pass --tokenizer to place the tokens in the text", highlight=False)
     for line in stats["examples"]:
         console.print(f"  rejected {clean(line)}", highlight=False)
-    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"select * from raw.raw_rejections where run_id = '{stats['run_id']}'\"", highlight=False)
+    console.print(f"run {stats['run_id']}; see rejections with: potstill sql \"from raw.raw_rejections where run_id = '{stats['run_id']}'\"", highlight=False)
 
 
 SHAPE_ALIASES = {"sharegpt": "chat", "messages": "chat", "conversations": "chat"}
@@ -295,25 +295,10 @@ def status(
         except WarehouseError:
             pass  # another process is writing: show what is there
     wh = _warehouse(warehouse, read_only=True)
-    tables = wh.query(
-        "select table_schema || '.' || table_name as name from information_schema.tables"
-        " where table_type = 'BASE TABLE' and table_schema in ('raw', 'curated', 'meta') order by 1"
-    )["name"].to_list()
-    counts = {name: int(wh.scalar(f"select count(*) from {name}")) for name in tables}
-    runs = wh.query(
-        "select run_id, stage, status, n_in, n_out, n_rejected, started_at, finished_at"
-        " from meta.runs order by started_at desc limit 10"
-    )
-    curate_runs = wh.query(
-        "select run_id, json_extract_string(stats_json, '$.recipe') as recipe, status,"
-        " strftime(started_at, '%Y-%m-%d %H:%M') as started,"
-        " round(epoch(finished_at - started_at) / 60, 1) as minutes,"
-        " (select string_agg(json_extract_string(s, '$.dataset'), ', ')"
-        "    from unnest(from_json(json_extract(stats_json, '$.stages'), '[\"JSON\"]')) as t(s)"
-        "    where json_extract_string(s, '$.stage') = 'publish') as published,"
-        " (select count(*) from meta.runs c where c.parent_run_id = r.run_id) as stage_runs"
-        " from meta.runs r where flow_name = 'curate' order by started_at desc limit 20"
-    )
+    tables = wh.run_file("cli/tables")["name"].to_list()
+    counts = {name: wh.count_rows(name) for name in tables}
+    runs = wh.run_file("cli/recent_runs")
+    curate_runs = wh.run_file("cli/curate_runs")
     if as_json:
         print(json.dumps({"warehouse": wh.path, "tables": counts, "curate_runs": curate_runs.to_dicts(),
                           "recent_runs": runs.to_dicts()}, default=str))
@@ -370,7 +355,10 @@ def run_stage(
         return
     spec = load_recipe(recipe) if recipe else None
     params = {**(spec.stage_params(stage) if spec else {}), **_parse_sets(set)}
+    provenance = params.pop("provenance", None)  # the recipe's typed section, validated with the recipe
     params = resolve_repo_paths(validate_stage_params(stage, params, where=f"run {stage}"))
+    if provenance is not None:
+        params["provenance"] = provenance
     wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
     flow_obj = stage_flow(stage)
     _quiet_flow_errors()
@@ -405,9 +393,7 @@ def _last_seconds(wh_path: str | None, recipe_name: str) -> float | None:
     try:
         from warehouse import Warehouse
 
-        return Warehouse(wh_path, read_only=True).scalar(
-            "select epoch(finished_at - started_at) from meta.runs where flow_name = 'curate' and status = 'completed'"
-            " and json_extract_string(stats_json, '$.recipe') = ? order by finished_at desc limit 1", [recipe_name])
+        return Warehouse(wh_path, read_only=True).scalar_file("cli/last_curate_seconds", {"recipe": recipe_name})
     except Exception:  # noqa: BLE001 - an ETA is optional: a busy or old warehouse gives none
         return None
 
@@ -539,7 +525,7 @@ def view(
     from flows.report import dataset_viewer, run_viewer, write_viewer
 
     wh = _warehouse(warehouse, read_only=True)
-    is_run = bool(wh.scalar("select count(*) from meta.runs where run_id = ?", [target]))
+    is_run = not wh.run_file("report/run", {"run_id": target}).is_empty()
     page = run_viewer(wh, target) if is_run else dataset_viewer(wh, target)
     path = write_viewer(page, out or Path(f"traces-{target.replace('@', '-v').replace('/', '_')}.html"))
     console.print(f"trace viewer written to {_safe(str(path))}  (open it in a browser; no server needed)")
@@ -553,7 +539,7 @@ def export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Export a published dataset version for your own trainer, with a dataset card."""
-    from tasks.publish import export_dataset
+    from warehouse.export import export_dataset
 
     path = export_dataset(_warehouse(warehouse, read_only=True), spec, format, out)
     console.print(f"exported {spec} to {path}")
@@ -565,7 +551,7 @@ def lineage(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Everything about one trace: source, teacher, sampling, verdicts, dedup, scores, datasets, training runs."""
-    from tasks.publish import lineage as trace_lineage
+    from warehouse.lineage import lineage as trace_lineage
 
     print(json.dumps(trace_lineage(_warehouse(warehouse, read_only=True), trace_id), indent=2, default=str))
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
+
+from tasks.contracts.runner import ContractResult
 
 
 def in_flow() -> bool:
@@ -45,6 +49,18 @@ def with_busy_retry(task_obj: Any) -> Any:
 
     return task_obj.with_options(retries=BUSY_RETRIES, retry_delay_seconds=exponential_backoff(BUSY_BACKOFF_S),
                                  retry_condition_fn=retry_when_busy)
+def publish_artifact(results: Sequence[ContractResult], *, key: str | None = None) -> str | None:
+    """A markdown artifact with every contract result, when called inside a Prefect flow or task run."""
+    if not results or (FlowRunContext.get() is None and TaskRunContext.get() is None):
+        return None
+    from prefect.artifacts import create_markdown_artifact
+
+    names = "-".join(dict.fromkeys(r.suite_name for r in results))
+    art_key = key or re.sub(r"[^a-z0-9-]+", "-", f"dq-{names}".lower()).strip("-")[:100]
+    failed = [r for r in results if not r.passed]
+    description = f"{len(results)} contract(s), {len(failed)} blocking failure(s)"
+    create_markdown_artifact(markdown="\n".join(r.to_markdown() for r in results), key=art_key, description=description)
+    return art_key
 
 
 def call_task(task_obj: Any, *args: Any, **kwargs: Any) -> Any:

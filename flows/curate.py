@@ -27,7 +27,7 @@ from flows.recipe import (
     stage_flow,
 )
 from warehouse import Warehouse, default_path
-from warehouse.runs import finish_run, start_run
+from warehouse.runs import stage_run
 
 # The CLI's live progress: called as PROGRESS_HOOK(event, stage, result), event "start" or "done";
 # None in deployments (the Prefect UI shows the subflow runs).
@@ -75,30 +75,28 @@ def curate(recipe: str = str(DEFAULT_RECIPE), warehouse: str | None = None, over
     spec = apply_overrides(load_recipe(recipe), overrides)
     wh_path = str(warehouse or spec.warehouse or default_path())
     wh = Warehouse(wh_path)
-    run_id = start_run(wh, flow_name="curate", stage="curate", config=spec.model_dump(mode="json"))
     stages: list[dict] = []
-    try:
-        for item in spec.inputs.prompts:
-            stages += _checked(_ingest(item, "prompts", wh_path), wh_path, log)
-        for item in spec.inputs.traces:
-            stages += _checked(_ingest(item, "traces", wh_path), wh_path, log)
-        stages += _checked(_stage(spec, "generate", wh_path, log), wh_path, log)
-        stages += _checked(_stage(spec, "verify", wh_path, log), wh_path, log)
-        stages.append(_stage(spec, "dedup", wh_path, log))
-        stages.append(_stage(spec, "score", wh_path, log))
-        stages += _checked(_stage(spec, "divergence", wh_path, log), wh_path, log)
-        selection = _stage(spec, "select", wh_path, log, publish=False)
-        stages.append(_brief(selection))
-        published = _publish(spec, wh_path, selection, stages, log)  # its contract gate validates the selection
-        stages.append(published)
-        stages.append(_finetune_and_evaluate(spec, wh_path, published, log))
-    except BaseException as exc:
-        _link_children(wh, run_id, stages)
-        finish_run(wh, run_id, status="failed", stats={"recipe": spec.name, "stages": stages}, error_message=str(exc)[:2000])
-        raise
-    _link_children(wh, run_id, stages)
-    finish_run(wh, run_id, n_in=stages[0].get("n_in") if stages else None, n_out=published.get("n_rows"),
-               stats={"recipe": spec.name, "fingerprint": spec.fingerprint(), "stages": stages})
+    with stage_run(wh, "curate", spec.model_dump(mode="json")) as run:
+        run_id, run.stats = run.run_id, {"recipe": spec.name, "stages": stages}
+        try:
+            for item in spec.inputs.prompts:
+                stages += _checked(_ingest(item, "prompts", wh_path), wh_path, log)
+            for item in spec.inputs.traces:
+                stages += _checked(_ingest(item, "traces", wh_path), wh_path, log)
+            stages += _checked(_stage(spec, "generate", wh_path, log), wh_path, log)
+            stages += _checked(_stage(spec, "verify", wh_path, log), wh_path, log)
+            stages.append(_stage(spec, "dedup", wh_path, log))
+            stages.append(_stage(spec, "score", wh_path, log))
+            stages += _checked(_stage(spec, "divergence", wh_path, log), wh_path, log)
+            selection = _stage(spec, "select", wh_path, log, publish=False)
+            stages.append(_brief(selection))
+            published = _publish(spec, wh_path, selection, stages, log)  # its contract gate validates the selection
+            stages.append(published)
+            stages.append(_finetune_and_evaluate(spec, wh_path, published, log))
+        finally:
+            _link_children(wh, run_id, stages)
+        run.n_in, run.n_out = stages[0].get("n_in") if stages else None, published.get("n_rows")
+        run.stats = {"recipe": spec.name, "fingerprint": spec.fingerprint(), "stages": stages}
     from flows.report import publish_report
 
     report = publish_report(wh, run_id)
@@ -133,7 +131,7 @@ def _publish(spec: Recipe, wh_path: str, selection: dict, stages: list[dict], lo
         return {"stage": "publish", "skipped": True}
     rows = selection.get("rows")
     if rows is None or rows.height == 0:
-        raise RuntimeError("select produced no rows: nothing to publish (see the select run's rejections)")
+        raise RuntimeError("the select stage produced no rows: nothing to publish (see the select run's rejections)")
     params = spec.stage_params("publish")
     dataset_name = params.pop("dataset_name", None) or spec.name
     sources = [s["run_id"] for s in stages if isinstance(s.get("run_id"), str)]
@@ -187,6 +185,6 @@ def _link_children(wh: Warehouse, run_id: str, stages: list[dict]) -> None:
     child_ids = [s["run_id"] for s in stages if isinstance(s.get("run_id"), str)]
     child_ids += [r for s in stages for r in s.get("child_run_ids", [])]
     if child_ids:
-        wh.execute("update meta.runs set parent_run_id = ? where run_id in (select unnest(?::varchar[]))", [run_id, child_ids])
+        wh.execute_file("curate/link_children", {"run_id": run_id, "child_ids": child_ids})
 
 

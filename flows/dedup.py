@@ -11,9 +11,7 @@ each prompt once per benchmark version and config, one transaction per shard.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,19 +19,15 @@ from prefect.cache_policies import NO_CACHE
 from flows.common import call_task
 from flows.dedup_semantic import run_semantic
 from tasks.dedup.decontam import BenchmarkIndex, DecontamConfig, find_contamination, load_benchmark
-from tasks.dedup.exact import cluster_exact, text_hash
-from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
-from tasks.dedup.pipeline import REASONS, DedupConfig, combine, summarize
+from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult
+from tasks.dedup.pipeline import REASONS, DedupConfig, SignedTexts, cluster_signed, sign_texts
 from tasks.dedup.semantic import SemanticConfig
 from warehouse import Warehouse, one_connection
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 STAGE = "dedup"
 CONTAMINATION_KEY = ["prompt_id", "benchmark_name", "benchmark_hash", "config_fingerprint"]
-SOURCES = {
-    "prompt": ("staging.stg_prompts", "prompt_id", "problem_text", "ingested_at", "null::varchar"),
-    "trace": ("staging.stg_traces", "trace_id", "completion_text", "created_at", "prompt_id"),
-}
+KINDS = ("prompt", "trace")
 
 
 def _log():
@@ -45,33 +39,18 @@ def _log():
         return logging.getLogger("potstill.dedup")
 
 
-def _items_sql(kind: str, columns: str, where: str = "") -> str:
-    table, id_col, text_col, order_col, group_col = SOURCES[kind]
-    cols = columns.format(id=id_col, text=text_col, order=order_col, group=group_col)
-    return f"select {cols} from {table} {where}"
-
-
 def fetch_texts(wh: Warehouse, kind: str, ids: Sequence[str]) -> dict[str, str]:
     """{item_id: text} for the ids asked."""
-    sql = _items_sql(kind, "{id} as item_id, {text} as text", "where {id} in (select unnest(?::varchar[]))".format(id=SOURCES[kind][1]))
-    frame = wh.query(sql, [list(ids)])
+    frame = wh.run_file(f"dedup/texts_{kind}", {"ids": list(ids)})
     return dict(zip(frame["item_id"].to_list(), frame["text"].to_list()))
-
-
-@dataclass(frozen=True)
-class _Shard:
-    ids: list[str]
-    hashes: list[str]
-    signed: SignedShard
 
 
 @task(name="dedup-sign-shard", cache_policy=NO_CACHE)
 @one_connection
-def sign_task(warehouse: str, kind: str, ids: list[str], casefold: bool, cfg: MinhashConfig) -> _Shard:
+def sign_task(warehouse: str, kind: str, ids: list[str], cfg: DedupConfig) -> SignedTexts:
     """Read one shard of texts; return their exact-text hashes and MinHash signatures."""
     texts = fetch_texts(Warehouse(warehouse), kind, ids)
-    ordered = [texts[i] for i in ids]
-    return _Shard(ids, [text_hash(t, casefold=casefold) for t in ordered], sign_shard(ordered, cfg))
+    return sign_texts(ids, [texts[i] for i in ids], cfg, kind)
 
 
 @task(name="dedup-resolve", cache_policy=NO_CACHE)
@@ -124,45 +103,17 @@ def decontam_task(warehouse: str, run_id: str, ids: list[str], index: BenchmarkI
 def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_size: int) -> dict:
     log = _log()
     fingerprint = str(cfg)
-    table, id_col = SOURCES[kind][0], SOURCES[kind][1]
-    pending = wh.scalar(
-        f"select count(*) from {table} s where not exists (select 1 from raw.raw_dedup d where d.item_kind = ? "
-        f"and d.item_id = s.{id_col} and d.config_fingerprint = ?)",
-        [kind, fingerprint],
-    )
+    pending = wh.scalar_file(f"dedup/pending_{kind}", {"fingerprint": fingerprint})
     if not pending:
         log.info("dedup %s: nothing new under config %s", kind, fingerprint)
         return {"kind": kind, "n_pending": 0, "n_items": 0, "n_written": 0, "n_duplicates": 0}
-    meta = wh.query(_items_sql(kind, "{id} as item_id, {order} as order_key, {group} as group_key", "order by 1"))
-    if kind == "trace" and cfg.trace_scope == "global":
-        meta = meta.with_columns(pl.lit(None, dtype=pl.String).alias("group_key"))
-    near_cfg = cfg.near(kind)
+    meta = wh.run_file(f"dedup/items_{kind}")
     ids = meta["item_id"].to_list()
-    shards = [
-        call_task(sign_task, wh.path, kind, ids[i : i + shard_size], cfg.casefold(kind), near_cfg)
-        for i in range(0, len(ids), shard_size)
-    ]
-    hashed = meta.with_columns(pl.Series("text_hash", [h for s in shards for h in s.hashes], dtype=pl.String))
-    if kind == "prompt":
-        hashed = hashed.drop("group_key")
-    exact = cluster_exact(hashed)
-    is_rep = exact["is_representative"].to_numpy()
-    orders, groups = meta["order_key"].to_list(), meta["group_key"].to_list()
-    index = NearDupIndex(near_cfg)
-    start = 0
-    for shard in shards:
-        stop = start + len(shard.ids)
-        keep = np.flatnonzero(is_rep[start:stop])
-        index.add_signed(
-            [shard.ids[k] for k in keep],
-            SignedShard(shard.signed.sigs[keep], [shard.signed.empty[k] for k in keep], [shard.signed.formulas[k] for k in keep]),
-            [orders[start + k] for k in keep],
-            [groups[start + k] for k in keep],
-        )
-        start = stop
-    near = call_task(resolve_task, wh.path, kind, index)
-    rows = combine(exact, near.rows)
-    group_of = dict(zip(ids, groups))
+    shards = [call_task(sign_task, wh.path, kind, ids[i : i + shard_size], cfg) for i in range(0, len(ids), shard_size)]
+    result = cluster_signed(meta, shards, cfg, kind, lambda index: call_task(resolve_task, wh.path, kind, index))
+    rows, near_stats = result.rows, result.stats["near"]
+    global_scope = kind == "trace" and cfg.trace_scope == "global"  # then no trace has a group
+    group_of = dict(zip(ids, [None] * len(ids) if global_scope else meta["group_key"].to_list()))
     stamped = rows.with_columns(
         pl.lit(kind).alias("item_kind"),
         pl.col("item_id").replace_strict(group_of, default=None, return_dtype=pl.String).alias("group_id"),
@@ -180,18 +131,16 @@ def _dedup_kind(wh: Warehouse, kind: str, cfg: DedupConfig, run_id: str, shard_s
         ],
     )
     # append only assignments that differ from the current one (an item may move between clusters and back)
-    current = wh.query(
-        "select item_id, method, cluster_id, is_representative, config_fingerprint from staging.stg_dedup where item_kind = ?", [kind]
-    )
+    current = wh.run_file("dedup/current_assignments", {"kind": kind})
     if current.height:
         stamped = stamped.join(current, on=["item_id", "method", "cluster_id", "is_representative", "config_fingerprint"], how="anti")
     with wh.transaction() as con:
         written = wh.load("raw.raw_dedup", stamped, mode="append", con=con)
         record_rejections(wh, rejections, con=con)
-    summary = summarize(rows)
-    log.info("dedup %s: %s items, %s kept, near %s", kind, summary["n_items"], summary["n_kept"], near.stats)
+    summary = {k: v for k, v in result.stats.items() if k != "near"}
+    log.info("dedup %s: %s items, %s kept, near %s", kind, summary["n_items"], summary["n_kept"], near_stats)
     return {"kind": kind, "n_pending": int(pending), "n_written": written, "n_duplicates": summary["n_items"] - summary["n_kept"],
-            **summary, "near": near.stats}
+            **summary, "near": near_stats}
 
 
 def _decontaminate(wh: Warehouse, specs: Sequence[str], cfg: DecontamConfig, run_id: str, shard_size: int) -> dict:
@@ -201,12 +150,8 @@ def _decontaminate(wh: Warehouse, specs: Sequence[str], cfg: DecontamConfig, run
     for spec in specs:
         index = BenchmarkIndex(load_benchmark(spec), cfg)
         bench = index.benchmark
-        ids = wh.query(
-            "select prompt_id from staging.stg_prompts p where not exists (select 1 from raw.raw_contamination c "
-            "where c.prompt_id = p.prompt_id and c.benchmark_name = ? and c.benchmark_hash = ? and c.config_fingerprint = ?) "
-            "order by prompt_id",
-            [bench.name, bench.content_hash, fingerprint],
-        )["prompt_id"].to_list()
+        ids = wh.run_file("dedup/pending_decontam", {"benchmark_name": bench.name, "benchmark_hash": bench.content_hash,
+                                                      "fingerprint": fingerprint})["prompt_id"].to_list()
         checked = contaminated = 0
         for i in range(0, len(ids), shard_size):
             part = call_task(decontam_task, wh.path, run_id, ids[i : i + shard_size], index, fingerprint)
@@ -233,27 +178,24 @@ def run_dedup(
     """Dedup then decontaminate what the warehouse holds; returns run stats. Works without Prefect."""
     cfg = cfg or DedupConfig()
     decontam = decontam or DecontamConfig()
-    unknown = sorted(set(levels) - {"prompt", "trace"})
+    unknown = sorted(set(levels) - set(KINDS))
     if unknown:
         raise ValueError(f"dedup: levels must be 'prompt' and/or 'trace', got {unknown}")
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="dedup", stage=STAGE, config={"dedup": str(cfg), "decontam": str(decontam),
-                                                                    "benchmarks": list(benchmarks or []),
-                                                                    "semantic": str(semantic) if semantic and semantic.enabled else None})
+    config = {"dedup": str(cfg), "decontam": str(decontam), "benchmarks": list(benchmarks or []),
+              "semantic": str(semantic) if semantic and semantic.enabled else None}
     stats: dict = {}
-    try:
+    with stage_run(Warehouse(warehouse), STAGE, config) as run:
+        run.stats = stats
         for kind in levels:
-            stats[kind] = _dedup_kind(wh, kind, cfg, run_id, shard_size)
-        stats["decontamination"] = _decontaminate(wh, benchmarks or [], decontam, run_id, shard_size)
-        stats["semantic"] = run_semantic(wh, semantic, benchmarks or [], run_id, {k: cfg.casefold(k) for k in ("prompt", "trace")})
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", stats=stats, error_message=str(exc)[:2000])
-        raise
-    n_in = sum(stats[k]["n_items"] for k in levels)
-    n_dup = sum(stats[k]["n_duplicates"] for k in levels)
-    n_contaminated = stats["decontamination"]["n_contaminated"] + stats["semantic"]["n_removed"]
-    finish_run(wh, run_id, n_in=n_in, n_out=n_in - n_dup, n_rejected=n_dup + n_contaminated, stats=stats)
-    return {"run_id": run_id, "n_in": n_in, "n_out": n_in - n_dup, "n_rejected": n_dup + n_contaminated,
+            stats[kind] = _dedup_kind(run.wh, kind, cfg, run.run_id, shard_size)
+        stats["decontamination"] = _decontaminate(run.wh, benchmarks or [], decontam, run.run_id, shard_size)
+        stats["semantic"] = run_semantic(run.wh, semantic, benchmarks or [], run.run_id,
+                                         {k: cfg.casefold(k) for k in ("prompt", "trace")})
+        run.n_in = sum(stats[k]["n_items"] for k in levels)
+        n_dup = sum(stats[k]["n_duplicates"] for k in levels)
+        n_contaminated = stats["decontamination"]["n_contaminated"] + stats["semantic"]["n_removed"]
+        run.n_out, run.n_rejected = run.n_in - n_dup, n_dup + n_contaminated
+    return {"run_id": run.run_id, "n_in": run.n_in, "n_out": run.n_out, "n_rejected": run.n_rejected,
             "config_fingerprint": str(cfg), **stats}
 
 
@@ -275,7 +217,7 @@ def dedup_flow(
     Args:
         benchmarks: benchmark files as `[NAME=]PATH[#FIELD]` (JSONL or Parquet).
         levels: 'prompt' and/or 'trace' (default both).
-        threshold, num_perm, shingle_size: MinHash LSH (METHODS.md §6 defaults).
+        threshold, num_perm, shingle_size: MinHash LSH (docs/methods.md#deduplication-and-decontamination defaults).
         trace_scope: 'prompt' (traces duplicate only within their prompt) or 'global'.
         ngram_size: decontamination word n-gram size (Open-R1: 8).
         semantic: embedding dedup + decontamination (`{enabled: true, threshold: 0.72, ...}`; needs the semantic extra).

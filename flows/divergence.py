@@ -1,11 +1,11 @@
-"""Divergence flow: teacher-forced log-probs → sentence scores → provenance (METHODS.md §1).
+"""Divergence flow: teacher-forced log-probs → sentence scores → provenance (docs/methods.md#provenance-tracing).
 
 For every teacher trace not yet done for (student, splitter): score it under the student (always
 teacher-forced, on the context the trace was sampled from: `tasks.divergence.context`) and under its teacher when the generation stage did not capture log-probs (needs
 the teacher's weights: `teacher=`), map tokens to sentences by character offsets, and commit the
 shard's token log-probs, sentence scores and rejections in one transaction. A re-run does only
 what is missing. The provenance classes are SQL: `curated.cur_provenance_sentences` /
-`cur_provenance_traces` (beta = 0.1) and their `_at(beta := ...)` table macros.
+`cur_provenance_traces` (at the default beta) and their `_at(beta := ...)` table macros.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -21,11 +21,13 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
 from tasks.divergence.context import recorded_context
-from tasks.divergence.provenance import sentence_score_rows
-from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer, model_id_for_path
+from tasks.divergence.provenance import DEFAULT_ALPHA, DEFAULT_BETA, ProvenanceConfig, sentence_score_rows
+from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 from tasks.divergence.sentences import SplitConfig
+from tasks.generate.backend import model_id as resolve_model_id
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.db import query_sql
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 TOKEN_TABLE = "raw.raw_token_logprobs"
 SENTENCE_TABLE = "raw.raw_sentence_scores"
@@ -53,18 +55,6 @@ class DivergenceConfig:
     prompt_split: str | None = field(default="train", metadata={"help": "only traces of prompts in this split (None = all)"})
 
 
-def resolve_model_id(path: str) -> str:
-    """The id the generation stage gives a local model (`<name>@<weights hash>`), so scores join traces."""
-    try:
-        from tasks.generate.backend import weights_fingerprint
-
-        if os.path.isdir(path):
-            return f"{os.path.basename(os.path.normpath(path))}@{weights_fingerprint(path)[:12]}"
-    except ImportError:
-        pass
-    return model_id_for_path(path)
-
-
 @functools.lru_cache(maxsize=3)
 def _scorer(path: str, model_id: str, cfg: ScoringConfig) -> TeacherForcedScorer:
     """Models are loaded once per process and reused across shards."""
@@ -73,66 +63,31 @@ def _scorer(path: str, model_id: str, cfg: ScoringConfig) -> TeacherForcedScorer
 
 def pending_traces(wh: Warehouse, cfg: DivergenceConfig, limit: int | None = None) -> pl.DataFrame:
     """Teacher traces missing teacher or student sentence scores for the current splitter."""
-    splitter = str(cfg.split)
-    where = ["t.model_id <> $student"]
-    params: dict = {"student": cfg.student_model_id, "splitter": splitter}
-    if cfg.teacher_model_id:
-        where.append("t.model_id = $teacher")
-        params["teacher"] = cfg.teacher_model_id
-    if cfg.prompt_split:
-        where.append("p.split = $prompt_split")
-        params["prompt_split"] = cfg.prompt_split
-    sql = f"""
-        with tokens as (select distinct trace_id, model_id from {TOKEN_TABLE}),
-        sentences as (select distinct trace_id, model_id from {SENTENCE_TABLE} where splitter = $splitter)
-        select * from (
-        select
-            t.trace_id, t.model_id, p.problem_text, t.completion_text,
-            t.prompt_context_text, t.prompt_messages_json, t.is_chat_prompt, t.sampling_json,
-            exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = t.model_id) as has_teacher_tokens,
-            exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = $student) as has_student_tokens,
-            exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = t.model_id) as has_teacher_sentences,
-            exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = $student) as has_student_sentences
-        from staging.stg_traces t
-        left join staging.stg_prompts p on p.prompt_id = t.prompt_id
-        where {' and '.join(where)}
-        ) where not (has_teacher_sentences and has_student_sentences)
-        order by trace_id
-        {'limit ' + str(int(limit)) if limit else ''}
-    """
-    return wh.query(sql, params)
+    return wh.run_file("divergence/pending_traces", {
+        "student": cfg.student_model_id, "teacher": cfg.teacher_model_id, "prompt_split": cfg.prompt_split,
+        "splitter": str(cfg.split), "limit": int(limit) if limit else None,
+    })
 
 
 def _existing_tokens(wh: Warehouse, pairs: pl.DataFrame) -> pl.DataFrame:
     with wh.connect() as con:
         con.register("_want", pairs.to_arrow())
         try:
-            rel = con.sql(
-                f"""select k.trace_id, k.model_id, k.logprobs, k.char_starts from {TOKEN_TABLE} k
-                    join _want w on k.trace_id = w.trace_id and k.model_id = w.model_id
-                    qualify row_number() over (partition by k.trace_id, k.model_id order by len(k.logprobs) desc) = 1"""
-            )
+            rel = con.sql(query_sql("divergence/existing_tokens"))
             return pl.from_arrow(rel.to_arrow_table())
         finally:
             con.unregister("_want")
 
 
-def _stamp(wh: Warehouse, table: str, df: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    """Fill the bookkeeping columns the target table has (run_id, *_at, source/origin)."""
-    cols = wh.columns(table)
-    extra = []
-    for c in cols:
-        if c in df.columns:
-            continue
-        if c == "run_id":
-            extra.append(pl.lit(run_id).alias(c))
-        elif c.endswith("_at"):
-            extra.append(pl.lit(utcnow()).cast(pl.Datetime("us")).alias(c))
-        elif c in ("source", "origin", "logprob_source"):
-            extra.append(pl.lit("teacher_forced").alias(c))
-        elif c == "n_tokens" and "logprobs" in df.columns:
-            extra.append(pl.col("logprobs").list.len().cast(pl.Int32).alias(c))
-    return df.with_columns(extra) if extra else df
+def _token_rows(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Rows of raw.raw_token_logprobs from a teacher-forced scoring pass (trace_id, model_id, token_ids,
+    logprobs, char_starts)."""
+    return scored.with_columns(
+        pl.lit("teacher_forced").alias("logprob_source"),
+        pl.col("logprobs").list.len().cast(pl.Int32).alias("n_tokens"),
+        pl.lit(utcnow()).cast(pl.Datetime("us")).alias("created_at"),
+        pl.lit(run_id).alias("run_id"),
+    )
 
 
 def scoring_items(traces: pl.DataFrame, model_id: str) -> list[ScoringItem]:
@@ -191,7 +146,7 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
     with wh.transaction() as con:
         n_tok = 0
         if fresh is not None and fresh.height:
-            n_tok = wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, fresh, run_id), key=["trace_id", "model_id"], con=con)
+            n_tok = wh.load(TOKEN_TABLE, _token_rows(fresh, run_id), key=["trace_id", "model_id"], con=con)
         n_sent = wh.load(
             SENTENCE_TABLE,
             sentences.with_columns(pl.lit(now).cast(pl.Datetime("us")).alias("scored_at"), pl.lit(run_id).alias("run_id")),
@@ -218,74 +173,72 @@ def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit
     except Exception as exc:  # the table belongs to the generation stage's migrations
         raise DivergenceError(f"{TOKEN_TABLE} does not exist in {wh.path}: apply the generation migrations first") from exc
     if not cfg.student_model_id:
-        cfg = _replace(cfg, student_model_id=resolve_model_id(cfg.student))
+        cfg = replace(cfg, student_model_id=resolve_model_id(cfg.student))
     if cfg.teacher and not cfg.teacher_model_id:
-        cfg = _replace(cfg, teacher_model_id=resolve_model_id(cfg.teacher))
-    run_id = start_run(wh, flow_name="divergence", stage=STAGE, config=cfg)
+        cfg = replace(cfg, teacher_model_id=resolve_model_id(cfg.teacher))
     totals = {"n_in": 0, "n_out": 0, "n_rejected": 0, "student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0,
               "token_rows": 0, "sentence_rows": 0}
-    reasons: dict[str, int] = {}
     started = time.perf_counter()
-    try:
+    with stage_run(wh, STAGE, cfg) as run:
+        run.stats = totals
         pending = pending_traces(wh, cfg, limit)
-        totals["n_in"] = pending.height
+        totals["n_in"] = run.n_in = pending.height
         for lo in range(0, pending.height, cfg.shard_size):
-            out = call_task(score_shard, wh.path, pending.slice(lo, cfg.shard_size), cfg, run_id)
+            out = call_task(score_shard, wh.path, pending.slice(lo, cfg.shard_size), cfg, run.run_id)
             totals["n_out"] += out["n_traces_done"]
             totals["n_rejected"] += out["n_rejected"]
             for k in ("student_tokens", "teacher_tokens", "scoring_s", "token_rows", "sentence_rows"):
                 totals[k] += out[k]
-            for code, n in out["reasons"].items():
-                reasons[code] = reasons.get(code, 0) + n
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=totals["n_in"], n_out=totals["n_out"],
-                   n_rejected=totals["n_rejected"], stats={**totals, "reasons": reasons}, error_message=str(exc)[:2000])
-        raise
-    scored = totals["student_tokens"] + totals["teacher_tokens"]
-    totals["tokens_per_s"] = round(scored / totals["scoring_s"], 1) if totals["scoring_s"] else None
-    totals["wall_s"] = round(time.perf_counter() - started, 3)
-    stats = {**totals, "reasons": reasons, "student_model_id": cfg.student_model_id, "teacher_model_id": cfg.teacher_model_id,
-             "splitter": str(cfg.split)}
-    finish_run(wh, run_id, n_in=totals["n_in"], n_out=totals["n_out"], n_rejected=totals["n_rejected"], stats=stats)
-    return {"run_id": run_id, **stats}
+            run.count(out["reasons"])
+            run.n_out, run.n_rejected = totals["n_out"], totals["n_rejected"]
+        scored = totals["student_tokens"] + totals["teacher_tokens"]
+        totals["tokens_per_s"] = round(scored / totals["scoring_s"], 1) if totals["scoring_s"] else None
+        totals["wall_s"] = round(time.perf_counter() - started, 3)
+        stats = {**totals, "reasons": dict(run.reasons), "student_model_id": cfg.student_model_id,
+                 "teacher_model_id": cfg.teacher_model_id, "splitter": str(cfg.split)}
+        run.stats = stats
+    return {"run_id": run.run_id, **stats}
 
 
-def _replace(cfg: DivergenceConfig, **changes) -> DivergenceConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
-
-
-@flow(name="divergence", flow_run_name="divergence-{split_scope}")
+@flow(name="divergence", flow_run_name="divergence")
 def divergence_flow(
     warehouse: str | None = None,
     teacher: str | None = None,
-    student: str = "toyworld/models/student",
+    student: str | None = None,
     teacher_model_id: str | None = None,
     student_model_id: str = "",
     device: str = "auto",
     dtype: str = "auto",
     max_batch_tokens: int = 16384,
     cpu_threads: int | None = None,
-    split_scope: str = "reasoning",
-    splitter: str = "sent-v1",
+    split_scope: str | None = None,
+    splitter: str | None = None,
     shard_size: int = 256,
     prompt_split: str | None = "train",
     limit: int | None = None,
+    provenance: ProvenanceConfig | None = None,
 ) -> dict:
     """Score teacher traces under the student (and the teacher where log-probs are missing).
 
     Args:
         teacher: the teacher's model folder; needed only for traces without captured log-probs.
         teacher_model_id: restrict to traces of this model (default: the teacher folder's id, else all teachers).
-        student: the student's model folder or hub id.
-        splitter: sentence splitter version, 'sent-v1' (default) or 'sent-v2' (lists, LaTeX, code, prices);
-            stored with every sentence score.
+        student, split_scope, splitter: the student's model folder or hub id, the splitter's scope and
+            version ('sent-v1', or 'sent-v2': lists, LaTeX, code, prices; stored with every sentence
+            score); default: the recipe's `provenance:` section (which select reads too), else the
+            toy-world student and sent-v1.
     """
+    prov = provenance or ProvenanceConfig()
+    split = prov.split
+    if split_scope:
+        split = replace(split, scope=split_scope)
+    if splitter:
+        split = replace(split, version=splitter)
     cfg = DivergenceConfig(
-        student=student, teacher=teacher, student_model_id=student_model_id, teacher_model_id=teacher_model_id,
+        student=student or prov.student or DivergenceConfig.student, teacher=teacher, student_model_id=student_model_id,
+        teacher_model_id=teacher_model_id,
         scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, cpu_threads=cpu_threads),
-        split=SplitConfig(scope=split_scope, version=splitter), shard_size=shard_size, prompt_split=prompt_split,
+        split=split, shard_size=shard_size, prompt_split=prompt_split,
     )
     stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
     get_run_logger().info(
@@ -299,14 +252,9 @@ def divergence_flow(
 # -- provenance analysis of a distilled model -------------------------------------------------------
 def _verdicts(wh: Warehouse) -> pl.DataFrame | None:
     """(trace_id, answer_status) from the combined verdict, when verification ran."""
-    from pathlib import Path as _P
-
-    exists = wh.scalar("select count(*) from information_schema.tables where table_schema = 'staging' "
-                       "and table_name = 'stg_verifications'")
-    if not exists:
+    if not wh.has_table("staging.stg_verifications"):
         return None
-    sql = (_P(__file__).resolve().parent.parent / "tasks" / "select" / "sql" / "verdicts.sql").read_text()
-    df = wh.query(sql)
+    df = wh.run_file("divergence/verdicts")
     return df.select("trace_id", pl.when(pl.col("verdict_status").is_in(["correct", "incorrect"]))
                      .then(pl.col("verdict_status")).otherwise(pl.lit("unknown")).alias("answer_status"))
 
@@ -325,8 +273,8 @@ def run_provenance_analysis(
     sample: bool = True,
     temperature: float = 0.8,
     verify: bool = True,
-    alpha: float = 0.05,
-    beta: float = 0.1,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
     n_bins: int = 5,
     out_dir: str = "runs/provenance",
     scoring: ScoringConfig = DEFAULT_SCORING,
@@ -340,13 +288,11 @@ def run_provenance_analysis(
     t_id = teacher_model_id or resolve_model_id(teacher)
     s_id = student_model_id or resolve_model_id(student)
     d_id = distilled_model_id or resolve_model_id(distilled)
-    run_id = start_run(wh, flow_name="provenance-analysis", stage="divergence-analysis",
-                       config={"teacher": t_id, "student": s_id, "distilled": d_id, "alpha": alpha, "beta": beta,
-                               "n_bins": n_bins, "split": split})
-    try:
-        sql_traces = ("select t.trace_id from staging.stg_traces t join staging.stg_prompts p using (prompt_id)"
-                      " where t.model_id = $d and p.split = $split order by t.trace_id")
-        have = wh.query(sql_traces, {"d": d_id, "split": split})
+    config = {"teacher": t_id, "student": s_id, "distilled": d_id, "alpha": alpha, "beta": beta, "n_bins": n_bins,
+              "split": split}
+    with stage_run(wh, "divergence-analysis", config, flow_name="provenance-analysis") as run:
+        run_id = run.run_id
+        have = wh.run_file("divergence/split_traces", {"model_id": d_id, "split": split})
         generated = None
         if have.height == 0 and sample:
             from flows.generate import SamplingParams, TeacherSpec, run_generate
@@ -354,9 +300,9 @@ def run_provenance_analysis(
             generated = run_generate(warehouse=wh.path, teachers=[TeacherSpec(model=distilled, device=scoring.device)],
                                      sampling=SamplingParams(n=1, temperatures=[temperature]), prompt_split=split,
                                      limit=n_prompts)
-            have = wh.query(sql_traces, {"d": d_id, "split": split})
+            have = wh.run_file("divergence/split_traces", {"model_id": d_id, "split": split})
         if have.height == 0:
-            if not wh.scalar("select count(*) from staging.stg_prompts where split = ?", [split]):
+            if not wh.scalar_file("divergence/split_prompt_count", {"split": split}):
                 raise DivergenceError(f"no {split!r} prompts in {wh.path}; ingest some first, e.g. `potstill run ingest "
                                       f"--set path=toyworld/data/eval.jsonl --set split={split} --set source=toy-eval`")
             raise DivergenceError(f"no traces of {d_id} on {split!r} prompts; sample the distilled model first (sample=True)")
@@ -370,14 +316,8 @@ def run_provenance_analysis(
         base = {"teacher": distilled, "teacher_model_id": d_id, "scoring": scoring, "prompt_split": split}
         run_divergence(DivergenceConfig(student=student, student_model_id=s_id, **base), warehouse=wh.path)
         run_divergence(DivergenceConfig(student=teacher, student_model_id=t_id, **base), warehouse=wh.path)
-        scores = wh.query(
-            "select s.trace_id, s.sentence_index, s.splitter, s.model_id, s.mean_logprob from raw.raw_sentence_scores s"
-            " join staging.stg_traces t on t.trace_id = s.trace_id join staging.stg_prompts p on p.prompt_id = t.prompt_id"
-            " where t.model_id = $d and p.split = $split and s.splitter = $splitter"
-            " qualify row_number() over (partition by s.trace_id, s.model_id, s.splitter, s.sentence_index"
-            " order by s.scored_at desc) = 1",
-            {"d": d_id, "split": split, "splitter": str(SplitConfig())},
-        )
+        scores = wh.run_file("divergence/distilled_sentence_scores",
+                             {"model_id": d_id, "split": split, "splitter": str(SplitConfig())})
         classified = classify_distilled(scores, t_id, s_id, d_id, alpha=alpha, beta=beta)
         shares = shares_by_position(classified, _verdicts(wh), n_bins)
         analysis_id = "pa_" + stable_hash(t_id, s_id, d_id, alpha, beta, n_bins, sorted(classified["trace_id"].unique().to_list()))
@@ -391,14 +331,11 @@ def run_provenance_analysis(
                 key=["analysis_id", "answer_status", "position_bin", "provenance_class"], mode="ignore")
         plot = plot_shares(shares, os.path.join(out_dir, f"{analysis_id}.png"),
                            title=f"Provenance of {d_id}'s sentences (T={t_id}, S={s_id})")
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    overall = classified.group_by("provenance_class").len()
-    stats = {"analysis_id": analysis_id, "n_traces": classified["trace_id"].n_unique(), "n_sentences": classified.height,
-             "class_counts": dict(zip(overall["provenance_class"].to_list(), overall["len"].to_list())),
-             "plot": str(plot), "generated": (generated or {}).get("n_out")}
-    finish_run(wh, run_id, n_in=have.height, n_out=classified.height, n_rejected=0, stats=stats)
+        overall = classified.group_by("provenance_class").len()
+        stats = {"analysis_id": analysis_id, "n_traces": classified["trace_id"].n_unique(), "n_sentences": classified.height,
+                 "class_counts": dict(zip(overall["provenance_class"].to_list(), overall["len"].to_list())),
+                 "plot": str(plot), "generated": (generated or {}).get("n_out")}
+        run.n_in, run.n_out, run.n_rejected, run.stats = have.height, classified.height, 0, stats
     return {"run_id": run_id, "n_in": have.height, "n_out": classified.height, "n_rejected": 0, **stats,
             "shares": shares}
 
@@ -411,8 +348,8 @@ def provenance_analysis_flow(
     distilled: str = "",
     split: str = "eval",
     n_prompts: int | None = None,
-    alpha: float = 0.05,
-    beta: float = 0.1,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
     n_bins: int = 5,
     out_dir: str = "runs/provenance",
     device: str = "auto",
@@ -432,14 +369,14 @@ def provenance_analysis_flow(
 def _score_missing_tokens(wh: Warehouse, traces: pl.DataFrame, model_path: str, model_id: str, cfg: ScoringConfig,
                           run_id: str, shard_size: int = 256) -> int:
     """Teacher-forced log-probs of `traces` (trace_id, problem_text, completion_text) under one model, where missing."""
-    done = wh.query(f"select distinct trace_id from {TOKEN_TABLE} where model_id = ?", [model_id])
+    done = wh.run_file("divergence/scored_traces", {"model_id": model_id})
     todo = traces.join(done, on="trace_id", how="anti")
     n = 0
     for lo in range(0, todo.height, shard_size):
         part = todo.slice(lo, shard_size)
         scorer = _scorer(model_path, model_id, cfg)
         table = pl.from_arrow(scorer.score(scoring_items(part, model_id)))
-        n += wh.load(TOKEN_TABLE, _stamp(wh, TOKEN_TABLE, table, run_id), key=["trace_id", "model_id"])
+        n += wh.load(TOKEN_TABLE, _token_rows(table, run_id), key=["trace_id", "model_id"])
     return n
 
 
@@ -459,22 +396,16 @@ def run_teacher_comparison(
 
     wh = Warehouse(warehouse)
     ref_id = reference_model_id or resolve_model_id(reference)
-    run_id = start_run(wh, flow_name="teacher-comparison", stage="divergence-compare",
-                       config={"reference": ref_id, "teachers": teacher_model_ids, "split": split})
-    try:
-        traces = wh.query(
-            "select t.trace_id, t.prompt_id, t.model_id, t.completion_text, t.n_completion_tokens, p.problem_text,"
-            " t.prompt_context_text, t.prompt_messages_json, t.is_chat_prompt, t.sampling_json"
-            " from staging.stg_traces t join staging.stg_prompts p using (prompt_id) where p.split = $split"
-            " and t.model_id <> $ref order by t.trace_id", {"split": split, "ref": ref_id},
-        )
+    config = {"reference": ref_id, "teachers": teacher_model_ids, "split": split}
+    with stage_run(wh, "divergence-compare", config, flow_name="teacher-comparison") as run:
+        run_id = run.run_id
+        traces = wh.run_file("divergence/comparison_traces", {"split": split, "reference": ref_id})
         if teacher_model_ids:
             traces = traces.filter(pl.col("model_id").is_in(teacher_model_ids))
         if traces["model_id"].n_unique() < 1:
             raise DivergenceError(f"no teacher traces on {split!r} prompts to compare")
         _score_missing_tokens(wh, traces, reference, ref_id, scoring, run_id)
-        lps = wh.query(f"select trace_id, logprobs from {TOKEN_TABLE} where model_id = ?"
-                       f" qualify row_number() over (partition by trace_id order by created_at desc) = 1", [ref_id])
+        lps = wh.run_file("divergence/latest_tokens", {"model_id": ref_id})
         ppl = pl.DataFrame({"trace_id": lps["trace_id"], "ppl_reference": [perplexity(x) for x in lps["logprobs"].to_list()]},
                            schema={"trace_id": pl.String, "ppl_reference": pl.Float64})
         verdicts = _verdicts(wh)
@@ -489,11 +420,8 @@ def run_teacher_comparison(
         )
         wh.load("raw.raw_teacher_comparison", table, key=["comparison_id", "teacher_model_id"], mode="ignore")
         plot = plot_teacher_comparison(report, df, os.path.join(out_dir, f"{comparison_id}.png"))
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    stats = {"comparison_id": comparison_id, "plot": str(plot), "teachers": report["teacher_model_id"].to_list()}
-    finish_run(wh, run_id, n_in=traces.height, n_out=report.height, n_rejected=0, stats=stats)
+        stats = {"comparison_id": comparison_id, "plot": str(plot), "teachers": report["teacher_model_id"].to_list()}
+        run.n_in, run.n_out, run.n_rejected, run.stats = traces.height, report.height, 0, stats
     return {"run_id": run_id, "n_in": traces.height, "n_out": report.height, "n_rejected": 0, **stats, "report": report}
 
 
@@ -532,33 +460,24 @@ def run_opd_export(
     wrote the SFT data of `dataset` (name@version).
     """
     from tasks.divergence.opd import build_opd_rows, check_teacher_consistency, export_id_for
-    from tasks.publish.versions import resolve_version
+    from warehouse.datasets import resolve_version
 
     wh = Warehouse(warehouse)
     t_id = teacher_model_id or resolve_model_id(teacher)
     version = resolve_version(wh, dataset)
-    sft = wh.query(
-        "select distinct t.model_id from curated.cur_dataset_rows r join staging.stg_traces t using (trace_id)"
-        " where r.dataset_name = ? and r.version = ?", [version.dataset_name, version.version],
-    )["model_id"].to_list()
+    sft = wh.run_file("divergence/dataset_models",
+                      {"dataset_name": version.dataset_name, "version": version.version})["model_id"].to_list()
     sft_teacher = check_teacher_consistency(version.spec, sft, t_id)
-    run_id = start_run(wh, flow_name="opd-export", stage="divergence-opd",
-                       config={"dataset": version.spec, "teacher": t_id, "student": student_model_id, "split": split,
-                               "max_tokens": max_tokens})
-    try:
-        rollouts = wh.query(
-            "select t.trace_id, t.prompt_id, p.problem_text, t.completion_text, t.model_id, t.prompt_context_text,"
-            " t.prompt_messages_json, t.is_chat_prompt, t.sampling_json from staging.stg_traces t"
-            " join staging.stg_prompts p using (prompt_id) where t.model_id = $s and p.split = $split order by t.trace_id",
-            {"s": student_model_id, "split": split},
-        )
+    config = {"dataset": version.spec, "teacher": t_id, "student": student_model_id, "split": split, "max_tokens": max_tokens}
+    with stage_run(wh, "divergence-opd", config, flow_name="opd-export") as run:
+        run_id = run.run_id
+        rollouts = wh.run_file("divergence/rollouts", {"model_id": student_model_id, "split": split})
         if rollouts.height == 0:
             raise DivergenceError(f"no rollouts of {student_model_id} on {split!r} prompts; generate them with the SFT student first")
         _score_missing_tokens(wh, rollouts, teacher, t_id, scoring, run_id)
 
         def tokens(model_id: str) -> pl.DataFrame:
-            return wh.query(f"select trace_id, token_ids, logprobs, char_starts from {TOKEN_TABLE} where model_id = ?"
-                            " qualify row_number() over (partition by trace_id order by created_at desc) = 1", [model_id])
+            return wh.run_file("divergence/latest_tokens", {"model_id": model_id})
 
         rows = build_opd_rows(rollouts, tokens(t_id), tokens(student_model_id), teacher_model_id=t_id,
                               student_model_id=student_model_id, max_tokens=max_tokens)
@@ -572,12 +491,9 @@ def run_opd_export(
             "n_tokens": int(rows["n_tokens"].sum()), "max_tokens": max_tokens, "path": path,
             "created_at": utcnow(), "run_id": run_id,
         }]), key=["export_id"])
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=str(exc)[:2000])
-        raise
-    stats = {"export_id": export_id, "path": path, "n_rollouts": rows.height, "n_tokens": int(rows["n_tokens"].sum()),
-             "n_with_advantage": int(rows["same_tokenization"].sum()), "sft_teacher_model_id": sft_teacher}
-    finish_run(wh, run_id, n_in=rollouts.height, n_out=rows.height, n_rejected=rollouts.height - rows.height, stats=stats)
+        stats = {"export_id": export_id, "path": path, "n_rollouts": rows.height, "n_tokens": int(rows["n_tokens"].sum()),
+                 "n_with_advantage": int(rows["same_tokenization"].sum()), "sft_teacher_model_id": sft_teacher}
+        run.n_in, run.n_out, run.n_rejected, run.stats = rollouts.height, rows.height, rollouts.height - rows.height, stats
     return {"run_id": run_id, "n_in": rollouts.height, "n_out": rows.height, "n_rejected": rollouts.height - rows.height, **stats}
 
 

@@ -8,9 +8,7 @@ go to `meta.eval_results` once a model's evaluation is complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -18,35 +16,22 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.common.ids import stable_hash
-from tasks.evaluate.config import EvalConfig, EvalError
+from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.core import evaluate_problems
 from tasks.evaluate.metrics import summarize
 from tasks.evaluate.problems import eval_set_hash, load_eval_set
+from tasks.generate.backend import model_id
 from tasks.train.recipe import resolve_model_or_path
 from tasks.train.sft import read_sidecar
 from warehouse import Warehouse
-from warehouse.runs import finish_run, start_run, utcnow
+from warehouse.runs import stage_run, utcnow
 
 DEFAULT_EVAL_SET = "toyworld/data/eval.jsonl"
 DEFAULT_MODEL = "toyworld/models/student"
 
 
-def model_fingerprint(model: str) -> str:
-    """Local folder: hash of config + weight file names, sizes and first MiB; hub id: the id itself."""
-    path = Path(model)
-    if not path.is_dir():
-        return "hub:" + model
-    digest = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file() and (p.suffix in (".safetensors", ".bin") or p.name == "config.json")):
-        digest.update(f.name.encode())
-        digest.update(str(f.stat().st_size).encode())
-        with f.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-    return digest.hexdigest()[:16]
-
-
 def eval_id_for(model: str, set_hash: str, cfg: EvalConfig) -> str:
-    return "ev_" + stable_hash(model_fingerprint(model), set_hash, str(cfg))
+    return "ev_" + stable_hash(model_id(model), set_hash, str(cfg))
 
 
 @task(name="eval-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
@@ -100,21 +85,21 @@ def evaluate_flow(
     problems = load_eval_set(set_path, limit=limit)
     set_hash = eval_set_hash(problems)
     wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="evaluate", stage="evaluate",
-                       config={"eval": cfg.result_params(), "models": resolved, "eval_set": set_path, "eval_set_hash": set_hash})
+    config = {"eval": cfg.result_params(), "models": resolved, "eval_set": set_path, "eval_set_hash": set_hash}
     evals, n_samples_written = [], 0
-    try:
+    with stage_run(wh, "evaluate", config) as run:
+        run_id, run.n_in = run.run_id, problems.height * len(resolved)
         for model in resolved:
             eval_id = eval_id_for(model, set_hash, cfg)
             if force:
-                wh.execute("delete from meta.eval_results where eval_id = ?", [eval_id])
-                wh.execute("delete from meta.eval_samples where eval_id = ?", [eval_id])
-            cached = wh.query("select * from meta.eval_results where eval_id = ? order by domain", [eval_id])
+                wh.execute_file("evaluate/delete_results", {"eval_id": eval_id})
+                wh.execute_file("evaluate/delete_samples", {"eval_id": eval_id})
+            cached = wh.run_file("evaluate/results", {"eval_id": eval_id})
             if cached.height:
                 log.info("%s: evaluation %s already complete", model, eval_id)
                 evals.append({"model_id": model, "eval_id": eval_id, "cached": True, "metrics": cached.to_dicts()})
                 continue
-            done = set(wh.query("select distinct problem_id from meta.eval_samples where eval_id = ?", [eval_id])["problem_id"].to_list())
+            done = set(wh.run_file("evaluate/done_problems", {"eval_id": eval_id})["problem_id"].to_list())
             shards = [(i, problems.slice(start, cfg.shard_size)) for i, start in enumerate(range(0, problems.height, cfg.shard_size))]
             todo = [(i, s) for i, s in shards if not set(s["problem_id"].to_list()) <= done]
             shard_stats = []
@@ -123,7 +108,7 @@ def evaluate_flow(
                 for i, shard in todo:
                     shard_stats.append(eval_shard(wh.path, generator, shard, cfg, eval_id, i, run_id))
                 generator.close()
-            samples = wh.query("select * from meta.eval_samples where eval_id = ?", [eval_id])
+            samples = wh.run_file("evaluate/samples", {"eval_id": eval_id})
             n_samples_written += sum(s["n_samples"] for s in shard_stats)
             metrics = summarize(samples, cfg.k)
             sidecar = read_sidecar(model) if Path(model).is_dir() else None
@@ -138,13 +123,10 @@ def evaluate_flow(
             wh.load("meta.eval_results", rows, key=["eval_id", "domain"], mode="replace")
             log.info("%s: pass@1 %.3f pass@%d %.3f on %d problems", model, rows["pass_at_1"][0], cfg.k, rows["pass_at_k"][0], rows["n_problems"][0])
             evals.append({"model_id": model, "eval_id": eval_id, "cached": False, "shards": shard_stats, "metrics": rows.drop("created_at").to_dicts()})
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=problems.height * len(resolved), error_message=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    summary = comparison(evals)
-    stats = {"eval_set": set_path, "eval_set_hash": set_hash, "eval_config": str(cfg), "comparison": summary,
-             "evals": [{"model_id": e["model_id"], "eval_id": e["eval_id"], "cached": e["cached"]} for e in evals]}
-    finish_run(wh, run_id, n_in=problems.height * len(resolved), n_out=n_samples_written, n_rejected=0, stats=stats)
+        summary = comparison(evals)
+        stats = {"eval_set": set_path, "eval_set_hash": set_hash, "eval_config": str(cfg), "comparison": summary,
+                 "evals": [{"model_id": e["model_id"], "eval_id": e["eval_id"], "cached": e["cached"]} for e in evals]}
+        run.n_out, run.n_rejected, run.stats = n_samples_written, 0, stats
     return {"run_id": run_id, "stage": "evaluate", "n_in": problems.height * len(resolved), "n_out": n_samples_written,
             "n_rejected": 0, **stats, "evals": evals}
 

@@ -16,26 +16,31 @@ import polars as pl
 from prefect import flow, get_run_logger
 
 from flows.evaluate import evaluate_flow
-from flows.finetune import finetune_flow, default_output_root
+from flows.finetune import default_output_root, finetune_flow
 from tasks.evaluate.problems import eval_set_hash, load_eval_set
-from tasks.experiment.ablation import BASE, ExperimentError, experiment_id_for, plot_results, render_markdown, results_table
+from tasks.experiment.ablation import (
+    BASE,
+    ExperimentError,
+    experiment_id_for,
+    plot_results,
+    render_markdown,
+    results_table,
+)
 from tasks.train.recipe import load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
-from warehouse.runs import finish_run, start_run, utcnow
+from warehouse.runs import stage_run, utcnow
 
 DEFAULT_POLICIES = ("provenance", "random", "longest")
 
 
 def _mean_trace_tokens(wh: Warehouse, dataset_name: str, version: int) -> float | None:
-    return wh.scalar(
-        "select avg(t.n_completion_tokens) from curated.cur_dataset_rows r join staging.stg_traces t using (trace_id)"
-        " where r.dataset_name = ? and r.version = ?", [dataset_name, version])
+    return wh.scalar_file("experiment/mean_trace_tokens", {"dataset_name": dataset_name, "version": version})
 
 
 @flow(name="experiment", flow_run_name="compare-selections-{budget}-seed{seed}")
 def experiment_flow(
     warehouse: str | None = None,
-    policies: list[str] = list(DEFAULT_POLICIES),
+    policies: list[str] | None = None,
     budget: int = 500,
     seed: int = 0,
     recipe: str | None = "toy_ablation",
@@ -59,6 +64,7 @@ def experiment_flow(
     from tasks.select.policies import POLICIES, SelectionConfig
 
     log = get_run_logger()
+    policies = list(DEFAULT_POLICIES) if policies is None else list(policies)
     unknown = [p for p in policies if p not in POLICIES]
     if unknown or not policies:
         raise ExperimentError(f"unknown or no policies {unknown or policies}; choose from {', '.join(POLICIES)}")
@@ -71,10 +77,10 @@ def experiment_flow(
     wh = Warehouse(warehouse)
     train_fp = str(spec.train_config())
     experiment_id = experiment_id_for(list(policies), budget, seed, base, train_fp, str(eval_cfg), set_hash)
-    run_id = start_run(wh, flow_name="experiment", stage="experiment",
-                       config={"experiment_id": experiment_id, "policies": list(policies), "budget": budget, "seed": seed,
-                               "recipe": spec.model_dump(mode="json"), "base_model": base, "eval_set": set_path})
-    try:
+    config = {"experiment_id": experiment_id, "policies": list(policies), "budget": budget, "seed": seed,
+              "recipe": spec.model_dump(mode="json"), "base_model": base, "eval_set": set_path}
+    with stage_run(wh, "experiment", config) as run:
+        run_id, run.n_in = run.run_id, len(policies)
         arms = [{"policy": BASE}]
         for policy in policies:
             name = f"{dataset_prefix}-{policy.replace('_', '-')}-b{budget}-s{seed}"
@@ -101,8 +107,8 @@ def experiment_flow(
                                   run_id=pl.lit(run_id), created_at=pl.lit(utcnow()))
         wh.load("meta.experiment_results", rows, key=["experiment_id", "policy", "domain"], mode="replace")
         title = f"Selection ablation: {', '.join(policies)} at budget {budget}, seed {seed}"
-        notes = [f"experiment_id {experiment_id}; student {base}; training {train_fp}; eval {eval_cfg} on {set_path} "
-                 f"({problems.height} problems, hash {set_hash})",
+        notes = [(f"experiment_id {experiment_id}; student {base}; training {train_fp}; eval {eval_cfg} on {set_path} "
+                  f"({problems.height} problems, hash {set_hash})"),
                  "pass@1 is greedy; pass@k is sampled (unbiased estimator); length is reported next to every policy"]
         markdown = render_markdown(table, title=title, notes=notes)
         out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
@@ -111,13 +117,10 @@ def experiment_flow(
         table.write_csv(out_dir / "results.csv")
         png = plot_results(table, out_dir / "results.png", title=title)
         _artifacts(markdown, experiment_id)
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", error_message=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    summary = table.filter(pl.col("domain") == "all").select("policy", "n_rows", "mean_trace_tokens", "pass_at_1", "pass_at_k",
-                                                               "delta_pass_at_1").to_dicts()
-    stats = {"experiment_id": experiment_id, "summary": summary, "markdown": str(out_dir / "results.md"), "plot": str(png)}
-    finish_run(wh, run_id, n_in=len(policies), n_out=len(arms) - 1, n_rejected=0, stats=stats)
+        summary = table.filter(pl.col("domain") == "all").select("policy", "n_rows", "mean_trace_tokens", "pass_at_1", "pass_at_k",
+                                                                   "delta_pass_at_1").to_dicts()
+        stats = {"experiment_id": experiment_id, "summary": summary, "markdown": str(out_dir / "results.md"), "plot": str(png)}
+        run.n_out, run.n_rejected, run.stats = len(arms) - 1, 0, stats
     return {"run_id": run_id, "stage": "experiment", "n_in": len(policies), "n_out": len(arms) - 1, "n_rejected": 0, **stats}
 
 
@@ -128,8 +131,8 @@ def _artifacts(markdown: str, experiment_id: str) -> None:
                              description="selection-ablation results")
 
 
-def compare_selections(wh: Warehouse | str | None, policies: list[str] = list(DEFAULT_POLICIES), budget: int = 500,
+def compare_selections(wh: Warehouse | str | None, policies: list[str] | None = None, budget: int = 500,
                        seed: int = 0, **kwargs) -> dict:
     """Run the selection-ablation experiment on `wh` (a Warehouse or its path); see `experiment_flow`."""
     path = wh.path if isinstance(wh, Warehouse) else wh
-    return experiment_flow(warehouse=path, policies=list(policies), budget=budget, seed=seed, **kwargs)
+    return experiment_flow(warehouse=path, policies=list(policies or DEFAULT_POLICIES), budget=budget, seed=seed, **kwargs)

@@ -30,11 +30,7 @@ from tasks.train.methods import check_method, plan_stages, split_steps
 from tasks.train.recipe import TrainRecipe, load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
 from warehouse.db import default_path
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
-
-DATASET_ROWS_SQL = (Path(__file__).resolve().parent.parent / "tasks" / "train" / "dataset_rows.sql").read_text()
-OPD_ROLLOUTS_SQL = (Path(__file__).resolve().parent.parent / "tasks" / "train" / "opd_rollouts.sql").read_text()
-PUBLISHED_EVENT = "potstill.dataset.published"
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
@@ -52,14 +48,9 @@ def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
 def resolve_dataset(wh: Warehouse, spec: str) -> dict:
     """The published version a spec names: dataset_name, version, content_hash, n_rows, policy."""
     name, version = parse_dataset_spec(spec)
-    found = wh.query(
-        "select dataset_name, version, content_hash, n_rows, n_tokens, policy from curated.cur_datasets"
-        " where dataset_name = $name and status = 'published' and ($version is null or version = $version)"
-        " order by version desc limit 1",
-        {"name": name, "version": version},
-    )
+    found = wh.run_file("finetune/published_version", {"name": name, "version": version})
     if found.height == 0:
-        have = wh.query("select version, status from curated.cur_datasets where dataset_name = $n order by version", {"n": name})
+        have = wh.run_file("finetune/versions", {"name": name})
         listing = ", ".join(f"{r['version']} ({r['status']})" for r in have.to_dicts()) or "none"
         raise TrainError(f"dataset {spec!r} has no published version to train on (versions: {listing}); publish it first")
     return found.row(0, named=True)
@@ -113,7 +104,7 @@ def plan_training(wh: Warehouse, spec: TrainRecipe, ds: dict, base: str, method:
     Deterministic: the same dataset version, recipe and method give the same stage ids, so a re-run
     (or on_publish looking for the result) finds them.
     """
-    rows = wh.query(DATASET_ROWS_SQL, {"dataset_name": ds["dataset_name"], "version": ds["version"]})
+    rows = wh.run_file("finetune/dataset_rows", {"dataset_name": ds["dataset_name"], "version": ds["version"]})
     stages = plan_stages(method, ds["policy"], rows["stage"].unique().sort().to_list())
     bad_rows = rows.filter(~pl.col("has_trace") | ~pl.col("has_prompt")
                            | ((pl.col("reasoning").fill_null("") == "") & (pl.col("answer").fill_null("") == "")))
@@ -138,7 +129,7 @@ def plan_training(wh: Warehouse, spec: TrainRecipe, ds: dict, base: str, method:
 
 
 def _completed(wh: Warehouse, training_run_id: str) -> dict | None:
-    done = wh.query("select * from meta.training_runs where training_run_id = ? and status = 'completed'", [training_run_id])
+    done = wh.run_file("finetune/completed_run", {"training_run_id": training_run_id})
     if done.height and done["checkpoint_path"][0] and Path(done["checkpoint_path"][0]).exists():
         return done.row(0, named=True)
     return None
@@ -227,7 +218,7 @@ def opd_stage(wh: Warehouse, warehouse: str | None, spec: TrainRecipe, ds: dict,
                                           system_prompt=stage.cfg.system_prompt))
     export = opd_export_flow(warehouse=warehouse, dataset=f"{ds['dataset_name']}@{ds['version']}", student_model_id=student_model_id,
                              teacher=resolve_model_or_path(opd.teacher), split=ro.split, out_dir=str(root / "opd"), device=device)
-    scored = pl.read_parquet(export["path"]).join(wh.query(OPD_ROLLOUTS_SQL, {"student_model_id": student_model_id}),
+    scored = pl.read_parquet(export["path"]).join(wh.run_file("finetune/opd_rollouts", {"student_model_id": student_model_id}),
                                                   on="trace_id", how="left", suffix="_rollout")
     tokenizer, _ = load_student(sft_checkpoint)
     examples, rejected = opd_examples(scored.to_dicts(), tokenizer, clip=opd.clip, max_tokens=opd.max_tokens,
@@ -277,74 +268,62 @@ def finetune_flow(
                 "checkpoint_path": done["checkpoint_path"], "dataset": name, "base_model": base, "n_in": ds["n_rows"], "n_out": 0,
                 "n_rejected": 0, "skipped": True, "final_loss": done["final_loss"], "n_steps": done["n_steps"]}
 
-    run_id = start_run(wh, flow_name="finetune", stage="finetune",
-                       config={"dataset": dataset, "base_model": base, "method": method, "recipe": spec.model_dump(mode="json"),
-                               "train": [str(s.cfg) for s in plan.stages]})
-    if plan.bad:
-        record_rejections(wh, rejection_rows(run_id, "finetune", plan.bad))
-    rejected = len(plan.bad)  # this run's rejections (record_rejections counts only rows new to raw)
-    root = Path(output_dir) if output_dir else (
-        Path(resolve_model_or_path(spec.output_root)) if spec.output_root else default_output_root(wh)
-    ) / f"{ds['dataset_name']}-v{ds['version']}" / final.training_run_id
-    checkpoint, stages_out, result = base, [], {}
-    for stage in plan.stages:
-        prev = _completed(wh, stage.training_run_id)
-        if prev and not force:  # a completed earlier stage (e.g. the SFT of an interrupted sft+opd) is reused
-            checkpoint = prev["checkpoint_path"]
-            stages_out.append({"stage": stage.name, "training_run_id": stage.training_run_id, "reused": True, "checkpoint_path": checkpoint})
-            continue
-        record = {"training_run_id": stage.training_run_id, "dataset_name": ds["dataset_name"], "dataset_version": ds["version"],
-                  "base_model": checkpoint, "recipe_fingerprint": str(stage.cfg), "checkpoint_path": None, "n_steps": None,
-                  "n_train_tokens": None, "final_loss": None, "started_at": utcnow(), "finished_at": None, "status": "running",
-                  "method": method, "stage": stage.name, "parent_training_run_id": stage.parent_training_run_id}
-        _set_training_run(wh, record)
-        run_info = {"training_run_id": stage.training_run_id, "run_id": run_id, "dataset": name,
-                    "dataset_name": ds["dataset_name"], "dataset_version": ds["version"], "content_hash": ds["content_hash"],
-                    "dataset_policy": ds["policy"], "method": method, "stage": stage.name,
-                    "parent_training_run_id": stage.parent_training_run_id, "root_base_model": base, "recipe": spec.name,
-                    "recipe_version": spec.version, "recipe_path": spec.path, "recipe_fingerprint_full": spec.fingerprint()}
-        out_dir = str(root if stage is final and len(plan.stages) == 1 else root / stage.name)
-        try:
-            if stage.name == "redi":
-                result = redi_task(stage.rows, checkpoint, stage.cfg, out_dir, spec.redi_config().alpha, run_info)
-            elif stage.name == "opd":
-                result, n_bad = opd_stage(wh, warehouse, spec, ds, stage, checkpoint, root, run_id, run_info)
-                rejected += n_bad
-            else:
-                result = train_task(stage.rows.select("prompt", "reasoning", "answer"), checkpoint, stage.cfg, out_dir, run_info)
-        except BaseException as exc:
-            _set_training_run(wh, {**record, "status": "failed", "finished_at": utcnow()})
-            finish_run(wh, run_id, status="failed", n_in=ds["n_rows"], error_message=f"{type(exc).__name__}: {exc}"[:2000])
-            raise
-        _set_training_run(wh, {**record, "status": "completed", "finished_at": utcnow(), "checkpoint_path": result["checkpoint_path"],
-                               "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"]})
-        checkpoint = result["checkpoint_path"]
-        stages_out.append({"stage": stage.name, "training_run_id": stage.training_run_id, "reused": False, **result})
-        log.info("%s stage %s: %d steps, final loss %s → %s", method, stage.name, result["n_steps"], result["final_loss"], checkpoint)
-    last = stages_out[-1]
-    stats = {**{k: v for k, v in last.items() if k not in ("stage", "reused")}, "method": method, "training_run_id": final.training_run_id,
-             "checkpoint_path": checkpoint, "dataset": name, "base_model": base,
-             "n_steps": sum(s.get("n_steps", 0) or 0 for s in stages_out), "stages": stages_out}
-    n_out = plan.rows.height
-    finish_run(wh, run_id, n_in=ds["n_rows"], n_out=n_out, n_rejected=rejected, stats=stats)
+    config = {"dataset": dataset, "base_model": base, "method": method, "recipe": spec.model_dump(mode="json"),
+              "train": [str(s.cfg) for s in plan.stages]}
+    with stage_run(wh, "finetune", config) as run:
+        run_id, run.n_in = run.run_id, ds["n_rows"]
+        if plan.bad:
+            run.record(plan.bad)
+        rejected = len(plan.bad)  # this run's rejections (record counts only rows new to raw)
+        root = Path(output_dir) if output_dir else (
+            Path(resolve_model_or_path(spec.output_root)) if spec.output_root else default_output_root(wh)
+        ) / f"{ds['dataset_name']}-v{ds['version']}" / final.training_run_id
+        checkpoint, stages_out, result = base, [], {}
+        for stage in plan.stages:
+            prev = _completed(wh, stage.training_run_id)
+            if prev and not force:  # a completed earlier stage (e.g. the SFT of an interrupted sft+opd) is reused
+                checkpoint = prev["checkpoint_path"]
+                stages_out.append({"stage": stage.name, "training_run_id": stage.training_run_id, "reused": True, "checkpoint_path": checkpoint})
+                continue
+            record = {"training_run_id": stage.training_run_id, "dataset_name": ds["dataset_name"], "dataset_version": ds["version"],
+                      "base_model": checkpoint, "recipe_fingerprint": str(stage.cfg), "checkpoint_path": None, "n_steps": None,
+                      "n_train_tokens": None, "final_loss": None, "started_at": utcnow(), "finished_at": None, "status": "running",
+                      "method": method, "stage": stage.name, "parent_training_run_id": stage.parent_training_run_id}
+            _set_training_run(wh, record)
+            run_info = {"training_run_id": stage.training_run_id, "run_id": run_id, "dataset": name,
+                        "dataset_name": ds["dataset_name"], "dataset_version": ds["version"], "content_hash": ds["content_hash"],
+                        "dataset_policy": ds["policy"], "method": method, "stage": stage.name,
+                        "parent_training_run_id": stage.parent_training_run_id, "root_base_model": base, "recipe": spec.name,
+                        "recipe_version": spec.version, "recipe_path": spec.path, "recipe_fingerprint_full": spec.fingerprint()}
+            out_dir = str(root if stage is final and len(plan.stages) == 1 else root / stage.name)
+            try:
+                if stage.name == "redi":
+                    result = redi_task(stage.rows, checkpoint, stage.cfg, out_dir, spec.redi_config().alpha, run_info)
+                elif stage.name == "opd":
+                    result, n_bad = opd_stage(wh, warehouse, spec, ds, stage, checkpoint, root, run_id, run_info)
+                    rejected += n_bad
+                else:
+                    result = train_task(stage.rows.select("prompt", "reasoning", "answer"), checkpoint, stage.cfg, out_dir, run_info)
+            except BaseException:
+                _set_training_run(wh, {**record, "status": "failed", "finished_at": utcnow()})
+                raise
+            _set_training_run(wh, {**record, "status": "completed", "finished_at": utcnow(), "checkpoint_path": result["checkpoint_path"],
+                                   "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"]})
+            checkpoint = result["checkpoint_path"]
+            stages_out.append({"stage": stage.name, "training_run_id": stage.training_run_id, "reused": False, **result})
+            log.info("%s stage %s: %d steps, final loss %s → %s", method, stage.name, result["n_steps"], result["final_loss"], checkpoint)
+        last = stages_out[-1]
+        stats = {**{k: v for k, v in last.items() if k not in ("stage", "reused")}, "method": method, "training_run_id": final.training_run_id,
+                 "checkpoint_path": checkpoint, "dataset": name, "base_model": base,
+                 "n_steps": sum(s.get("n_steps", 0) or 0 for s in stages_out), "stages": stages_out}
+        n_out = plan.rows.height
+        run.n_out, run.n_rejected, run.stats = n_out, rejected, stats
     log.info("trained %s on %s with %s: final loss %s → %s", base, name, method, last.get("final_loss"), checkpoint)
     return {"run_id": run_id, "stage": "finetune", "n_in": ds["n_rows"], "n_out": n_out, "n_rejected": rejected,
             "skipped": False, **stats}
 
 
 # -- publish trigger -------------------------------------------------------------------------------
-
-def emit_dataset_published(dataset_name: str, version: int, *, content_hash: str | None = None, recipe: str | None = None):
-    """Emit the Prefect event a publish produces (`potstill.dataset.published`); automations can trigger on it."""
-    from prefect.events import emit_event
-
-    return emit_event(
-        event=PUBLISHED_EVENT,
-        resource={"prefect.resource.id": f"potstill.dataset.{dataset_name}.{version}",
-                  "potstill.dataset.name": dataset_name, "potstill.dataset.version": str(version)},
-        payload={"content_hash": content_hash, "recipe": recipe},
-    )
-
 
 def _deployment_exists(name: str | None) -> bool:
     if not name:
@@ -396,7 +375,7 @@ def on_publish(dataset_name: str, version: int | str, recipe: str | None = None,
     wait = spec.on_publish.deployment_timeout_s
     how, ft = _run_stage(spec.on_publish.finetune_deployment, finetune_flow,
                          {"warehouse": warehouse, "dataset": f"{dataset_name}@{ds['version']}", "base_model": base, "recipe": spec.path}, wait)
-    run = wh.query("select status, checkpoint_path from meta.training_runs where training_run_id = ?", [training_run_id])
+    run = wh.run_file("finetune/training_run", {"training_run_id": training_run_id})
     if run.height == 0 or run["status"][0] != "completed":
         raise TrainError(f"fine-tuning {dataset_name}@{ds['version']} ({how}) did not complete: see meta.training_runs {training_run_id}")
     checkpoint = run["checkpoint_path"][0]

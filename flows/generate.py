@@ -25,7 +25,7 @@ from tasks.generate.config import EngineConfig, SamplingConfig
 from tasks.generate.requests import GenerationRequest, build_requests, shard_id_for, shards
 from tasks.generate.rows import shard_rows
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 REPO = Path(__file__).resolve().parent.parent
 TOY_TEACHERS = ("teacher-a", "teacher-b")
@@ -145,20 +145,17 @@ def _log(message: str) -> None:
 
 
 def load_prompts(wh: Warehouse, split: str, limit: int | None) -> list[tuple[str, str]]:
-    sql = "select prompt_id, problem_text from staging.stg_prompts where split = ? order by prompt_id"
-    if limit is not None:
-        sql += f" limit {int(limit)}"
-    df = wh.query(sql, [split])
+    df = wh.run_file("generate/prompts", {"split": split, "limit": None if limit is None else int(limit)})
     return list(zip(df["prompt_id"].to_list(), df["problem_text"].to_list())) if df.height else []
 
 
 def done_keys(wh: Warehouse, model_id: str) -> set[str]:
-    df = wh.query("select request_key from raw.raw_traces where model_id = ? and request_key is not null", [model_id])
+    df = wh.run_file("generate/done_keys", {"model_id": model_id})
     return set(df["request_key"].to_list()) if df.height else set()
 
 
 def mean_completion_tokens(wh: Warehouse, model_id: str) -> float | None:
-    return wh.scalar("select avg(n_completion_tokens) from raw.raw_traces where model_id = ? and origin = 'generated'", [model_id])
+    return wh.scalar_file("generate/mean_completion_tokens", {"model_id": model_id})
 
 
 @dataclass
@@ -291,15 +288,16 @@ def run_generate(
     config = {"teachers": [t.model_dump(mode="json") for t in teachers], "sampling": sampling.model_dump(mode="json"),
               "sampling_fingerprint": str(sampling.to_config()), "prompt_split": prompt_split, "limit": limit,
               "shard_size": shard_size}
-    run_id = start_run(wh, flow_name="generate", stage=STAGE, config=config)
     n_in, n_todo = sum(w.n_requests for w in work), sum(len(w.todo) for w in work)
-    stats: dict = {"run_id": run_id, "n_in": n_in, "n_out": 0, "n_rejected": 0, "n_already_done": n_in - n_todo,
-                   "n_todo": n_todo, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None,
-                   "rejections": {}, "teachers": {}}
-    progress, started = Progress(run_id, n_todo), time.perf_counter()
-    try:
+    with stage_run(wh, STAGE, config) as run:
+        stats: dict = {"run_id": run.run_id, "n_in": n_in, "n_out": 0, "n_rejected": 0, "n_already_done": n_in - n_todo,
+                       "n_todo": n_todo, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None,
+                       "rejections": {}, "teachers": {}}
+        run.n_in, run.n_out, run.n_rejected, run.stats = n_in, 0, 0, stats
+        progress, started = Progress(run.run_id, n_todo), time.perf_counter()
         for w in work:
-            st = run_teacher(wh, w, run_id=run_id, shard_size=shard_size, progress=progress, rejections=stats["rejections"])
+            st = run_teacher(wh, w, run_id=run.run_id, shard_size=shard_size, progress=progress,
+                             rejections=stats["rejections"])
             stats["teachers"][w.engine.display_name] = st
             stats["n_out"] += st["n_generated"]
             stats["n_rejected"] += st["n_failed"]
@@ -307,13 +305,9 @@ def run_generate(
             stats["n_completion_tokens"] += st["n_completion_tokens"]
             if st["cost_usd"] is not None:
                 stats["cost_usd"] = (stats["cost_usd"] or 0.0) + st["cost_usd"]
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=n_in, n_out=stats["n_out"], n_rejected=stats["n_rejected"],
-                   stats=stats, error_message=f"{type(exc).__name__}: {exc}")
-        raise
-    stats["wall_s"] = time.perf_counter() - started
-    stats["tokens_per_s"] = stats["n_completion_tokens"] / stats["wall_s"] if stats["wall_s"] else None
-    finish_run(wh, run_id, status="completed", n_in=n_in, n_out=stats["n_out"], n_rejected=stats["n_rejected"], stats=stats)
+            run.n_out, run.n_rejected = stats["n_out"], stats["n_rejected"]
+        stats["wall_s"] = time.perf_counter() - started
+        stats["tokens_per_s"] = stats["n_completion_tokens"] / stats["wall_s"] if stats["wall_s"] else None
     progress.finish()
     return stats
 

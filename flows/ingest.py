@@ -18,14 +18,13 @@ from tasks.ingest.core import IngestBatch, IngestState, batched, ingest_batch, i
 from tasks.ingest.readers import DEFAULT_MAX_ROW_BYTES, HUB_PREFIX, detect_format, iter_records, parse_hub_spec
 from tasks.ingest.rows import IngestConfig, sample_id_of
 from warehouse import Warehouse
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 SHARD_ROWS = 5_000
 KINDS = ("prompts", "traces", "logprobs")
 LOGPROB_MAX_ROW_BYTES = 50_000_000
 MAX_EXAMPLES = 5  # rejections shown as one line each (file:row: reason: detail naming the field)
 VERDICT_KEY = ["trace_id", "verifier", "verifier_version", "input_hash"]
-QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
 
 
 @task(name="ingest-shard", cache_policy=NO_CACHE)
@@ -78,7 +77,7 @@ def _traces_by_sample(wh: Warehouse, records, cfg: IngestConfig, source: str | N
     ids = sorted({i for r in records if (i := sample_id_of(r.row, cfg)) is not None})
     if not ids:
         return {}
-    found = wh.query((QUERIES / "ingest_traces_by_sample_id.sql").read_text(), {"ids": ids, "source": source})
+    found = wh.run_file("ingest/traces_by_sample_id", {"ids": ids, "source": source})
     out: dict[str, list[dict]] = {}
     for row in found.iter_rows(named=True):
         out.setdefault(row["source_sample_id"], []).append(row)
@@ -126,14 +125,14 @@ def run_ingest(
         verdict_fields=tuple(verdict_fields), logprob_model=logprob_model,
     )
     decode = _tokenizer_decoder(tokenizer)
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="ingest", stage="ingest", config=cfg)
     counts = {"read": 0, "accepted": 0, "rejected": 0, "new_prompts": 0, "new_traces": 0,
               "new_verdicts": 0, "new_logprobs": 0, "logprobs_unplaced": 0, "items_rejected": 0}
     reasons: dict[str, int] = {}
     examples: list[str] = []
     state = IngestState()
-    try:
+    with stage_run(Warehouse(warehouse), "ingest", cfg) as run:
+        wh, run_id = run.wh, run.run_id
+        run.n_in, run.n_out, run.n_rejected, run.stats = 0, 0, 0, {**counts, "reasons": reasons}
         for records in batched(iter_records(path, None if hub else fmt, max_row_bytes=max_row_bytes), SHARD_ROWS):
             if kind == "logprobs":
                 batch = ingest_logprob_batch(records, cfg, state, _traces_by_sample(wh, records, cfg, source), decode)
@@ -151,14 +150,10 @@ def run_ingest(
                 reasons[reason] = reasons.get(reason, 0) + 1
                 if len(examples) < MAX_EXAMPLES:
                     examples.append(f"{ref}: {reason}: {detail}")
+            run.n_in, run.n_out, run.n_rejected = counts["read"], counts["accepted"], counts["rejected"]
+            run.stats = {**counts, "reasons": reasons}
             if on_shard is not None:
                 on_shard(batch.n_read)
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=counts["read"], n_out=counts["accepted"],
-                   n_rejected=counts["rejected"], stats={**counts, "reasons": reasons}, error_message=str(exc)[:2000])
-        raise
-    finish_run(wh, run_id, n_in=counts["read"], n_out=counts["accepted"], n_rejected=counts["rejected"],
-               stats={**counts, "reasons": reasons})
     return {"run_id": run_id, "path": str(path), "format": fmt, "kind": kind, **counts, "reasons": reasons,
             "examples": examples}
 

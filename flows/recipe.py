@@ -1,8 +1,9 @@
 """Recipes: versioned YAML under deployments/recipes/, validated before anything runs.
 
-A recipe names its inputs and, per stage, the parameters of that stage's flow. Each stage section
-is checked against the stage flow's own signature, so an unknown key or a bad value fails with a
-message naming the recipe file, the section and the key.
+A recipe names its inputs, the `provenance:` facts divergence and selection share (student,
+sentence splitter, beta: a typed `ProvenanceConfig`), and, per stage, the parameters of that
+stage's flow. Each stage section is checked against the stage flow's own signature, so an unknown
+key or a bad value fails with a message naming the recipe file, the section and the key.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import importlib
 import inspect
 import typing
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
 
 from tasks.common.ids import config_fingerprint
 from tasks.common.yamlfile import read_yaml_mapping
+from tasks.divergence.provenance import ProvenanceConfig
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES_DIR = REPO / "deployments" / "recipes"
@@ -46,7 +49,9 @@ ANALYSES: dict[str, tuple[str, str]] = {
 # Stages that run on the cpu pool (and on a Ray cluster when a recipe sets task_runner: ray).
 CPU_STAGES = ("ingest", "verify", "dedup", "score", "select", "publish")
 # Parameters the curate flow passes itself; a recipe does not set them per stage.
-MANAGED = {"warehouse"}
+MANAGED = {"warehouse", "provenance"}
+# Stages that read the recipe's `provenance:` section.
+PROVENANCE_STAGES = ("divergence", "select")
 
 
 class RecipeError(ValueError):
@@ -115,6 +120,9 @@ class Recipe(BaseModel):
     description: str = ""
     warehouse: str | None = Field(default=None, description="DuckDB file; default $POTSTILL_WAREHOUSE")
     inputs: Inputs = Field(default_factory=Inputs)
+    provenance: ProvenanceConfig = Field(
+        default_factory=ProvenanceConfig, description="student, sentence splitter and beta, for divergence and select"
+    )
     stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
     skip: list[str] = Field(default_factory=list, description="stages not to run")
     task_runner: Literal["default", "ray"] = Field(default="default", description="ray: CPU stages' shards run on a Ray cluster (prefect-ray)")
@@ -122,11 +130,32 @@ class Recipe(BaseModel):
     card: CardInfo = Field(default_factory=CardInfo, description="license, language and task categories of exports")
     path: str | None = Field(default=None, exclude=True)
 
-    def fingerprint(self) -> str:  # the card's terms do not change the data: not in the fingerprint
-        return config_fingerprint(self.model_dump(mode="json", exclude={"path", "warehouse", "card"}))
+    @model_validator(mode="after")
+    def _resolve_student(self) -> Recipe:
+        self.provenance = resolved_provenance(self.provenance)
+        return self
+
+    def fingerprint(self) -> str:
+        """Of what the recipe says, not where the repo is checked out (a resolved student is repo-relative)."""
+        data = self.model_dump(mode="json", exclude={"path", "warehouse", "card"})  # the card's terms do not change the data
+        student = data["provenance"]["student"]
+        if student and Path(student).is_relative_to(REPO):
+            data["provenance"]["student"] = str(Path(student).relative_to(REPO))
+        return config_fingerprint(data)
 
     def stage_params(self, stage: str) -> dict[str, Any]:
-        return dict(self.stages.get(stage, {}))
+        """The stage flow's parameters: its section, plus the typed `provenance` for the stages that read it."""
+        params = dict(self.stages.get(stage, {}))
+        if stage in PROVENANCE_STAGES:
+            params["provenance"] = self.provenance
+        return params
+
+
+def resolved_provenance(provenance: ProvenanceConfig) -> ProvenanceConfig:
+    """The student is a typed path, resolved once: a folder under the repo root becomes absolute."""
+    if provenance.student and resolve_repo_paths(provenance.student) != provenance.student:
+        return replace(provenance, student=resolve_repo_paths(provenance.student))
+    return provenance
 
 
 def resolve_path(value: str, base: Path = REPO) -> str:
@@ -178,8 +207,16 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
     if not overrides:
         return recipe
     stages = {name: dict(params) for name, params in recipe.stages.items()}
+    provenance = TypeAdapter(ProvenanceConfig).dump_python(recipe.provenance)
     for key, value in overrides.items():
         stage, _, name = key.partition(".")
+        if stage == "provenance" and name:
+            *parents, leaf = name.split(".")
+            section = provenance
+            for part in parents:
+                section = section.setdefault(part, {})
+            section[leaf] = value
+            continue
         if not name:
             raise RecipeError(f"--set {key}=...: a curate override is STAGE.KEY (e.g. generate.limit=600)")
         if stage not in STAGES:
@@ -187,7 +224,11 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any] | None) -> Recipe:
         stages.setdefault(stage, {})[name] = value
     for stage, params in stages.items():
         validate_stage_params(stage, params, where=f"{recipe.path} with --set: stages.{stage}")
-    return recipe.model_copy(update={"stages": stages})
+    try:
+        typed = resolved_provenance(TypeAdapter(ProvenanceConfig).validate_python(provenance))
+    except ValidationError as exc:
+        raise RecipeError(f"{recipe.path} with --set: provenance.{_first_error(exc)}") from exc
+    return recipe.model_copy(update={"stages": stages, "provenance": typed})
 
 
 def validate_stage_params(stage: str, params: dict[str, Any], *, where: str) -> dict[str, Any]:

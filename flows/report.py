@@ -24,8 +24,6 @@ from tasks.report.core import (
 from tasks.report.viewer import render_viewer
 from warehouse import Warehouse, WarehouseError
 
-QUERIES = Path(__file__).resolve().parent.parent / "warehouse" / "queries"
-
 
 def _published(stats: dict) -> str | None:
     """The dataset version a curate run published (NAME@N), from its stage stats."""
@@ -54,7 +52,7 @@ def _training(wh: Warehouse, name: str, version: int) -> dict | None:
 def build_report(wh: Warehouse, run_id: str) -> Report:
     """A run's report, every section limited to its lineage (the run and its child runs): Outcome,
     funnel with units, per-teacher table, provenance against length, before/after chart."""
-    run = wh.query("select * from meta.runs where run_id = ?", [run_id])
+    run = wh.run_file("report/run", {"run_id": run_id})
     if run.is_empty():
         raise WarehouseError(f"no run {run_id!r} in {wh.path}; list runs with `potstill status`")
     row = run.row(0, named=True)
@@ -133,7 +131,7 @@ def publish_report(wh: Warehouse, run_id: str, out_dir: Path | None = None) -> s
     viewers = {}
     try:
         viewers["trace viewer of this run"] = write_viewer(run_viewer(wh, run_id), base / f"{run_id}.traces.html")
-        spec = _published(json.loads(wh.scalar("select stats_json from meta.runs where run_id = ?", [run_id]) or "{}"))
+        spec = _published(json.loads(_report_query(wh, "run", {"run_id": run_id})["stats_json"].first() or "{}"))
         if spec:
             viewers[f"trace viewer of {spec}"] = write_viewer(dataset_viewer(wh, spec), base / f"{spec.replace('@', '-v')}.traces.html")
     except (duckdb.Error, WarehouseError) as exc:  # the report still stands without its viewer
@@ -156,7 +154,7 @@ def publish_report(wh: Warehouse, run_id: str, out_dir: Path | None = None) -> s
 
 
 def _report_query(wh: Warehouse, name: str, params: dict | None = None) -> pl.DataFrame:
-    return wh.query((QUERIES / "report" / f"{name}.sql").read_text(), params)
+    return wh.run_file(f"report/{name}", params)
 
 
 def _viewer_page(wh: Warehouse, title: str, picked: pl.DataFrame, params: dict, facts: dict) -> str:
@@ -190,7 +188,7 @@ def dataset_viewer(wh: Warehouse, spec: str) -> str:
 def run_viewer(wh: Warehouse, run_id: str) -> str:
     """The trace viewer of a curate run: the rows of the version it published and every trace a
     stage of its lineage rejected, with the reason codes."""
-    run = wh.query("select * from meta.runs where run_id = ?", [run_id])
+    run = wh.run_file("report/run", {"run_id": run_id})
     if run.is_empty():
         raise WarehouseError(f"no run {run_id!r} in {wh.path}; list runs with `potstill status`")
     stats = json.loads(run["stats_json"][0] or "{}")
@@ -247,15 +245,14 @@ def screenshots(wh: Warehouse, out_dir: Path, run_id: str | None = None) -> list
     viewer, for the README (`make screenshots` → docs/img/)."""
     import tempfile
 
-    run_id = run_id or wh.scalar("select run_id from meta.runs where flow_name = 'curate' and status = 'completed'"
-                                 " order by finished_at desc limit 1")
+    run_id = run_id or wh.scalar_file("report/latest_curate_run")
     if not run_id:
         raise WarehouseError(f"no completed curate run in {wh.path}: run `make demo` first")
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         report_html = write_report(build_report(wh, run_id), Path(tmp) / "report.html", "html")
         shots = [screenshot(report_html, out_dir / "report.png", height=1500)]
-        spec = _published(json.loads(wh.scalar("select stats_json from meta.runs where run_id = ?", [run_id]) or "{}"))
+        spec = _published(json.loads(_report_query(wh, "run", {"run_id": run_id})["stats_json"].first() or "{}"))
         if spec:
             viewer = write_viewer(dataset_viewer(wh, spec), Path(tmp) / "viewer.html")
             shots.append(screenshot(viewer, out_dir / "viewer.png", height=1000))

@@ -19,14 +19,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task, map_shards
-from tasks.common.ids import stable_hash
 from tasks.common.sharding import stage_shard_size
+from tasks.quality.basis import length_basis, score_basis, verdict_basis
 from tasks.quality.filters import FilterConfig, apply_filters
 from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
-from tasks.quality.signals import SCORER, SCORER_VERSION, GROUP_METRICS, SignalConfig, length_ratios, trace_signals
+from tasks.quality.signals import GROUP_METRICS, SCORER, SCORER_VERSION, SignalConfig, length_ratios, trace_signals
 from warehouse import Warehouse, one_connection
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 STAGE = "quality"
 SCORE_KEY = ["trace_id", "metric", "scorer", "scorer_version", "basis_hash"]
@@ -54,12 +54,7 @@ def _stamp(df: pl.DataFrame, run_id: str, at: str) -> pl.DataFrame:
 def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalConfig) -> int:
     """Per-trace signals of one shard, committed in one transaction; returns rows written."""
     wh = Warehouse(warehouse)
-    traces = wh.query(
-        "select t.trace_id, t.completion_text, t.n_completion_tokens, t.is_truncated, t.finish_reason, p.domain "
-        "from staging.stg_traces t left join staging.stg_prompts p using (prompt_id) "
-        "where t.trace_id in (select unnest(?::varchar[]))",
-        [trace_ids],
-    )
+    traces = wh.run_file("score/shard_traces", {"trace_ids": trace_ids})
     scores = trace_signals(traces, cfg).with_columns(
         pl.lit(SCORER).alias("scorer"), pl.lit(scorer_version(cfg)).alias("scorer_version"), pl.lit("").alias("basis_hash")
     )
@@ -72,17 +67,9 @@ def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalCon
 def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConfig) -> dict:
     """Filter flags of one shard of traces (one row per trace judged) and their rejections, in one transaction."""
     wh = Warehouse(warehouse)
-    scores = wh.query(
-        "select trace_id, metric, score from staging.stg_scores where trace_id in (select unnest(?::varchar[])) order by trace_id, metric",
-        [trace_ids],
-    )
-    basis = scores.group_by("trace_id", maintain_order=True).agg(
-        pl.format("{}={}", pl.col("metric"), pl.col("score")).str.join(";").alias("_scores")
-    )
+    scores = wh.run_file("score/shard_scores", {"trace_ids": trace_ids})
     fingerprint = str(cfg)
-    basis = basis.with_columns(
-        pl.col("_scores").map_elements(lambda s: stable_hash(fingerprint, s), return_dtype=pl.String).alias("basis_hash")
-    ).drop("_scores")
+    basis = score_basis(scores, fingerprint)
     flags = apply_filters(scores, cfg)
     per_trace = flags.group_by("trace_id").agg(
         pl.col("reason_code").alias("reason_codes"), pl.col("detail").str.join("; ").alias("detail")
@@ -109,17 +96,10 @@ def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConf
 
 
 def _length_ratios(wh: Warehouse, run_id: str, cfg: SignalConfig) -> int:
-    lengths = wh.query(
-        "select t.trace_id, t.prompt_id, s.score as completion_tokens from staging.stg_traces t "
-        "join raw.raw_scores s on s.trace_id = t.trace_id and s.metric = 'completion_tokens' "
-        "and s.scorer_version = ? and s.basis_hash = '' order by t.prompt_id, t.trace_id",
-        [scorer_version(cfg)],
-    )
+    lengths = wh.run_file("score/completion_lengths", {"scorer_version": scorer_version(cfg)})
     if lengths.is_empty():
         return 0
-    basis = lengths.group_by("prompt_id", maintain_order=True).agg(
-        pl.format("{}:{}", pl.col("trace_id"), pl.col("completion_tokens")).str.join(",").alias("_set")
-    ).with_columns(pl.col("_set").map_elements(lambda s: stable_hash("lengths", s), return_dtype=pl.String).alias("basis_hash"))
+    basis = length_basis(lengths)
     ratios = (
         length_ratios(lengths)
         .join(lengths.select("trace_id", "prompt_id"), on="trace_id")
@@ -133,28 +113,15 @@ def _length_ratios(wh: Warehouse, run_id: str, cfg: SignalConfig) -> int:
 
 def _prompt_stats(wh: Warehouse, run_id: str, cfg: PromptStatsConfig) -> dict:
     log = _log()
-    exists = wh.scalar(
-        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'raw_verifications'"
-    )
-    if not exists:
+    if not wh.has_table("raw.raw_verifications"):
         log.info("prompt stats: skipped, raw.raw_verifications does not exist yet (run the verify stage's migrations)")
         return {"skipped": "raw.raw_verifications missing", "written": 0}
-    traces = wh.query("select trace_id, prompt_id, model_id from staging.stg_traces")
-    verdicts = wh.query(
-        "select trace_id, verifier, verdict_status, score from raw.raw_verifications "
-        "qualify row_number() over (partition by trace_id, verifier order by verified_at desc, run_id desc) = 1"
-    )
+    traces = wh.run_file("score/trace_models")
+    verdicts = wh.run_file("score/latest_verdicts")
     if traces.is_empty():
         return {"written": 0}
     stats = prompt_stats(traces, verdicts, cfg)
-    basis = (
-        traces.join(verdicts, on="trace_id", how="left")
-        .sort("trace_id", "verifier", nulls_last=True)
-        .group_by("prompt_id", "model_id", maintain_order=True)
-        .agg(pl.format("{}:{}:{}:{}", "trace_id", "verifier", "verdict_status", "score").str.join(",").alias("_set"))
-        .with_columns(pl.col("_set").map_elements(lambda s: stable_hash("verdicts", s), return_dtype=pl.String).alias("basis_hash"))
-        .drop("_set")
-    )
+    basis = verdict_basis(traces, verdicts)
     rows = stats.join(basis, on=["prompt_id", "model_id"]).with_columns(pl.lit(str(cfg)).alias("config_fingerprint"))
     with wh.transaction() as con:
         written = wh.load("raw.raw_prompt_stats", _stamp(rows, run_id, "computed_at"), key=STATS_KEY, con=con)
@@ -175,24 +142,19 @@ def run_score(
     signals = signals or SignalConfig()
     filters = filter_preset(filters) if isinstance(filters, str) else filters
     stats_cfg = stats_cfg or PromptStatsConfig()
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="score", stage=STAGE,
-                       config={"signals": str(signals), "filters": str(filters), "prompt_stats": str(stats_cfg)})
+    config = {"signals": str(signals), "filters": str(filters), "prompt_stats": str(stats_cfg)}
     out: dict = {"scorer_version": scorer_version(signals), "preset": filters.name}
     log = _log()
-    try:
-        pending = wh.query(
-            "select trace_id from staging.stg_traces t where not exists (select 1 from raw.raw_scores s where s.trace_id = t.trace_id "
-            "and s.metric = 'completion_tokens' and s.scorer_version = ? and s.basis_hash = '') order by trace_id",
-            [scorer_version(signals)],
-        )["trace_id"].to_list()
-        out["n_in"] = len(pending)
+    with stage_run(Warehouse(warehouse), STAGE, config, flow_name="score") as run:
+        wh, run_id, run.stats = run.wh, run.run_id, out
+        pending = wh.run_file("score/pending_traces", {"scorer_version": scorer_version(signals)})["trace_id"].to_list()
+        out["n_in"] = run.n_in = len(pending)
         size = stage_shard_size("score", len(pending), shard_size)  # None: Prefect's cost <= 2% of the work
         out["scores_written"] = sum(map_shards(
             score_task, [(wh.path, run_id, pending[i : i + size], signals) for i in range(0, len(pending), size)]
         ))
         out["length_ratios_written"] = _length_ratios(wh, run_id, signals)
-        all_ids = wh.query("select trace_id from staging.stg_traces order by trace_id")["trace_id"].to_list()
+        all_ids = wh.run_file("score/trace_ids")["trace_id"].to_list()
         flagged = {"judged": 0, "flagged": 0, "by_reason": {}}
         size = stage_shard_size("score", len(all_ids), shard_size)
         for i in range(0, len(all_ids), size):
@@ -204,10 +166,7 @@ def run_score(
         out["flags"] = flagged
         out["prompt_stats"] = _prompt_stats(wh, run_id, stats_cfg)
         log.info("score: %d traces scored, %d judged, %d flagged %s", len(pending), flagged["judged"], flagged["flagged"], flagged["by_reason"])
-    except BaseException as exc:
-        finish_run(wh, run_id, status="failed", n_in=out.get("n_in"), stats=out, error_message=str(exc)[:2000])
-        raise
-    finish_run(wh, run_id, n_in=out["n_in"], n_out=out["n_in"], n_rejected=out["flags"]["flagged"], stats=out)
+        run.n_out, run.n_rejected = out["n_in"], flagged["flagged"]
     return {"run_id": run_id, "n_in": out["n_in"], "n_out": out["n_in"], "n_rejected": out["flags"]["flagged"], **out}
 
 

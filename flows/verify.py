@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Annotated, Literal
 
 import polars as pl
@@ -28,18 +27,11 @@ from tasks.verify.sandbox import SandboxConfig, available_tier
 from tasks.verify.verdicts import DECISIVE, VerifyError
 from warehouse import Warehouse, one_connection
 from warehouse.db import WarehouseError
-from warehouse.runs import finish_run, record_rejections, rejection_rows, start_run, utcnow
+from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "tasks" / "verify" / "sql"
 VERDICT_KEY = ["trace_id", "verifier", "verifier_version", "input_hash"]
 AGREEMENT_KEY = ["prompt_id", "verifier_version", "input_hash"]
 log = logging.getLogger("potstill.verify")
-
-
-def _sql(name: str) -> str:
-    routed = (SQL_DIR / "routed_traces.sql").read_text()
-    routed = "\n".join(line for line in routed.splitlines() if not line.lstrip().startswith("--"))
-    return (SQL_DIR / f"{name}.sql").read_text().replace("{routed}", routed)
 
 
 def _write(wh: Warehouse, run_id: str, verdicts: pl.DataFrame, agreement: pl.DataFrame | None = None) -> dict:
@@ -72,7 +64,7 @@ def _write(wh: Warehouse, run_id: str, verdicts: pl.DataFrame, agreement: pl.Dat
 def verify_shard(warehouse: str, run_id: str, trace_ids: list[str], cfg: VerifyConfig, pool: DeadlinePool, workers: int) -> dict:
     """Verify one shard of traces (reference answer or tests) and commit its verdicts."""
     wh = Warehouse(warehouse)
-    items = wh.query(_sql("shard_traces"), {**cfg.versions(), "trace_ids": trace_ids})
+    items = wh.run_file("verify/shard_traces", {**cfg.versions(), "trace_ids": trace_ids})
     return _write(wh, run_id, verify_traces(items, cfg, pool, workers))
 
 
@@ -81,7 +73,7 @@ def verify_shard(warehouse: str, run_id: str, trace_ids: list[str], cfg: VerifyC
 def vote_shard(warehouse: str, run_id: str, prompts: pl.DataFrame, cfg: VerifyConfig, pool: DeadlinePool) -> dict:
     """Majority-vote one shard of prompts without a reference answer and commit verdicts + agreement."""
     wh = Warehouse(warehouse)
-    items = wh.query(_sql("shard_votes"), {**cfg.versions(), "prompt_ids": prompts["prompt_id"].to_list()})
+    items = wh.run_file("verify/shard_votes", {**cfg.versions(), "prompt_ids": prompts["prompt_id"].to_list()})
     group_hash = dict(zip(prompts["prompt_id"].to_list(), prompts["input_hash"].to_list()))
     items = items.with_columns(pl.col("prompt_id").replace_strict(group_hash, default=None).alias("input_hash"))
     verdicts, agreement = vote_traces(items, cfg, pool)
@@ -120,44 +112,47 @@ def run_verify(
     check_settings(workers=workers, shard_size=shard_size, code_shard_size=code_shard_size, limit=limit)
     cfg = cfg or VerifyConfig()
     workers = max(1, workers or os.cpu_count() or 1)
-    wh = Warehouse(warehouse)
-    run_id = start_run(wh, flow_name="verify", stage="verify", config=cfg)
     params = cfg.versions()
     totals: dict = {"n_in": 0}
-    try:
-        pending = wh.query(_sql("pending_traces"), params)
-        votes = wh.query(_sql("pending_votes"), params)
-        if limit is not None:
-            pending, votes = pending.head(limit), votes.head(limit)
-        totals["n_in"] = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
-        has_code = (pending["verifier"] == "code_sandbox").any()
-        totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
-        if totals["sandbox_tier"] not in (None, "bwrap"):
-            log.warning("code sandbox tier is %r, not bwrap: no read-only filesystem%s; install it with "
-                        "`sh tasks/verify/install_sandbox.sh`", totals["sandbox_tier"],
-                        "" if totals["sandbox_tier"] == "unshare" else " and no network isolation")
-        with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
-            for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
-                ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()
-                for shard in _shards(ids, size):
-                    _merge(totals, call_task(verify_shard, wh.path, run_id, shard, cfg, active, workers))
-            prompt_rows = votes.select("prompt_id", "input_hash")
-            for start in range(0, prompt_rows.height, max(1, shard_size // 8)):
-                _merge(totals, call_task(vote_shard, wh.path, run_id, prompt_rows.slice(start, max(1, shard_size // 8)), cfg, active))
-            totals["workers_killed"] = active.n_killed
-            totals["workers_crashed"] = active.n_crashed
-    except BaseException as exc:
-        committed = (f"committed before the failure: {totals.get('written', 0)} verdicts in {totals.get('shards', 0)} "
-                     f"shard(s) of run {run_id}; a re-run does only the rest")
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        finish_run(wh, run_id, status="failed", n_in=totals.get("n_in"), n_out=totals.get("written", 0),
-                   n_rejected=totals.get("rejected", 0), stats=totals, error_message=f"{first[:1500]}; {committed}")
-        if isinstance(exc, (WarehouseError, VerifyError)):
-            raise type(exc)(f"{first}; {committed}") from exc
-        raise
-    n_out, n_rejected = totals.get("written", 0), totals.get("rejected", 0)
-    finish_run(wh, run_id, n_in=totals["n_in"], n_out=n_out, n_rejected=n_rejected, stats=totals)
-    return {"run_id": run_id, "n_in": totals["n_in"], "n_out": n_out, "n_rejected": n_rejected,
+    with stage_run(Warehouse(warehouse), "verify", cfg) as run:
+        try:
+            wh, run.stats = run.wh, totals
+            pending = wh.run_file("verify/pending_traces", params)
+            votes = wh.run_file("verify/pending_votes", params)
+            if limit is not None:
+                pending, votes = pending.head(limit), votes.head(limit)
+            totals["n_in"] = run.n_in = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
+            has_code = (pending["verifier"] == "code_sandbox").any()
+            totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
+            if totals["sandbox_tier"] not in (None, "bwrap"):
+                log.warning("code sandbox tier is %r, not bwrap: no read-only filesystem%s; install it with "
+                            "`sh tasks/verify/install_sandbox.sh`", totals["sandbox_tier"],
+                            "" if totals["sandbox_tier"] == "unshare" else " and no network isolation")
+
+            def merge(part: dict) -> None:
+                _merge(totals, part)
+                run.n_out, run.n_rejected = totals.get("written", 0), totals.get("rejected", 0)
+
+            with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
+                for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
+                    ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()
+                    for shard in _shards(ids, size):
+                        merge(call_task(verify_shard, wh.path, run.run_id, shard, cfg, active, workers))
+                prompt_rows = votes.select("prompt_id", "input_hash")
+                for start in range(0, prompt_rows.height, max(1, shard_size // 8)):
+                    merge(call_task(vote_shard, wh.path, run.run_id, prompt_rows.slice(start, max(1, shard_size // 8)), cfg, active))
+                totals["workers_killed"] = active.n_killed
+                totals["workers_crashed"] = active.n_crashed
+        except BaseException as exc:
+            committed = (f"committed before the failure: {totals.get('written', 0)} verdicts in {totals.get('shards', 0)} "
+                         f"shard(s) of run {run.run_id}; a re-run does only the rest")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            run.error_message = f"{first[:1500]}; {committed}"
+            if isinstance(exc, (WarehouseError, VerifyError)):
+                raise type(exc)(f"{first}; {committed}") from exc
+            raise
+        n_out, n_rejected = run.n_out or 0, run.n_rejected or 0
+    return {"run_id": run.run_id, "n_in": totals["n_in"], "n_out": n_out, "n_rejected": n_rejected,
             "n_decisive": totals.get("n_decisive", 0), "by_status": totals.get("by_status", {}),
             "by_reason": totals.get("by_reason", {}), "sandbox_tier": totals.get("sandbox_tier"),
             "workers_killed": totals.get("workers_killed", 0), "verifier_versions": params}

@@ -32,11 +32,13 @@ import pyarrow as pa
 HERE = Path(__file__).resolve().parent
 MIGRATIONS_DIR = HERE / "migrations"
 VIEWS_DIR = HERE / "views"
+QUERIES_DIR = HERE / "queries"
 VIEW_LAYERS = ("staging", "curated", "meta")
 DEFAULT_PATH = Path.home() / ".local" / "share" / "potstill" / "warehouse.duckdb"
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_PID = re.compile(r"PID (\d+)")
 T = TypeVar("T")
+_INCLUDE = re.compile(r"\{([a-z_]+)\}")
 
 _process_locks: dict[str, threading.RLock] = {}
 _sessions = threading.local()  # per thread: {(file, read_only): the open connection of a `session()`}
@@ -86,6 +88,26 @@ def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     if dupes:
         raise MigrationError(f"{directory}: migration versions used twice: {dupes}")
     return found
+
+
+@functools.cache
+def query_sql(name: str) -> str:
+    """The text of the query file `warehouse/queries/<name>.sql` (e.g. `select/candidates`).
+
+    Every query the stages run lives in such a file; this is the one place that reads them.
+    `{name}` placeholders are replaced by the text of `warehouse/queries/<dir>/<name>.sql`
+    without its comment lines (a shared CTE body, e.g. `{routed_traces}` in verify's queries).
+    """
+    path = QUERIES_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise WarehouseError(f"no query file {path}")
+    text = path.read_text()
+    folder = name.rpartition("/")[0]
+    for part in sorted(set(_INCLUDE.findall(text))):
+        shared = query_sql(f"{folder}/{part}" if folder else part)
+        body = "\n".join(line for line in shared.splitlines() if not line.lstrip().startswith("--"))
+        text = text.replace("{" + part + "}", body)
+    return text
 
 
 class Warehouse:
@@ -259,7 +281,7 @@ class Warehouse:
                 }
                 for migration in migrations:
                     if migration.version in applied:
-                        _name, checksum = applied[migration.version]
+                        _, checksum = applied[migration.version]
                         if checksum != migration.checksum:
                             raise MigrationError(
                                 f"migration {migration.name} was edited after it was applied to {self.path} "
@@ -315,6 +337,18 @@ class Warehouse:
                 return pl.DataFrame()
             return pl.from_arrow(rel.to_arrow_table())  # type: ignore[return-value]
 
+    def run_file(self, name: str, params: Sequence | dict | None = None) -> pl.DataFrame:
+        """Run the query file `warehouse/queries/<name>.sql` (see `query_sql`) and return its rows."""
+        return self.query(query_sql(name), params)
+
+    def scalar_file(self, name: str, params: Sequence | dict | None = None):
+        """The first value of the query file `warehouse/queries/<name>.sql`."""
+        return self.scalar(query_sql(name), params)
+
+    def execute_file(self, name: str, params: Sequence | dict | None = None) -> None:
+        """Run the statement file `warehouse/queries/<name>.sql` in one write transaction."""
+        self.execute(query_sql(name), params)
+
     def scalar(self, sql: str, params: Sequence | dict | None = None):
         with self.connect() as con:
             row = con.execute(sql, params).fetchone()
@@ -323,6 +357,20 @@ class Warehouse:
     def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
         with self.transaction() as con:
             con.execute(sql, params)
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table or view `schema.name` exists."""
+        schema, table = name.split(".")
+        with self.connect() as con:
+            row = con.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+            ).fetchone()
+        return bool(row and row[0])
+
+    def count_rows(self, table: str) -> int:
+        """Rows in `schema.table` (a name the warehouse listed, quoted here)."""
+        schema, name = table.split(".")
+        return int(self.scalar(f"select count(*) from {_q(schema)}.{_q(name)}"))
 
     def columns(self, table: str) -> list[str]:
         schema, name = table.split(".")

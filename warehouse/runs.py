@@ -1,4 +1,12 @@
-"""Run records (`meta.runs`) and rejections (`raw.raw_rejections`): the bookkeeping every stage shares."""
+"""Run records (`meta.runs`) and rejections (`raw.raw_rejections`): the bookkeeping every stage shares.
+
+Every stage runs inside `stage_run`, which owns the run's life cycle and its counters:
+
+>>> with stage_run(wh, "dedup", cfg) as run:            # doctest: +SKIP
+...     run.n_in = 10
+...     run.reject("dup_exact", "t-2", "exact duplicate of t-1")
+...     run.n_out = 9
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,17 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timezone
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
 from tasks.common.ids import config_fingerprint, config_json
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, WarehouseError
 
 MAX_PAYLOAD_BYTES = 1_000_000
 REJECTION_KEY = ["stage", "source_ref", "reason_code", "payload_hash"]
@@ -22,21 +33,20 @@ RUN_REJECTION_KEY = ["run_id", *REJECTION_KEY]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_run_id(stage: str) -> str:
     try:  # inside a Prefect flow run, reuse its id so the UI and the warehouse line up
         from prefect.runtime import flow_run
 
-        if flow_run.id:
-            return f"{stage}-{flow_run.id}"
+        flow_run_id = flow_run.id
     except Exception:  # noqa: BLE001 - prefect.runtime raises varied errors outside a run
-        pass
-    return f"{stage}-{uuid.uuid4()}"
+        flow_run_id = None
+    return f"{stage}-{flow_run_id or uuid.uuid4()}"
 
 
-def start_run(wh: Warehouse, *, flow_name: str, stage: str, config: Any = None, parent_run_id: str | None = None) -> str:
+def _start_run(wh: Warehouse, *, flow_name: str, stage: str, config: Any = None, parent_run_id: str | None = None) -> str:
     """Insert a `running` row into meta.runs and return its run_id."""
     run_id = new_run_id(stage)
     row = {
@@ -153,3 +163,88 @@ def record_rejections(wh: Warehouse, df: pl.DataFrame, con=None) -> int:
             return record_rejections(wh, df, con=own)
     wh.load("meta.run_rejections", df.select(RUN_REJECTION_KEY), key=RUN_REJECTION_KEY, mode="ignore", con=con)
     return wh.load("raw.raw_rejections", df, key=REJECTION_KEY, mode="ignore", con=con)
+
+
+Rejection = tuple[str, str, str, "bytes | str | None"]  # (source_ref, reason_code, detail, payload)
+
+
+@dataclass
+class StageRun:
+    """One stage run's counters, rejections and stats; `stage_run` writes them to meta.runs.
+
+    Set `n_in` / `n_out` / `n_rejected` and `stats` as the stage goes; they are stored whether the
+    run completes or fails. Rejections are counted by reason (`reasons`) wherever they are recorded.
+    """
+
+    wh: Warehouse
+    run_id: str
+    stage: str
+    n_in: int | None = None
+    n_out: int | None = None
+    n_rejected: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    reasons: Counter = field(default_factory=Counter)
+    error_message: str | None = None
+    _pending: list[Rejection] = field(default_factory=list, repr=False)
+
+    def reject(self, reason_code: str, source_ref: str, detail: str = "", payload: bytes | str | None = None) -> None:
+        """Reject one row; stored (with the run id and reason) when the run ends, or at the next `rejections(con=...)`."""
+        self._pending.append((source_ref, reason_code, detail, payload))
+
+    def rejection_rows(self, items: Iterable[Rejection], stage: str | None = None) -> pl.DataFrame:
+        """Rows for raw.raw_rejections from (source_ref, reason_code, detail, payload), counted by reason.
+
+        For a stage that commits its rejections in its own transaction (`record_rejections(wh, rows, con)`).
+        """
+        rows = rejection_rows(self.run_id, stage or self.stage, items)
+        self.reasons.update(rows["reason_code"].to_list())
+        return rows
+
+    def record(self, items: Iterable[Rejection], con=None, stage: str | None = None) -> int:
+        """Store rejections now (inside `con`'s transaction when given); returns rows stored."""
+        return record_rejections(self.wh, self.rejection_rows(items, stage), con=con)
+
+    def count(self, reasons: Mapping[str, int]) -> None:
+        """Add rejection counts recorded elsewhere (a shard task in another process)."""
+        self.reasons.update({code: n for code, n in reasons.items() if n})
+
+    def flush(self, con=None) -> int:
+        pending, self._pending = self._pending, []
+        return self.record(pending, con=con) if pending else 0
+
+    def _stats(self) -> dict[str, Any]:
+        stats = dict(self.stats)
+        if self.reasons:
+            stats.setdefault("reasons", dict(sorted(self.reasons.items())))
+        return stats
+
+
+@contextmanager
+def stage_run(
+    wh: Warehouse,
+    stage: str,
+    config: Any = None,
+    *,
+    flow_name: str | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[StageRun]:
+    """A `meta.runs` row for the block: `running` on entry, `completed` on exit, `failed` (with the
+    error and the counters so far) when the block raises anything, a KeyboardInterrupt included.
+
+    `config` (a config dataclass, a pydantic model or a dict) gives the run's fingerprint.
+    """
+    run = StageRun(wh, _start_run(wh, flow_name=flow_name or stage, stage=stage, config=config,
+                                  parent_run_id=parent_run_id), stage)
+    try:
+        yield run
+        run.flush()
+    except BaseException as exc:
+        try:
+            run.flush()
+        except WarehouseError as lost:  # e.g. disk full: the stage's own error is the one to raise
+            exc.add_note(f"rejections of run {run.run_id} not stored: {lost}")
+        message = run.error_message or f"{type(exc).__name__}: {exc}"
+        finish_run(wh, run.run_id, status="failed", n_in=run.n_in, n_out=run.n_out, n_rejected=run.n_rejected,
+                   stats=run._stats(), error_message=message[:2000])
+        raise
+    finish_run(wh, run.run_id, n_in=run.n_in, n_out=run.n_out, n_rejected=run.n_rejected, stats=run._stats())

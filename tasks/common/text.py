@@ -41,7 +41,7 @@ def split_think(completion: str) -> ThinkSplit:
     """
     text = completion or ""
     start = text.find(THINK_OPEN)
-    end = text.find(THINK_CLOSE, 0 if start < 0 else start)
+    end = text.find(THINK_CLOSE, max(start, 0))
     if start < 0 and end < 0:
         return ThinkSplit(None, text.strip(), False, True)
     body_start = 0 if start < 0 else start + len(THINK_OPEN)

@@ -1,10 +1,12 @@
-"""Data contracts: great-expectations suites (files under `suites/`) run at stage boundaries."""
+"""Data contracts: great-expectations suites (files under `suites/`) and their validation.
 
-from tasks.contracts.run import publish_artifact, record_results, run_contracts
+Running a suite on warehouse rows is `warehouse.contracts.run_contracts`.
+"""
+
 from tasks.contracts.runner import ContractResult, ContractViolation, ExpectationOutcome, validate_frame
 from tasks.contracts.suites import ContractError, Suite, all_suites, load_suite
 
 __all__ = [
     "ContractError", "ContractResult", "ContractViolation", "ExpectationOutcome", "Suite", "all_suites",
-    "load_suite", "publish_artifact", "record_results", "run_contracts", "validate_frame",
+    "load_suite", "validate_frame",
 ]

@@ -1,4 +1,4 @@
-"""Benchmark decontamination by word n-gram overlap (METHODS.md §6; Open-R1 uses 8-grams).
+"""Benchmark decontamination by word n-gram overlap (docs/methods.md#deduplication-and-decontamination; Open-R1 uses 8-grams).
 
 A prompt is contaminated by a benchmark when it shares at least `min_matches` n-grams with one
 of the benchmark's items. Tokens are the casefolded NFKC words and symbols of `minhash.tokens`,
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,6 @@ from pathlib import Path
 import polars as pl
 
 from tasks.common.ids import config_fingerprint
-from collections import Counter
-
 from tasks.dedup.formula import formula_content, formula_key, numbers
 from tasks.dedup.minhash import DedupError, tokens
 

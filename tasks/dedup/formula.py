@@ -52,9 +52,7 @@ def _split(text: str) -> tuple[list[str], list[str]]:
     for i, t in enumerate(toks):
         prev = toks[i - 1] if i > 0 else ""
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
-        if is_mathy(t):
-            math.append(t)
-        elif t == "\\" and nxt[:1].isalpha():
+        if is_mathy(t) or t == "\\" and nxt[:1].isalpha():
             math.append(t)
         elif t[0].isalpha():
             if prev == "\\" or (len(t) == 1 and ((prev and is_mathy(prev)) or (nxt and is_mathy(nxt)))):

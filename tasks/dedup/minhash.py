@@ -1,6 +1,6 @@
 """Near-duplicate detection: MinHash signatures (rensa) + LSH banding + exact Jaccard verification.
 
-Pipeline (METHODS.md §6): shingle the normalised text (5-word shingles), sign every document
+Pipeline (docs/methods.md#deduplication-and-decontamination): shingle the normalised text (5-word shingles), sign every document
 with 128 MinHash permutations (rensa, in Rust), band the signatures so that pairs with Jaccard
 around the threshold share a bucket, verify every candidate pair with the *exact* Jaccard of
 the shingle sets, and join verified pairs with union-find.
@@ -58,14 +58,14 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 
 @dataclass(frozen=True)
 class MinhashConfig:
-    """MinHash LSH knobs; defaults from METHODS.md §6 (5-gram shingles, 128 permutations, Jaccard 0.8)."""
+    """MinHash LSH knobs; defaults from docs/methods.md#deduplication-and-decontamination (5-gram shingles, 128 permutations, Jaccard 0.8)."""
 
-    shingle_size: int = field(default=5, metadata={"help": "n of the n-gram shingles (METHODS.md §6: 5)"})
+    shingle_size: int = field(default=5, metadata={"help": "n of the n-gram shingles (docs/methods.md#deduplication-and-decontamination: 5)"})
     shingle_unit: str = field(
         default="word",
         metadata={"help": "'word' (tokens: words and single symbols) or 'char' (characters of the normalised text)"},
     )
-    num_perm: int = field(default=128, metadata={"help": "MinHash permutations (METHODS.md §6: ~128)"})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations (docs/methods.md#deduplication-and-decontamination: ~128)"})
     threshold: float = field(default=0.8, metadata={"help": "exact Jaccard at or above which two items are near duplicates"})
     num_bands: int | None = field(
         default=None,

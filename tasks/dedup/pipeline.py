@@ -12,13 +12,15 @@ representative under every method.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from tasks.common.ids import config_fingerprint
-from tasks.dedup.exact import exact_duplicates
-from tasks.dedup.minhash import DedupError, MinhashConfig, NearDupResult, find_near_duplicates
+from tasks.dedup.exact import cluster_exact, text_hash
+from tasks.dedup.minhash import DedupError, MinhashConfig, NearDupIndex, NearDupResult, SignedShard, sign_shard
 
 ROW_SCHEMA = {
     "item_id": pl.String,
@@ -105,14 +107,75 @@ def summarize(rows: pl.DataFrame) -> dict:
     }
 
 
-def dedup_items(items: pl.DataFrame, cfg: DedupConfig, kind: str, *, shard_size: int = 10_000) -> DedupResult:
-    """In-memory dedup of `items(item_id, text[, order_key][, group_key])` of one kind ('prompt' | 'trace')."""
+@dataclass(frozen=True)
+class SignedTexts:
+    """One shard of items, signed: ids, exact-text hashes and MinHash signatures (no texts kept)."""
+
+    ids: list[str]
+    hashes: list[str]
+    signed: SignedShard
+
+
+def sign_texts(ids: Sequence[str], texts: Sequence[str | None], cfg: DedupConfig, kind: str) -> SignedTexts:
+    """Exact-text hashes and MinHash signatures of one shard of `kind` ('prompt' | 'trace')."""
+    return SignedTexts(list(ids), [text_hash(t, casefold=cfg.casefold(kind)) for t in texts],
+                       sign_shard(list(texts), cfg.near(kind)))
+
+
+def cluster_signed(
+    meta: pl.DataFrame,
+    shards: Sequence[SignedTexts],
+    cfg: DedupConfig,
+    kind: str,
+    resolve: Callable[[NearDupIndex], NearDupResult],
+) -> DedupResult:
+    """Exact clusters, then near clusters of the exact representatives, as rows of `raw.raw_dedup`.
+
+    Args:
+        meta: item_id, order_key, group_key, one row per item, in the order of the shards' ids.
+        shards: the items signed by `sign_texts` (the texts themselves are not needed here).
+        resolve: verifies the index's candidate pairs and clusters them; it fetches texts, e.g.
+            `lambda index: index.resolve(fetch_texts)`.
+    """
     if kind not in ("prompt", "trace"):
-        raise DedupError(f"dedup_items: kind must be 'prompt' or 'trace', got {kind!r}")
-    if kind == "trace" and cfg.trace_scope == "global" and "group_key" in items.columns:
-        items = items.drop("group_key")
-    exact = exact_duplicates(items, casefold=cfg.casefold(kind))
-    reps = items.join(exact.filter(pl.col("is_representative")).select("item_id"), on="item_id", how="semi", maintain_order="left")
-    near: NearDupResult = find_near_duplicates(reps, cfg.near(kind), shard_size=shard_size)
+        raise DedupError(f"dedup: kind must be 'prompt' or 'trace', got {kind!r}")
+    if kind == "trace" and cfg.trace_scope == "global":
+        meta = meta.with_columns(pl.lit(None, dtype=pl.String).alias("group_key"))
+    hashed = meta.with_columns(pl.Series("text_hash", [h for s in shards for h in s.hashes], dtype=pl.String))
+    if kind == "prompt":
+        hashed = hashed.drop("group_key")
+    exact = cluster_exact(hashed)
+    is_rep = exact["is_representative"].to_numpy()
+    orders, groups = meta["order_key"].to_list(), meta["group_key"].to_list()
+    index = NearDupIndex(cfg.near(kind))
+    start = 0
+    for shard in shards:
+        stop = start + len(shard.ids)
+        keep = np.flatnonzero(is_rep[start:stop])
+        index.add_signed(
+            [shard.ids[k] for k in keep],
+            SignedShard(shard.signed.sigs[keep], [shard.signed.empty[k] for k in keep],
+                        [shard.signed.formulas[k] for k in keep]),
+            [orders[start + k] for k in keep],
+            [groups[start + k] for k in keep],
+        )
+        start = stop
+    near = resolve(index)
     rows = combine(exact, near.rows)
     return DedupResult(rows, {**summarize(rows), "near": near.stats})
+
+
+def dedup_items(items: pl.DataFrame, cfg: DedupConfig, kind: str, *, shard_size: int = 10_000) -> DedupResult:
+    """In-memory dedup of `items(item_id, text[, order_key][, group_key])` of one kind ('prompt' | 'trace')."""
+    for col in ("item_id", "text"):
+        if col not in items.columns:
+            raise DedupError(f"dedup_items: input has no column {col!r} (columns: {items.columns})")
+    meta = items.select(
+        "item_id",
+        pl.col("order_key") if "order_key" in items.columns else pl.lit(None).alias("order_key"),
+        pl.col("group_key").cast(pl.String) if "group_key" in items.columns else pl.lit(None, dtype=pl.String).alias("group_key"),
+    )
+    ids, texts = items["item_id"].to_list(), items["text"].to_list()
+    shards = [sign_texts(ids[i : i + shard_size], texts[i : i + shard_size], cfg, kind) for i in range(0, len(ids), shard_size)]
+    lookup = dict(zip(ids, texts))
+    return cluster_signed(meta, shards, cfg, kind, lambda index: index.resolve(lambda want: {i: lookup[i] for i in want}))

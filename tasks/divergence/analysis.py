@@ -1,4 +1,4 @@
-"""Provenance analysis of a distilled model (docs/methods.md §1) and the teacher comparison report (§3).
+"""Provenance analysis of a distilled model and the teacher comparison report (docs/methods.md#distilled-model-analysis).
 
 Analysis: the distilled student D's own samples, every sentence scored under the teacher T, the
 original student S and D; classes in the paper's order (`shared`, `teacher`, `student`,
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.divergence.provenance import distilled_class
+from tasks.divergence.provenance import DEFAULT_ALPHA, DEFAULT_BETA, distilled_class
 from tasks.report.core import save_figure
 
 CLASSES = ("shared", "teacher", "student", "boosted")
@@ -24,7 +24,7 @@ HESITATION = re.compile(r"\b(wait|alternatively|check|but|maybe|might|perhaps)\b
 
 
 def classify_distilled(
-    scores: pl.DataFrame, teacher: str, student: str, distilled: str, *, alpha: float = 0.05, beta: float = 0.1
+    scores: pl.DataFrame, teacher: str, student: str, distilled: str, *, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA
 ) -> pl.DataFrame:
     """One row per (trace, sentence) of D's traces with p_teacher, p_student, p_distilled, class and position.
 

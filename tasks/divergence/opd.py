@@ -1,4 +1,4 @@
-"""Offline on-policy distillation data (Lightning OPD, docs/methods.md §2).
+"""Offline on-policy distillation data (Lightning OPD, docs/methods.md#lightning-opd).
 
 Rows are the SFT student's own rollouts with the teacher's log-prob of each rollout token
 (sampled token only), truncated to `max_tokens`. Teacher consistency: the teacher that scores the

@@ -1,4 +1,4 @@
-"""Sentence scores from token log-probs, and provenance classes (docs/methods.md §1).
+"""Sentence scores from token log-probs, and provenance classes (docs/methods.md#provenance-tracing).
 
 Per sentence and model, p = exp(mean token log-prob) (geometric-mean probability). For training
 data (teacher T wrote the trace, student S before distillation), with d = p_T - p_S:
@@ -7,14 +7,14 @@ samples: `shared` if all pairwise |differences| <= alpha, else `teacher` if p_T 
 `student` if p_S - p_T > beta, else `boosted`.
 
 The warehouse computes the same training-data classes in SQL (`curated.cur_provenance_sentences`
-/ `cur_provenance_traces` at beta = 0.1, and the table macros `..._at(beta := ...)`);
-`provenance_counts` here is the in-memory equivalent used by tests and the select core.
+/ `cur_provenance_traces` at the default beta, and the table macros `..._at(beta := ...)`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import polars as pl
 
@@ -32,12 +32,28 @@ SENTENCE_SCORES_SCHEMA = {
 }
 
 
+# beta=0.1: best value in the provenance-tracing ablation (0.05 and 0.15 also beat random);
+# the warehouse's provenance macros use the same default (warehouse/views/curated/cur_provenance_*.sql)
+DEFAULT_BETA = 0.1
+# alpha=0.05: our default noise threshold for `shared` sentences (the paper leaves it open)
+DEFAULT_ALPHA = 0.05
+
+
 @dataclass(frozen=True)
 class ProvenanceConfig:
-    # beta=0.1: best value in the provenance-tracing ablation (0.05 and 0.15 also beat random)
-    beta: float = field(default=0.1, metadata={"help": "probability gap that makes a sentence teacher/student-originated"})
-    # alpha=0.05: our default noise threshold (the paper leaves it open)
-    alpha: float = field(default=0.05, metadata={"help": "max pairwise probability gap for a `shared` sentence (distilled-model analysis)"})
+    """The facts divergence and selection share: whose provenance, which sentences, which gap.
+
+    A recipe's `provenance:` section; divergence scores traces under `student` with `split`, and
+    selection reads the counts for the same student and splitter at `beta`.
+    """
+
+    __pydantic_config__: ClassVar[dict] = {"extra": "forbid"}  # pydantic (a recipe): an unknown key is an error
+
+    student: str | None = field(
+        default=None, metadata={"help": "the student model (folder or hub id) whose provenance is traced"}
+    )
+    beta: float = field(default=DEFAULT_BETA, metadata={"help": "probability gap that makes a sentence teacher/student-originated"})
+    alpha: float = field(default=DEFAULT_ALPHA, metadata={"help": "max pairwise probability gap for a `shared` sentence (distilled-model analysis)"})
     split: SplitConfig = field(default_factory=SplitConfig, metadata={"help": "sentence splitter settings"})
 
     def __post_init__(self) -> None:
@@ -98,11 +114,6 @@ def sentence_score_rows(
     return pl.DataFrame(rows, schema=SENTENCE_SCORES_SCHEMA), rejected
 
 
-def pair_class(d: pl.Expr, beta: float) -> pl.Expr:
-    """teacher | student | common from d = p_T - p_S."""
-    return pl.when(d > beta).then(pl.lit("teacher")).when(d < -beta).then(pl.lit("student")).otherwise(pl.lit("common"))
-
-
 def distilled_class(p_t: pl.Expr, p_s: pl.Expr, p_d: pl.Expr, alpha: float, beta: float) -> pl.Expr:
     """shared | teacher | student | boosted, in the paper's order."""
     shared = ((p_s - p_d).abs() <= alpha) & ((p_t - p_d).abs() <= alpha) & ((p_t - p_s).abs() <= alpha)
@@ -111,42 +122,4 @@ def distilled_class(p_t: pl.Expr, p_s: pl.Expr, p_d: pl.Expr, alpha: float, beta
         .when(p_t - p_s > beta).then(pl.lit("teacher"))
         .when(p_s - p_t > beta).then(pl.lit("student"))
         .otherwise(pl.lit("boosted"))
-    )
-
-
-def sentence_pairs(scores: pl.DataFrame, teacher_model: str | pl.DataFrame, student_model: str, beta: float = 0.1) -> pl.DataFrame:
-    """One row per (trace, sentence) with p_teacher, p_student, d and its class.
-
-    `teacher_model` is a model id, or a frame (trace_id, model_id) naming each trace's teacher.
-    Sentences without a token under either model are left out.
-    """
-    if isinstance(teacher_model, str):
-        t = scores.filter(pl.col("model_id") == teacher_model)
-    else:
-        t = scores.join(teacher_model.select("trace_id", "model_id"), on=["trace_id", "model_id"])
-    s = scores.filter(pl.col("model_id") == student_model)
-    keys = ["trace_id", "sentence_index", "splitter"]
-    out = (
-        t.select(*keys, "char_start", "char_end", pl.col("n_tokens").alias("n_tokens_teacher"),
-                 pl.col("mean_logprob").exp().alias("p_teacher"))
-        .join(s.select(*keys, pl.col("n_tokens").alias("n_tokens_student"),
-                       pl.col("mean_logprob").exp().alias("p_student")), on=keys)
-        .drop_nulls(["p_teacher", "p_student"])
-        .with_columns((pl.col("p_teacher") - pl.col("p_student")).alias("d"))
-    )
-    return out.with_columns(pair_class(pl.col("d"), beta).alias("provenance_class")).sort(keys)
-
-
-def provenance_counts(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Per trace: n_sentences, n_teacher, n_common, n_student, teacher_ratio."""
-    return (
-        pairs.group_by("trace_id")
-        .agg(
-            pl.len().alias("n_sentences"),
-            (pl.col("provenance_class") == "teacher").sum().alias("n_teacher"),
-            (pl.col("provenance_class") == "common").sum().alias("n_common"),
-            (pl.col("provenance_class") == "student").sum().alias("n_student"),
-        )
-        .with_columns((pl.col("n_teacher") / pl.col("n_sentences")).alias("teacher_ratio"))
-        .sort("trace_id")
     )

@@ -17,7 +17,6 @@ Batches are length-sorted and bounded by padded tokens. Char offsets of each com
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from tasks.common.threads import torch_threads
+from tasks.generate.backend import model_id as default_model_id
 
 TOKEN_LOGPROBS_SCHEMA = pa.schema(
     [
@@ -117,24 +117,6 @@ class _Encoded:
         return len(self.prompt_ids) + len(self.completion_ids)
 
 
-def model_id_for_path(path: str | Path) -> str:
-    """A model id for a local folder: `<folder name>@<hash of its config and weights index>`.
-
-    Hub ids pass through unchanged.
-    """
-    p = Path(path)
-    if not p.is_dir():
-        return str(path)
-    h = hashlib.sha256()
-    for name in sorted(f.name for f in p.iterdir() if f.is_file()):
-        f = p / name
-        h.update(name.encode())
-        h.update(str(f.stat().st_size).encode())
-        if f.suffix in (".json", ".txt", ".jinja") and f.stat().st_size < 5_000_000:
-            h.update(f.read_bytes())
-    return f"{p.name}@{h.hexdigest()[:10]}"
-
-
 def resolve_device(name: str) -> str:
     import torch
 
@@ -162,7 +144,7 @@ class TeacherForcedScorer:
     Args:
         model: a local folder or hub id (loaded with AutoModelForCausalLM / AutoTokenizer), or an
             already loaded model (then pass `tokenizer` too).
-        model_id: the id written next to the log-probs (default `model_id_for_path(model)`).
+        model_id: the id written next to the log-probs (default `tasks.generate.backend.model_id(model)`).
     """
 
     def __init__(self, model, cfg: ScoringConfig = ScoringConfig(), *, tokenizer=None, model_id: str | None = None):
@@ -172,7 +154,7 @@ class TeacherForcedScorer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         if isinstance(model, (str, Path)):
-            self.model_id = model_id or model_id_for_path(model)
+            self.model_id = model_id or default_model_id(model)
             dtype = resolve_dtype(cfg.dtype, self.device)
             self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model))
             self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype)

@@ -1,6 +1,6 @@
 """Sentences of a trace with character offsets, and token log-probs mapped onto them.
 
-The unit of provenance tracing is a sentence (docs/methods.md §1). Two splitter versions; the version is
+The unit of provenance tracing is a sentence (docs/methods.md#sentences). Two splitter versions; the version is
 part of `str(SplitConfig)`, which is stored with every sentence score (`splitter` column):
 
 `sent-v1` (the default; kept byte for byte so stored scores stay reproducible):
@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from tasks.common.text import THINK_CLOSE, THINK_OPEN
 
@@ -67,6 +67,8 @@ class Sentence(NamedTuple):
 
 @dataclass(frozen=True)
 class SplitConfig:
+    __pydantic_config__: ClassVar[dict] = {"extra": "forbid"}  # pydantic (a recipe): an unknown key is an error
+
     scope: str = field(
         default="reasoning",
         metadata={"help": "'reasoning': split only the text inside <think>...</think> (the whole completion "

@@ -59,7 +59,7 @@ class EvalConfig:
         return "eval-" + config_fingerprint(self.result_params())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, *, where: str = "evaluate") -> "EvalConfig":
+    def from_dict(cls, data: dict[str, Any] | None, *, where: str = "evaluate") -> EvalConfig:
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)

@@ -1,6 +1,6 @@
 """Evaluate one model on a problem table: greedy pass@1 and sampled pass@k, verified per domain.
 
->>> samples = evaluate_problems(problems, HFGenerator(path), EvalConfig(k=4))   # doctest: +SKIP
+>>> samples = evaluate_problems(problems, StageGenerator(path), EvalConfig(k=4))   # doctest: +SKIP
 >>> summarize(samples, k=4)                                                  # doctest: +SKIP
 """
 

@@ -71,9 +71,23 @@ def weights_fingerprint(model_dir: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def model_id(model: str, *, name: str | None = None, revision: str | None = None) -> str:
+    """The one id of a model in potstill (traces, log-probs, sentence scores, evaluations): `<name>@<revision>`.
+
+    A local folder's revision is the hash of its weights (`weights_fingerprint`, 12 characters) and
+    its default name the folder's name; a hub id without a revision is the id itself.
+    """
+    if revision:
+        return f"{name or model}@{revision}"
+    if os.path.isdir(model):
+        return f"{name or os.path.basename(os.path.normpath(model))}@{weights_fingerprint(model)[:12]}"
+    return model
+
+
 def local_model_id(engine: EngineConfig) -> str:
-    rev = engine.revision or weights_fingerprint(engine.model)[:12]
-    return f"{engine.display_name}@{rev}"
+    """`model_id` of an engine's model; a model without a revision must be a local folder."""
+    return model_id(engine.model, name=engine.display_name,
+                    revision=engine.revision or weights_fingerprint(engine.model)[:12])
 
 
 def local_template_hash(tokenizer, sampling: SamplingConfig) -> str:

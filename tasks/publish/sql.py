@@ -91,7 +91,7 @@ def redi_pairs_sql(dataset_name: str, version: int | None = None) -> str:
     """One row per (correct, incorrect) pair of a prompt: the k-th positive with the k-th negative by rank.
 
     Positives are rows whose stage is `positive`/`chosen`, negatives `negative`/`rejected` (REDI,
-    METHODS.md §2). Format: TRL preference data (`prompt`, `chosen`, `rejected` as message lists).
+    docs/methods.md#redi). Format: TRL preference data (`prompt`, `chosen`, `rejected` as message lists).
     """
     pos = ", ".join(f"'{s}'" for s in POSITIVE_STAGES)
     neg = ", ".join(f"'{s}'" for s in NEGATIVE_STAGES)

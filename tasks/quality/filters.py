@@ -3,7 +3,7 @@
 Nothing is deleted: a flagged trace gets one row per reason (trace_id, preset, reason_code,
 metric, score, threshold, detail); selection decides what to do with flags.
 
-Presets (thresholds are ours, METHODS.md §4 leaves them open; every one is a config field):
+Presets (thresholds are ours, see docs/methods.md#quality-signals; every one is a config field):
   none     no rule
   format   truncated, no_reasoning, no_final_answer
   default  format + repetitive (4-gram repeat share > 0.5 or >= 3 repeated paragraphs)

@@ -1,6 +1,6 @@
 """Per-prompt difficulty: pass rate per model, coefficient of variation of verify scores, difficulty band.
 
-A trace's verdict combines its verifiers (METHODS.md §2: a positive is correct under all
+A trace's verdict combines its verifiers (docs/methods.md#redi: a positive is correct under all
 verifiers, a negative fails any): `incorrect` if any verifier says incorrect, `correct` if all
 say correct, otherwise undecided. Undecided traces ("can't tell") are left out of the pass
 rate's denominator, never counted as wrong.

@@ -1,4 +1,4 @@
-"""Per-trace quality signals (METHODS.md §4), returned as a long table (trace_id, metric, score).
+"""Per-trace quality signals (docs/methods.md#quality-signals), returned as a long table (trace_id, metric, score).
 
 Metrics (all floats; booleans are 0/1):
   completion_tokens            the generator's token count, else the count of word/symbol tokens
@@ -68,7 +68,7 @@ class SignalConfig:
 
     ngram_size: int = field(default=4, metadata={"help": "n of the repeated n-gram fraction (issue: 4-grams)"})
     hesitation_markers: tuple[str, ...] = field(
-        default=HESITATION_MARKERS, metadata={"help": "words counted per 1k tokens (METHODS.md §4, MiP-Overthinking)"}
+        default=HESITATION_MARKERS, metadata={"help": "words counted per 1k tokens (docs/methods.md#quality-signals, MiP-Overthinking)"}
     )
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Selection policies: which traces become a dataset version (METHODS.md §1, §4, §5).
+"""Selection policies: which traces become a dataset version (docs/methods.md#selection-rule).
 
 Input is one polars frame of candidate traces (built by the select flow from whichever upstream
 tables exist); output is the ordered rows `(trace_id, rank, stage)` and the policy's parameters.
@@ -21,6 +21,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
+
+from tasks.divergence.provenance import DEFAULT_BETA
 
 POLICIES = (
     "provenance", "random", "longest", "shortest_correct", "pass_rate_band", "diverse", "redi_pairs",
@@ -48,8 +50,7 @@ class SelectionConfig:
     max_per_prompt: int = field(
         default=1, metadata={"help": "traces per prompt for provenance/random/longest/shortest_correct/pass_rate_band"}
     )
-    # beta=0.1: best value in the provenance-tracing ablation; the select flow reads counts at this beta
-    beta: float = field(default=0.1, metadata={"help": "provenance: probability gap of a teacher sentence"})
+    beta: float = field(default=DEFAULT_BETA, metadata={"help": "provenance: probability gap of a teacher sentence"})
     # 0.2-0.8: Open-R1's student pass-rate band
     pass_rate_low: float = field(default=0.2, metadata={"help": "pass_rate_band: lowest student pass rate kept"})
     pass_rate_high: float = field(default=0.8, metadata={"help": "pass_rate_band: highest student pass rate kept"})

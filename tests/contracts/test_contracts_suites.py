@@ -8,8 +8,9 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from tasks.contracts import ContractViolation, all_suites, load_suite, run_contracts, validate_frame
+from tasks.contracts import ContractViolation, all_suites, load_suite, validate_frame
 from tasks.contracts.suites import ContractError
+from warehouse.contracts import run_contracts
 
 NOW = datetime(2025, 1, 1)
 

@@ -23,7 +23,7 @@ TOYWORLD = Path(__file__).resolve().parents[2] / "toyworld"
 def _toyworld() -> tuple[list[dict], list[dict], dict]:
     data = TOYWORLD / "data"
     if (data / "train.jsonl").exists() and (data / "benchmark.jsonl").exists() and (data / "manifest.json").exists():
-        read = lambda name: [json.loads(line) for line in (data / name).read_text().splitlines() if line.strip()]  # noqa: E731
+        read = lambda name: [json.loads(line) for line in (data / name).read_text().splitlines() if line.strip()]
         return read("train.jsonl"), read("benchmark.jsonl"), json.loads((data / "manifest.json").read_text())
     datagen = pytest.importorskip("toyworld.datagen", reason="toy world absent: neither toyworld/data nor toyworld/datagen.py")
     built = datagen.build_data(datagen.DataSpec())

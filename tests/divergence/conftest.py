@@ -73,18 +73,9 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-TOKEN_TABLE_DDL = """
-create table if not exists raw.raw_token_logprobs (
-    trace_id varchar not null, model_id varchar not null, token_ids integer[], logprobs float[],
-    char_starts integer[], run_id varchar, created_at timestamp)
-"""
-
-
 def _ensure_token_table(wh) -> None:
-    """The generation stage owns raw.raw_token_logprobs; tests create it only while its migration is absent."""
+    """Migrate the warehouse (raw.raw_token_logprobs comes from the generation stage's migration)."""
     wh.ensure()
-    with wh.connect() as con:
-        con.execute(TOKEN_TABLE_DDL)
 
 
 def _seed_traces(wh, rows: list[dict]) -> None:

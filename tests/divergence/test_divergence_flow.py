@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from provenance_reference import provenance_counts, sentence_pairs
+
 from flows.divergence import DivergenceConfig, resolve_model_id, run_divergence
-from tasks.divergence.provenance import provenance_counts, sentence_pairs
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 
 COMPLETIONS = [

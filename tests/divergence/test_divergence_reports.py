@@ -58,7 +58,7 @@ def test_provenance_analysis_of_a_distilled_model(wh, tiny_models, seed_traces, 
 
 @pytest.mark.slow
 def test_teacher_comparison_and_opd_export(wh, tiny_models, seed_traces, tmp_path):
-    from tasks.publish.versions import publish_dataset
+    from warehouse.datasets import publish_dataset
 
     t_id, t2_id = resolve_model_id(str(tiny_models["teacher"])), resolve_model_id(str(tiny_models["teacher2"]))
     s_id = resolve_model_id(str(tiny_models["student"]))

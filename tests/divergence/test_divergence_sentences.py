@@ -1,4 +1,4 @@
-"""The sentence splitter (docs/methods.md §1 default) and token→sentence mapping by character offsets."""
+"""The sentence splitter (docs/methods.md#sentences default) and token→sentence mapping by character offsets."""
 
 from __future__ import annotations
 

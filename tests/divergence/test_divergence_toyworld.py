@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from provenance_reference import provenance_counts, sentence_pairs
 
-from tasks.divergence.provenance import provenance_counts, sentence_pairs, sentence_score_rows
+from tasks.divergence.provenance import sentence_score_rows
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 
 TOY = __import__("pathlib").Path(__file__).resolve().parents[2] / "toyworld"

@@ -1,7 +1,6 @@
 import polars as pl
-import pytest
 
-from tasks.evaluate.verifier import builtin_verify_samples, extract_code, verify_samples
+from tasks.evaluate.verifier import verify_samples
 
 ADD = '["assert f(0) == 2", "assert f(1) == 5"]'
 CASES = [
@@ -18,8 +17,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("verify", [builtin_verify_samples, verify_samples], ids=["builtin", "verify-stage"])
-def test_verdicts_table(monkeypatch, verify):
+def test_verdicts_table(monkeypatch):
     monkeypatch.setenv("SECRET", "x")  # the sandbox gets a scrubbed environment
     rows = pl.DataFrame(
         [c[:4] for c in CASES],
@@ -27,16 +25,10 @@ def test_verdicts_table(monkeypatch, verify):
         orient="row",
     )
     rows = rows.with_columns(is_truncated=pl.lit(False))
-    out = verify(rows, timeout_s=2.0) if verify is builtin_verify_samples else verify(rows)
+    out = verify_samples(rows)
     got = list(zip(out["verdict_status"], out["score"]))
     loop = [i for i, c in enumerate(CASES) if "while True" in c[1]]
     assert [g for i, g in enumerate(got) if i not in loop] == [(c[4], c[5]) for i, c in enumerate(CASES) if i not in loop]
     # an endless loop is stopped by the wall-clock deadline (timeout) or, on an idle machine, by the
     # sandbox's CPU-time limit first (the verify stage reports that as a failed run); never correct
     assert got[loop[0]] in (("timeout", 0.0), ("incorrect", 0.0))
-
-
-def test_extract_code_takes_last_block_after_reasoning():
-    text = "<think>\n```python\nbad\n```\n</think>\n```python\nfirst\n```\n```py\nlast\n```"
-    assert extract_code(text) == "last\n"
-    assert extract_code("<think>```python\nx\n```</think>") is None

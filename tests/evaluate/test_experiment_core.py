@@ -1,4 +1,3 @@
-import polars as pl
 import pytest
 
 from tasks.experiment.ablation import ExperimentError, experiment_id_for, plot_results, render_markdown, results_table

@@ -17,7 +17,7 @@ def potstill(*args: str, wh_path=None, check: bool = True) -> subprocess.Complet
     cmd = [sys.executable, "-m", "flows.cli"]
     if wh_path is not None:
         cmd += ["--warehouse", str(wh_path)]
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd + list(args), check=False, capture_output=True, text=True, timeout=120)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -74,10 +74,11 @@ def test_missing_warehouse_is_a_clear_error(tmp_path):
 def test_busy_warehouse_is_a_clear_error(loaded, monkeypatch):
     proc_holder = _hold_lock(loaded, 20)
     try:
-        proc = subprocess.run([sys.executable, "-c", "import warehouse.db as d; d.Warehouse.__init__.__defaults__; "
-                               "import sys; sys.argv=['potstill','--warehouse',sys.argv[1],'sql','select 1']; "
-                               "import flows.cli as c; c.main()", str(loaded)],
-                              capture_output=True, text=True, timeout=60)
+        script = ("import warehouse.db as d; d.Warehouse.__init__.__defaults__; "
+                  "import sys; sys.argv=['potstill','--warehouse',sys.argv[1],'sql','select 1']; "
+                  "import flows.cli as c; c.main()")
+        proc = subprocess.run([sys.executable, "-c", script, str(loaded)], check=False, capture_output=True, text=True,
+                              timeout=60)
     finally:
         proc_holder.kill()
         proc_holder.wait()

@@ -86,10 +86,9 @@ def test_load_is_idempotent_by_key(wh, mode, second_inserted, final_status):
 
 
 def test_failed_transaction_rolls_back(wh):
-    with pytest.raises(RuntimeError):
-        with wh.transaction() as con:
-            wh.load("meta.runs", _runs(["x"]), con=con)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), wh.transaction() as con:
+        wh.load("meta.runs", _runs(["x"]), con=con)
+        raise RuntimeError("boom")
     assert wh.scalar("select count(*) from meta.runs") == 0
 
 

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +47,11 @@ def server(tmp_path):
     try:
         yield env
     finally:
-        subprocess.run(["bash", "deployments/server.sh", "stop"], cwd=REPO, env=env, timeout=60)
+        subprocess.run(["bash", "deployments/server.sh", "stop"], check=False, cwd=REPO, env=env, timeout=60)
 
 
 def test_ui_run_button_end_to_end(server, tmp_path):
-    deploy = subprocess.run(["bash", "deployments/deploy.sh"], cwd=REPO, env=server, capture_output=True, text=True, timeout=600)
+    deploy = subprocess.run(["bash", "deployments/deploy.sh"], check=False, cwd=REPO, env=server, capture_output=True, text=True, timeout=600)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     recipe = tmp_path / "e2e.yaml"
     recipe.write_text(SMALL_RECIPE.format(train=REPO / "toyworld" / "data" / "train.jsonl"))
@@ -77,7 +76,7 @@ async def main():
 
 asyncio.run(main())
 """
-    proc = subprocess.run([sys.executable, "-c", script], env=server, capture_output=True, text=True, timeout=1000)
+    proc = subprocess.run([sys.executable, "-c", script], check=False, env=server, capture_output=True, text=True, timeout=1000)
     logs = "".join((Path(server["POTSTILL_SERVER_DIR"]) / f).read_text()[-3000:] for f in ("worker-cpu.log",))
     assert "STATE COMPLETED" in proc.stdout, proc.stdout + proc.stderr + logs
     from warehouse import Warehouse

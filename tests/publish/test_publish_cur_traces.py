@@ -9,8 +9,7 @@ import polars as pl
 import pytest
 from test_publish_versions import publish, seed
 
-from tasks.publish import lineage
-from tasks.publish.lineage import LineageError
+from warehouse.lineage import LineageError, lineage
 
 NOW = datetime(2025, 1, 1)
 

@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 from test_publish_versions import publish, seed
 
-from tasks.publish import PublishError, export_dataset, sft_view_name
+from tasks.publish import PublishError, sft_view_name
 from tasks.publish.card import length_histogram
+from warehouse.export import export_dataset
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import pytest
 from test_publish_versions import publish, seed
 
 from tasks.contracts import ContractViolation
-from tasks.publish import PublishError, resolve_version
+from tasks.publish import PublishError
+from warehouse.datasets import resolve_version
 
 NOW = datetime(2025, 1, 1)
 
@@ -108,9 +109,9 @@ def test_warnings_do_not_block(wh):
 
 
 def test_upstream_rows_are_checked_in_chunks_with_counts_added(wh, monkeypatch):
-    from tasks.publish import versions
+    from warehouse import datasets
 
-    monkeypatch.setattr(versions, "GATE_CHUNK_IDS", 2)
+    monkeypatch.setattr(datasets, "GATE_CHUNK_IDS", 2)
     seed(wh)
     wh.execute("update raw.raw_traces set n_completion_tokens = -1 where trace_id in ('t0_0', 't2_0')")
     with pytest.raises(ContractViolation) as info:

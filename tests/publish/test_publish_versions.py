@@ -9,16 +9,9 @@ import pytest
 
 from tasks.common.text import join_think
 from tasks.contracts import ContractViolation
-from tasks.publish import (
-    PublishError,
-    content_hash,
-    parse_spec,
-    publish_dataset,
-    resolve_version,
-    sft_view_name,
-    verify_version,
-)
+from tasks.publish import PublishError, content_hash, parse_spec, sft_view_name
 from tasks.publish.sql import DatasetNameError, view_suffix
+from warehouse.datasets import publish_dataset, resolve_version, verify_version
 
 NOW = datetime(2025, 1, 1)
 
@@ -47,7 +40,7 @@ def selection(ids: list[str], stage: str = "main") -> pl.DataFrame:
 
 def publish(wh, name: str, ids: list[str], **kw):
     args = {"policy": "random", "params": {"budget": len(ids), "seed": 0}, "config_fingerprint": "fp1",
-            "source_run_ids": ["select-1"], "artifact": False}
+            "source_run_ids": ["select-1"]}
     args.update(kw)
     return publish_dataset(wh, name, selection(ids), **args)
 
@@ -122,7 +115,7 @@ def test_redi_pairs_view_pairs_positive_and_negative(wh):
     sel = pl.DataFrame({"trace_id": ["t0_0", "t0_1", "t1_0"], "rank": [0, 1, 2],
                         "stage": ["positive", "negative", "positive"]})
     publish_dataset(wh, "redi", sel, policy="redi_pairs", params={}, config_fingerprint=None,
-                    source_run_ids=[], artifact=False)
+                    source_run_ids=[])
     pairs = wh.query("select * from curated.cur_redi_pairs_redi")
     assert pairs.select("prompt_id", "chosen_trace_id", "rejected_trace_id").rows() == [("p0", "t0_0", "t0_1")]
     assert wh.scalar("select count(*) from information_schema.tables where table_name = 'cur_redi_pairs_toy'") == 0

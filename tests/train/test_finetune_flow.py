@@ -80,10 +80,9 @@ def test_unpublished_dataset_and_failed_training_are_visible(prefect_harness, wh
 
 @pytest.mark.slow
 def test_on_publish_runs_finetune_then_evaluates_base_and_checkpoint(prefect_harness, wh, wh_path, recipe, tiny_lm):
-    from flows.finetune import emit_dataset_published, on_publish
+    from flows.finetune import on_publish
 
     _publish_toy_dataset(wh)
-    assert emit_dataset_published("toy-prov", 1, content_hash="hash-1-9") is not None
     out = on_publish("toy-prov", 1, recipe=str(recipe), warehouse=str(wh_path))
     assert out["finetune"]["via"] == "subflow" and out["evaluate"]["via"] == "subflow"
     results = wh.query("select model_id, checkpoint_path, training_run_id, domain, n_problems, k from meta.eval_results order by model_id, domain")

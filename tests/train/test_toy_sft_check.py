@@ -9,8 +9,8 @@ pytestmark = pytest.mark.skipif(not (TOYWORLD / "data" / "train.jsonl").is_file(
 
 def test_teacher_rows_are_teacher_a_traces_of_the_math_train_prompts():
     from tasks.common.text import join_think
-    from tasks.experiment.toy_sft_check import teacher_rows
     from toyworld.problems import check_math, expr_in_problem, teacher_a_trace
+    from toyworld.toy_sft_check import teacher_rows
 
     path = TOYWORLD / "data" / "train.jsonl"
     math = [json.loads(line) for line in path.read_text().splitlines() if json.loads(line)["domain"] == "math"]

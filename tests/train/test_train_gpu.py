@@ -26,10 +26,9 @@ def test_sft_on_cuda_uses_bf16_and_learns(tiny_lm, tmp_path, method):
     print(f"{method}: {result.n_steps} steps in {result.train_seconds:.1f}s, loss {result.loss_history[0][1]:.3f} -> {result.final_loss:.3f}")
 
 
-def test_hf_generator_on_cuda(tiny_lm):
-    from tasks.evaluate.backend import HFGenerator
+def test_stage_generator_on_cuda(tiny_lm):
+    from tasks.evaluate.backend import StageGenerator
 
-    gen = HFGenerator(str(tiny_lm), device="auto", batch_size=8)
-    assert gen.device == "cuda"
+    gen = StageGenerator(str(tiny_lm), device="cuda", batch_size=8)
     out = gen.generate(["Compute 1 + 2."] * 3, n=2, temperature=1.0, top_p=1.0, max_new_tokens=8, seed=0, system_prompt=None)
     assert [len(s) for s in out] == [2, 2, 2] and all(x.n_tokens <= 8 for s in out for x in s)

@@ -20,9 +20,9 @@ def test_a_sigkilled_run_is_marked_abandoned_on_the_next_open(wh_path):
     from warehouse import Warehouse
     from warehouse.db import _migrated
 
-    code = ("import os, time; from warehouse import Warehouse; from warehouse.runs import start_run\n"
-            f"start_run(Warehouse({str(wh_path)!r}), flow_name='verify', stage='verify'); print('started', flush=True); "
-            "time.sleep(60)")
+    code = ("import os, time; from warehouse import Warehouse; from warehouse.runs import stage_run\n"
+            f"with stage_run(Warehouse({str(wh_path)!r}), 'verify'):\n"
+            "    print('started', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.readline().strip() == "started"

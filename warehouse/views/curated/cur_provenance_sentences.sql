@@ -1,4 +1,4 @@
--- Provenance class of every sentence of a teacher trace against one student (METHODS.md §1).
+-- Provenance class of every sentence of a teacher trace against one student (docs/methods.md#provenance-tracing).
 -- Grain: one row per (trace_id, student_model_id, splitter, sentence_index).
 -- teacher = the model that wrote the trace (its own log-probs), student = any other scoring model.
 -- p = exp(mean_logprob); d = p_teacher - p_student; class teacher if d > beta, student if d < -beta,

@@ -1,4 +1,4 @@
--- Provenance counts per teacher trace against one student (METHODS.md §1); the selection input.
+-- Provenance counts per teacher trace against one student (docs/methods.md#provenance-tracing); the selection input.
 -- Grain: one row per (trace_id, student_model_id, splitter).
 -- Count correlates with length: length columns sit next to the counts. The view is beta = 0.1;
 -- `curated.cur_provenance_traces_at(beta := x)` gives any other beta.
