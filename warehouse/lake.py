@@ -187,16 +187,34 @@ def extension_paths(cache_dir: Path | None = None) -> dict[str, Path]:
         return found
 
 
-def open_instance(where: LakeLocation, *, read_only: bool = False, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB session (in memory) with the lake attached as `lake` and in use."""
+# settings applied after the lake is attached (attaching loads the extensions from their files)
+_LATE_SETTINGS = ("enable_external_access", "lock_configuration")
+
+
+def open_instance(where: LakeLocation, *, read_only: bool = False, snapshot: int | None = None,
+                  config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB session (in memory) with the lake attached as `lake` and in use.
+
+    `config` holds DuckDB settings; `enable_external_access=False` is applied once the lake is
+    attached, with the lake's own data folder left readable (`allowed_directories`) so its Parquet
+    files still load, and `lock_configuration` last, so a query cannot undo either.
+    """
     if not read_only:
         where.prepare()
+    config = dict(config or {})
+    late = {k: config.pop(k) for k in _LATE_SETTINGS if k in config}
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                               "autoload_known_extensions": False})
+                                               "autoload_known_extensions": False, **config})
     try:
         con.execute("set enable_progress_bar = false")
         for statement in where.attach_statements(read_only=read_only, snapshot=snapshot):
             con.execute(statement)
+        if late.get("enable_external_access") is False:
+            allowed = [] if "://" in where.data_path else [os.path.realpath(where.data_path).rstrip("/") + "/"]
+            con.execute("set allowed_directories = $dirs", {"dirs": allowed})
+            con.execute("set enable_external_access = false")
+        if late.get("lock_configuration"):
+            con.execute("set lock_configuration = true")
     except duckdb.Error as exc:
         con.close()
         raise LakeError(f"cannot open lake {_redact(where.location)}: {str(exc).splitlines()[0]}") from exc
