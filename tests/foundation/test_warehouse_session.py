@@ -13,6 +13,13 @@ import pytest
 from warehouse import Warehouse
 
 
+@pytest.fixture
+def wh_path(file_wh_path):
+    """`session()` keeps a single DuckDB file open (what it saves is the file's opening cost): these
+    tests run on a single file. A lake already keeps one instance per process; see the last test."""
+    return file_wh_path
+
+
 def _runs(ids):
     return pl.DataFrame({"run_id": ids, "flow_name": "f", "stage": "s", "status": "running",
                          "started_at": [datetime(2026, 1, 1)] * len(ids)})
@@ -98,3 +105,14 @@ def test_one_connection_shares_the_session_with_every_warehouse_of_the_file(wh, 
     assert shard(str(wh_path), ["a", "b"]) == 2
     assert opens[0] == 1
     assert shard.__name__ == "shard"
+
+
+def test_session_on_a_lake_gives_the_same_transactions_and_results(tmp_path):
+    lake = Warehouse(tmp_path / "lake")
+    with lake.session():
+        lake.load("meta.runs", _runs(["kept"]), key=["run_id"])
+        with pytest.raises(RuntimeError), lake.transaction() as con:
+            lake.load("meta.runs", _runs(["lost"]), key=["run_id"], con=con)
+            raise RuntimeError("boom")
+        assert lake.query("select run_id from meta.runs")["run_id"].to_list() == ["kept"]
+    assert lake.is_lake and lake.scalar("select count(*) from meta.runs") == 1
