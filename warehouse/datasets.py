@@ -248,8 +248,7 @@ def snapshot_of(wh, spec: str) -> tuple[DatasetVersion, int]:
         raise PublishError(f"{wh.path} is a single DuckDB file: reading as of a dataset version needs a lake "
                            "(potstill migrate-warehouse copies it into one)")
     version = resolve_version(wh, spec)
-    found = wh.query("select snapshot_id from curated.cur_dataset_snapshots where dataset_name = ? and version = ?",
-                     [version.dataset_name, version.version])
+    found = wh.run_file("dataset_snapshot", {"dataset_name": version.dataset_name, "version": version.version})
     if found.height == 0:
         raise PublishError(f"{version.dataset_name}@{version.version} has no recorded snapshot "
                            "(published before the warehouse was a lake)")
