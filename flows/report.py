@@ -70,7 +70,7 @@ def build_report(wh: Warehouse, run_id: str) -> Report:
     training, traces = None, pl.DataFrame()
     outcome = outcome_table(pl.DataFrame())
     if spec:
-        from tasks.publish.versions import resolve_version
+        from warehouse.datasets import resolve_version
 
         v = resolve_version(wh, spec)
         notes.append(f"published {v.spec}: {v.n_rows:,} rows, {v.n_tokens:,} completion tokens, policy {v.policy}")
@@ -177,7 +177,7 @@ def _viewer_page(wh: Warehouse, title: str, picked: pl.DataFrame, params: dict, 
 def dataset_viewer(wh: Warehouse, spec: str) -> str:
     """The trace viewer of a published dataset version (`NAME`, `NAME@latest`, `NAME@N`): one row per
     row of curated.cur_dataset_rows for that version."""
-    from tasks.publish.versions import resolve_version
+    from warehouse.datasets import resolve_version
 
     v = resolve_version(wh, spec)
     picked = _report_query(wh, "viewer_dataset", {"dataset_name": v.dataset_name, "version": v.version})
@@ -195,7 +195,7 @@ def run_viewer(wh: Warehouse, run_id: str) -> str:
     spec = next((s.get("dataset") for s in stats.get("stages", []) if s.get("stage") == "publish" and s.get("dataset")), None)
     name, version, params = None, None, {}
     if spec:
-        from tasks.publish.versions import resolve_version
+        from warehouse.datasets import resolve_version
 
         v = resolve_version(wh, spec)
         name, version, params = v.dataset_name, v.version, v.params

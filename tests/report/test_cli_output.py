@@ -54,10 +54,11 @@ def test_data_is_printed_literally():
 
 
 def test_status_json_is_a_flag_and_lists_curate_runs(tmp_path, wh):
-    from warehouse.runs import finish_run, start_run
+    from warehouse.runs import stage_run
 
-    run_id = start_run(wh, flow_name="curate", stage="curate", config={"x": 1})
-    finish_run(wh, run_id, stats={"recipe": "toy", "stages": [{"stage": "publish", "dataset": "toy@1"}]})
+    with stage_run(wh, "curate", {"x": 1}) as run:
+        run.stats = {"recipe": "toy", "stages": [{"stage": "publish", "dataset": "toy@1"}]}
+    run_id = run.run_id
     done = _cli("status", "--json", "--warehouse", str(wh.path), tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)

@@ -102,11 +102,12 @@ def test_viewer_renders_in_headless_chromium(wh, published, tmp_path):
 
 def test_run_viewer_lists_selected_and_rejected_traces_with_reasons(wh, published):
     from flows.report import run_viewer
-    from warehouse.runs import finish_run, start_run
+    from warehouse.runs import stage_run
 
-    curate = start_run(wh, flow_name="curate", stage="curate", config={"recipe": "t"})
-    wh.execute("update meta.runs set parent_run_id = ? where stage = 'select'", [curate])
-    finish_run(wh, curate, stats={"recipe": "t", "stages": [{"stage": "publish", "dataset": published}]})
+    with stage_run(wh, "curate", {"recipe": "t"}) as run:
+        wh.execute("update meta.runs set parent_run_id = ? where stage = 'select'", [run.run_id])
+        run.stats = {"recipe": "t", "stages": [{"stage": "publish", "dataset": published}]}
+    curate = run.run_id
     page = run_viewer(wh, curate)
     assert len(re.findall(r'<tr class="trace" ', page)) == 18  # every candidate of the select run
     assert page.count('data-selected="selected"') == 5 and page.count('data-selected="rejected"') == 13
