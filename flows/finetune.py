@@ -11,6 +11,7 @@ version when the recipe asks for it: through the deployments the recipe names wh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def train_task(rows: pl.DataFrame, base_model: str, cfg: TrainConfig, output_dir
         "checkpoint_path": result.checkpoint_path, "n_steps": result.n_steps, "n_train_tokens": result.n_train_tokens,
         "n_completion_tokens": result.n_completion_tokens, "final_loss": result.final_loss, "n_examples": result.n_examples,
         "examples_hash": result.examples_hash, "device": result.device, "precision": result.precision,
-        "train_seconds": round(result.train_seconds, 2),
+        "train_seconds": round(result.train_seconds, 2), "is_truncated": result.is_truncated,
+        "truncation_reason": result.truncation_reason,
     }
 
 
@@ -84,6 +86,8 @@ def finetune_flow(
     recipe: str | None = None,
     output_dir: str | None = None,
     force: bool = False,
+    seed: int | None = None,
+    max_steps: int | None = None,
 ) -> dict:
     """Fine-tune `base_model` (default: the recipe's) on the published dataset version `name@version`.
 
@@ -91,10 +95,16 @@ def finetune_flow(
         recipe: training recipe path or name (`toy` → deployments/recipes/train_toy.yaml).
         output_dir: checkpoint folder (default: <warehouse dir>/checkpoints/<dataset>-v<N>/<training_run_id>).
         force: train again even if this exact run completed before.
+        seed: overrides the recipe's train.seed (data order, initialisation of new weights, dropout).
+        max_steps: overrides the recipe's train.max_steps (the step bound).
     """
     log = get_run_logger()
     spec = load_train_recipe(recipe)
     cfg = spec.train_config()
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=int(seed))
+    if max_steps is not None:
+        cfg = dataclasses.replace(cfg, max_steps=int(max_steps))
     base = resolve_model_or_path(base_model) if base_model else spec.resolved_base_model()
     wh = Warehouse(warehouse)
     ds = resolve_dataset(wh, dataset)
@@ -105,7 +115,8 @@ def finetune_flow(
         row = done.row(0, named=True)
         return {"run_id": None, "stage": "finetune", "training_run_id": training_run_id, "checkpoint_path": row["checkpoint_path"],
                 "dataset": f"{ds['dataset_name']}@{ds['version']}", "base_model": base, "n_in": ds["n_rows"], "n_out": 0,
-                "n_rejected": 0, "skipped": True, "final_loss": row["final_loss"], "n_steps": row["n_steps"]}
+                "n_rejected": 0, "skipped": True, "final_loss": row["final_loss"], "n_steps": row["n_steps"],
+                "is_truncated": bool(row.get("is_truncated")), "truncation_reason": row.get("truncation_reason")}
 
     config = {"dataset": dataset, "base_model": base, "recipe": spec.model_dump(mode="json"), "train": str(cfg)}
     with stage_run(wh, "finetune", config) as run:
@@ -113,7 +124,8 @@ def finetune_flow(
         started = utcnow()
         record = {"training_run_id": training_run_id, "dataset_name": ds["dataset_name"], "dataset_version": ds["version"],
                   "base_model": base, "recipe_fingerprint": str(cfg), "checkpoint_path": None, "n_steps": None,
-                  "n_train_tokens": None, "final_loss": None, "started_at": started, "finished_at": None, "status": "running"}
+                  "n_train_tokens": None, "final_loss": None, "started_at": started, "finished_at": None, "status": "running",
+                  "max_steps": cfg.max_steps if cfg.max_steps > 0 else None, "is_truncated": None, "truncation_reason": None}
         _set_training_run(wh, record)
         try:
             rows = wh.run_file("finetune/dataset_rows", {"dataset_name": ds["dataset_name"], "version": ds["version"]})
@@ -139,7 +151,10 @@ def finetune_flow(
             _set_training_run(wh, {**record, "status": "failed", "finished_at": utcnow()})
             raise
         _set_training_run(wh, {**record, "status": "completed", "finished_at": utcnow(), "checkpoint_path": result["checkpoint_path"],
-                               "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"]})
+                               "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"],
+                               "is_truncated": result["is_truncated"], "truncation_reason": result["truncation_reason"]})
+        if result["is_truncated"]:
+            log.warning("training run %s is TRUNCATED: %s", training_run_id, result["truncation_reason"])
         stats = {**result, "training_run_id": training_run_id, "dataset": f"{ds['dataset_name']}@{ds['version']}", "base_model": base}
         run.n_out, run.n_rejected, run.stats = result["n_examples"], rejected, stats
     log.info("trained %s on %s: %d steps, final loss %s → %s", base, stats["dataset"], result["n_steps"], result["final_loss"], result["checkpoint_path"])

@@ -45,6 +45,8 @@ class TrainResult:
     precision: str
     train_seconds: float
     loss_history: tuple[tuple[int, float], ...]
+    is_truncated: bool = False  # a step-bounded run stopped before train.max_steps (the time cap)
+    truncation_reason: str | None = None
 
 
 def checkpoint_name(step: int) -> str:
@@ -89,7 +91,8 @@ def _save_checkpoint(model, tokenizer, output_dir: Path, step: int, sidecar: dic
     return path
 
 
-def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str, Any], losses: list[tuple[int, float]]):
+def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str, Any], losses: list[tuple[int, float]],
+               stopped: dict[str, Any]):
     from transformers import TrainerCallback
 
     class PotstillCallback(TrainerCallback):
@@ -104,6 +107,7 @@ def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str,
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if cfg.max_train_minutes is not None and time.monotonic() - self.started >= cfg.max_train_minutes * 60:
+                stopped.setdefault("time_cap_step", state.global_step)
                 control.should_training_stop = True
                 control.should_log = True
             if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0 and not control.should_training_stop:
@@ -190,13 +194,14 @@ def train_sft(
         activation_checkpointing=device == "cuda" if cfg.activation_checkpointing is None else cfg.activation_checkpointing,
     )
     losses: list[tuple[int, float]] = []
+    stopped: dict[str, Any] = {}
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
+        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses, stopped),
     )
     n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
     started = time.monotonic()
@@ -207,6 +212,7 @@ def train_sft(
     if final_loss is not None and not math.isfinite(final_loss):
         raise TrainError(f"training diverged: final loss {final_loss}; lower train.learning_rate")
     n_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    is_truncated, reason = truncation(cfg, state.global_step, stopped.get("time_cap_step"))
     final_sidecar = {
         **sidecar,
         "is_final": True,
@@ -218,6 +224,8 @@ def train_sft(
         "loss_history": losses,
         "train_seconds": round(seconds, 3),
         "format_detail": "lora merged into base weights" if cfg.method == "lora" else "full",
+        "is_truncated": is_truncated,
+        "truncation_reason": reason,
     }
     path = _save_checkpoint(trainer.model, tokenizer, output_dir, state.global_step, final_sidecar, merge_lora=cfg.method == "lora")
     return TrainResult(
@@ -232,4 +240,21 @@ def train_sft(
         precision=precision,
         train_seconds=seconds,
         loss_history=tuple(losses),
+        is_truncated=is_truncated,
+        truncation_reason=reason,
     )
+
+
+def truncation(cfg: TrainConfig, n_steps: int, time_cap_step: int | None) -> tuple[bool, str | None]:
+    """(is_truncated, reason): a step-bounded run that made fewer than `max_steps` steps is truncated.
+
+    >>> truncation(TrainConfig(max_steps=800, max_train_minutes=4), 696, 696)
+    (True, 'time_cap: train.max_train_minutes=4 reached at step 696 of 800')
+    >>> truncation(TrainConfig(max_steps=800), 800, None)
+    (False, None)
+    """
+    if cfg.max_steps <= 0 or n_steps >= cfg.max_steps:
+        return False, None
+    if time_cap_step is not None:
+        return True, f"time_cap: train.max_train_minutes={cfg.max_train_minutes:g} reached at step {n_steps} of {cfg.max_steps}"
+    return True, f"stopped at step {n_steps} of {cfg.max_steps}"
