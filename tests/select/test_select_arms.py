@@ -71,3 +71,25 @@ def test_length_matched_random_matches_the_reference_length_distribution():
     assert abs(rnd["n_completion_tokens"].mean() - ref["n_completion_tokens"].mean()) > 15
     assert res.params["length_reference"] == "provenance" and res.params["n_unmatched"] == 0
     assert set(lm["trace_id"]) != set(ref["trace_id"])
+
+
+def test_grape_and_rsr_signals_come_from_the_students_token_rows(wh):
+    from flows.select import build_candidates
+    from warehouse.runs import utcnow
+
+    now = utcnow()
+    wh.load("raw.raw_prompts", pl.DataFrame([{"prompt_id": "P", "source": "toy", "domain": "math", "problem_text": "1+1?",
+                                              "reference_answer": "2", "split": "train", "ingested_at": now, "run_id": "r"}]), key=["prompt_id"])
+    wh.load("raw.raw_traces", pl.DataFrame([{"trace_id": t, "prompt_id": "P", "model_id": "teacher", "origin": "imported", "sample_index": i,
+                                             "completion_text": "1+1=2", "n_completion_tokens": 3, "is_truncated": False, "created_at": now, "run_id": "r"}
+                                            for i, t in enumerate(("t1", "t2", "t3"))]), key=["trace_id"])
+    wh.load("raw.raw_token_logprobs", pl.DataFrame([
+        {"trace_id": "t1", "model_id": "student", "logprobs": [-1.0, -3.0], "ranks": [1, 150], "char_starts": [0, 1], "run_id": "r"},
+        {"trace_id": "t2", "model_id": "student", "logprobs": [-0.5, -0.5], "ranks": None, "char_starts": [0, 1], "run_id": "r"},
+        {"trace_id": "t3", "model_id": "teacher", "logprobs": [-0.1], "ranks": [1], "char_starts": [0], "run_id": "r"},
+    ], schema_overrides={"ranks": pl.List(pl.Int32)}))
+    cands, skipped = build_candidates(wh, student_model_id="student")
+    got = {r["trace_id"]: (r["student_mean_logprob"], r["rsr"]) for r in cands.to_dicts()}
+    assert got["t1"] == (-2.0, pytest.approx((1 + 100) / 4.0))  # rank clipped at 100; sum of surprisal 4
+    assert got["t2"] == (-0.5, None) and got["t3"] == (None, None)  # no ranks stored; not scored by the student
+    assert "student_mean_logprob" not in skipped

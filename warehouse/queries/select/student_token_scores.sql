@@ -11,5 +11,5 @@ select
     trace_id,
     list_avg(logprobs) as student_mean_logprob,
     case when ranks is not null and -list_sum(logprobs) > 0
-        then list_sum(list_transform(ranks, r -> least(r, 100))) / -list_sum(logprobs) end as rsr
+        then list_sum(list_transform(ranks, lambda r: least(r, 100))) / -list_sum(logprobs) end as rsr
 from scored
