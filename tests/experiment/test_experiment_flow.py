@@ -58,8 +58,11 @@ def test_compare_selections_equal_arms_seeds_intervals_and_reproduces(prefect_ha
     assert trained.filter(pl.col("arm") == "longest")["mean_trace_tokens"].to_list() == [35.0, 35.0]
     # the seed reached training: one training run per arm and seed
     assert wh.scalar("select count(distinct training_run_id) from meta.experiment_results where arm <> 'base'") == 6
-    stats = wh.query("select arm, n_seeds, verdict, pass_at_1_low, pass_at_1, pass_at_1_high from meta.experiment_summary order by arm")
+    stats = wh.query("select arm, n_seeds, verdict, pass_at_1_low, mean_pass_at_1 as pass_at_1, pass_at_1_high, min_rows, max_rows, "
+                     "min_steps, max_steps from meta.experiment_summary order by arm")
     assert set(stats["n_seeds"]) == {2}
+    trained_stats = stats.filter(pl.col("arm") != "base")
+    assert set(trained_stats["min_rows"]) == set(trained_stats["max_rows"]) == {6} and set(trained_stats["max_steps"]) == {3}
     assert stats.select((pl.col("pass_at_1_low") <= pl.col("pass_at_1")) & (pl.col("pass_at_1") <= pl.col("pass_at_1_high"))).to_series().all()
     assert stats.filter(pl.col("arm") == "random")["verdict"][0] is None
     assert set(stats.filter(pl.col("arm") != "random")["verdict"]) <= {"better", "worse", "no detectable difference"}
