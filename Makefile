@@ -10,27 +10,40 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop sandbox lint clean-venv toyworld toyworld-evaluate
+.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop sandbox browser screenshots lint clean-venv toyworld toyworld-evaluate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,semantic]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present.
+# Debian packages the code sandbox uses (bubblewrap); idempotent, skipped when present. Code
+# verification refuses to run without a working bubblewrap unless a weaker tier is chosen explicitly.
 sandbox:
 	@if [ -x tasks/verify/install_sandbox.sh ] || [ -f tasks/verify/install_sandbox.sh ]; then bash tasks/verify/install_sandbox.sh; fi
 
-demo: venv
+# Headless Chromium (Debian `chromium`) for the trace-viewer tests and screenshots; idempotent,
+# skipped when present; without root the tests that need it are skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| { if [ "$$(id -u)" -eq 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		else echo "browser: need root to install chromium (viewer tests will be skipped)" >&2; fi; }
+
+# PNGs of the latest demo's report and trace viewer for the README (after `make demo`).
+screenshots: venv browser
+	$(PY) -c "from flows.report import screenshots; from warehouse import Warehouse; print(*screenshots(Warehouse(read_only=True), 'docs/img'), sep='\n')"
+
+demo: venv sandbox
 	$(VENV)/bin/potstill demo
 
-test: venv sandbox
+test: venv sandbox browser
 	$(PY) -m pytest
 
-test-slow: venv sandbox
+test-slow: venv sandbox browser
 	$(PY) -m pytest -m slow
 
 bench: venv sandbox

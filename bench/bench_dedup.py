@@ -2,11 +2,12 @@
 and peak memory of the sharded near-duplicate path on 200k synthetic traces.
 
 Run: python bench/bench_dedup.py [--docs 50000] [--traces 200000]
-Writes bench/results/dedup.json. Both paths start from the same tokenised documents (5-token
-shingles, 128 permutations, threshold 0.8). The ratio compares everything after tokenisation:
-potstill hashes shingles to 64-bit integers (numpy) and signs a shard in one rensa call, then
-bands; datasketch joins shingle strings, updates one MinHash per document, inserts and queries
-its LSH. The end-to-end ratio also counts the shared tokenisation.
+Writes bench/results/dedup.json. Both paths start from the same raw texts (5-token shingles, 128
+permutations, threshold 0.8) and find the same candidate pairs. End to end (the goal, >= 10x):
+potstill tokenises the whole shard in polars (`unit_rows`), hashes shingles to 64-bit integers
+(numpy), signs the shard in one rensa call and bands; datasketch needs per-document Python
+tokenising (`tokens`) and shingle strings, then updates one MinHash per document, inserts and
+queries its LSH. Each phase is also reported on its own; repeats are interleaved, best of each.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from tasks.dedup.minhash import (
     NearDupIndex,
     band_hashes,
     candidate_pairs,
-    hash_shingles,
+    hash_unit_rows,
     signatures_from_hashes,
     tokens,
+    unit_rows,
 )
 
 WORDS = ["".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=random.Random(-i).randint(2, 9))) for i in range(5000)]
@@ -46,24 +48,17 @@ def synthetic_doc(i: int, n_words: int = 120) -> str:
     return " ".join(words)
 
 
-def bench_vs_datasketch(n_docs: int, cfg: MinhashConfig) -> dict:
+def _datasketch(texts: list[str], cfg: MinhashConfig) -> tuple[float, float, set]:
+    """datasketch end to end: per-document Python tokenising + shingle strings, then MinHash + LSH."""
     from datasketch import MinHash, MinHashLSH
 
-    texts = [synthetic_doc(i) for i in range(n_docs)]
-    t0 = time.perf_counter()
-    units = [tokens(t) for t in texts]
-    t_shingle = time.perf_counter() - t0
-
     k = cfg.shingle_size
-    t0 = time.perf_counter()
-    flat, offsets = hash_shingles(units, k)
-    sigs = signatures_from_hashes(flat, offsets, cfg)
-    pairs = candidate_pairs(band_hashes(sigs, cfg), cfg.max_bucket_size)
-    t_potstill = time.perf_counter() - t0
-
     bands, rows = cfg.band_params()
     t0 = time.perf_counter()
+    units = [tokens(t) for t in texts]
     sets = [{" ".join(u[i : i + k]) for i in range(max(1, len(u) - k + 1))} for u in units]
+    t_tok = time.perf_counter() - t0
+    t0 = time.perf_counter()
     lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm, params=(bands, rows))
     mhs = []
     for i, s in enumerate(sets):
@@ -71,25 +66,53 @@ def bench_vs_datasketch(n_docs: int, cfg: MinhashConfig) -> dict:
         m.update_batch([x.encode() for x in s])
         lsh.insert(i, m)
         mhs.append(m)
-    ds_pairs = set()
+    pairs = set()
     for i, m in enumerate(mhs):
         for j in lsh.query(m):
             if j != i:
-                ds_pairs.add((min(i, j), max(i, j)))
-    t_datasketch = time.perf_counter() - t0
+                pairs.add((min(i, j), max(i, j)))
+    return t_tok, time.perf_counter() - t0, pairs
 
+
+def _potstill(texts: list[str], cfg: MinhashConfig) -> tuple[float, float, set]:
+    """potstill end to end: vectorised tokenising + shingle hashing of the shard, one rensa call, banding."""
+    t0 = time.perf_counter()
+    rows = unit_rows(texts, cfg)
+    t_tok = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    flat, offsets = hash_unit_rows(rows, cfg.shingle_size)
+    sigs = signatures_from_hashes(flat, offsets, cfg)
+    pairs = candidate_pairs(band_hashes(sigs, cfg), cfg.max_bucket_size)
+    return t_tok, time.perf_counter() - t0, {tuple(p) for p in pairs.tolist()}
+
+
+def bench_vs_datasketch(n_docs: int, cfg: MinhashConfig, repeats: int = 2) -> dict:
+    """Interleaved repeats, best of each phase per path (the machine is shared)."""
+    texts = [synthetic_doc(i) for i in range(n_docs)]
+    best = {"pot_tok": float("inf"), "pot_rest": float("inf"), "pot_total": float("inf"),
+            "ds_tok": float("inf"), "ds_rest": float("inf"), "ds_total": float("inf")}
+    for _ in range(repeats):
+        p_tok, p_rest, ours = _potstill(texts, cfg)
+        d_tok, d_rest, ds_pairs = _datasketch(texts, cfg)
+        for key, value in (("pot_tok", p_tok), ("pot_rest", p_rest), ("pot_total", p_tok + p_rest),
+                           ("ds_tok", d_tok), ("ds_rest", d_rest), ("ds_total", d_tok + d_rest)):
+            best[key] = min(best[key], value)
     planted = {(i - 1, i) for i in range(10, n_docs, 10)}
-    ours = {tuple(p) for p in pairs.tolist()}
     return {
         "docs": n_docs,
-        "bands_rows": [bands, rows],
-        "tokenising_s": round(t_shingle, 3),
-        "potstill_minhash_lsh_s": round(t_potstill, 3),
-        "datasketch_minhash_lsh_s": round(t_datasketch, 3),
-        "potstill_docs_per_s": round(n_docs / t_potstill),
-        "datasketch_docs_per_s": round(n_docs / t_datasketch),
-        "speedup_ratio": round(t_datasketch / t_potstill, 2),
-        "end_to_end_speedup_ratio": round((t_shingle + t_datasketch) / (t_shingle + t_potstill), 2),
+        "repeats": repeats,
+        "bands_rows": list(cfg.band_params()),
+        "potstill_tokenising_s": round(best["pot_tok"], 3),
+        "potstill_minhash_lsh_s": round(best["pot_rest"], 3),
+        "potstill_end_to_end_s": round(best["pot_total"], 3),
+        "datasketch_tokenising_s": round(best["ds_tok"], 3),
+        "datasketch_minhash_lsh_s": round(best["ds_rest"], 3),
+        "datasketch_end_to_end_s": round(best["ds_total"], 3),
+        "potstill_docs_per_s": round(n_docs / best["pot_total"]),
+        "datasketch_docs_per_s": round(n_docs / best["ds_total"]),
+        "speedup_ratio": round(best["ds_rest"] / best["pot_rest"], 2),
+        "tokenising_speedup_ratio": round(best["ds_tok"] / best["pot_tok"], 2),
+        "end_to_end_speedup_ratio": round(best["ds_total"] / best["pot_total"], 2),
         "planted_pairs_found_potstill": len(planted & ours) / max(len(planted), 1),
         "planted_pairs_found_datasketch": len(planted & ds_pairs) / max(len(planted), 1),
     }
@@ -121,16 +144,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=50_000)
     parser.add_argument("--traces", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; best of each path")
     args = parser.parse_args()
     cfg = MinhashConfig()
     # memory first, so the peak RSS is not inflated by the 50k-document comparison
     memory = bench_peak_memory(args.traces, cfg)
     print(f"sharded near-dup on {args.traces} traces: {memory['wall_s']} s, peak RSS {memory['peak_rss_mb']} MB")
-    speed = bench_vs_datasketch(args.docs, cfg)
+    speed = bench_vs_datasketch(args.docs, cfg, args.repeats)
     print(
         f"MinHash+LSH on {args.docs} docs: potstill {speed['potstill_docs_per_s']} docs/s, datasketch "
-        f"{speed['datasketch_docs_per_s']} docs/s, ratio {speed['speedup_ratio']}x "
-        f"(end to end with shared shingling {speed['end_to_end_speedup_ratio']}x)"
+        f"{speed['datasketch_docs_per_s']} docs/s end to end (tokenising included): ratio "
+        f"{speed['end_to_end_speedup_ratio']}x (tokenising {speed['tokenising_speedup_ratio']}x, "
+        f"MinHash+LSH after tokenising {speed['speedup_ratio']}x)"
     )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

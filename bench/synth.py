@@ -17,7 +17,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.common.ids import imported_trace_id, prompt_id_for
 from tasks.common.text import split_think
@@ -161,4 +164,107 @@ def write_synthetic(wh, n_traces: int, cfg: SynthConfig | None = None, *, batch_
                                         key=["trace_id"], con=con)
         for k, v in counts.items():
             totals[k] += v
+    return totals
+
+
+def synthetic_logprob_tables(traces: pl.DataFrame, model_id: str, *, run_id: str = "synth-scale",
+                             splitter: str = "synth-sentences-v1", seed: int = 0) -> tuple[pa.Table, pa.Table]:
+    """Token log-probs and sentence scores of `traces(trace_id, completion_text)` as the divergence
+    stage stores them (one scoring model), built without a model and without per-trace Python.
+
+    Tokens approximate a BPE tokenizer on ASCII text: one token at every word start and every 4
+    characters inside a word; log-probs are random (seeded). Sentences end at ". " or a blank line;
+    a sentence's score is the mean log-prob of the tokens that start in it. Returns Arrow tables
+    for raw.raw_token_logprobs and raw.raw_sentence_scores.
+    """
+    texts = traces["completion_text"].fill_null("")
+    if not (texts.str.len_bytes() == texts.str.len_chars()).all():
+        raise ValueError("synthetic_logprob_tables: completion_text must be ASCII (offsets are byte offsets)")
+    lengths = texts.str.len_bytes().to_numpy().astype(np.int64)
+    text_start = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=text_start[1:])
+    buf = np.frombuffer("".join(texts.to_list()).encode("ascii"), dtype=np.uint8)
+    pos = np.arange(buf.size, dtype=np.int64)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    local = pos - text_start[:-1][row]
+    space = np.isin(buf, np.frombuffer(b" \n\t\r", dtype=np.uint8))
+    prev_space = np.ones(buf.size, dtype=bool)
+    prev_space[1:] = space[:-1]
+    prev_space[local == 0] = True
+    word_start = ~space & prev_space
+    last_word = np.maximum.accumulate(np.where(word_start, pos, 0))
+    tok = ~space & (word_start | ((pos - last_word) % 4 == 0))
+    tok_pos = np.flatnonzero(tok)
+    tok_row = row[tok_pos]
+    tok_off = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tok_row, minlength=len(lengths)), out=tok_off[1:])
+    rng = np.random.default_rng(seed)
+    logprobs = (-rng.exponential(0.6, tok_pos.size)).astype(np.float32)
+    token_ids = rng.integers(0, 151_936, tok_pos.size, dtype=np.int32)
+    char_starts = local[tok_pos].astype(np.int32)
+    n = len(lengths)
+    now = utcnow()
+    ids = pa.array(traces["trace_id"].to_list(), pa.string())
+    tokens = pa.table({
+        "trace_id": ids,
+        "model_id": pa.array([model_id] * n, pa.string()),
+        "logprob_source": pa.array(["teacher_forced"] * n, pa.string()),
+        "n_tokens": pa.array(np.diff(tok_off).astype(np.int32)),
+        "token_ids": pa.ListArray.from_arrays(pa.array(tok_off.astype(np.int32)), pa.array(token_ids)),
+        "logprobs": pa.ListArray.from_arrays(pa.array(tok_off.astype(np.int32)), pa.array(logprobs)),
+        "char_starts": pa.ListArray.from_arrays(pa.array(tok_off.astype(np.int32)), pa.array(char_starts)),
+        "top_k": pa.array(np.zeros(n, dtype=np.int32)),
+        "created_at": pa.array([now] * n, pa.timestamp("us")),
+        "run_id": pa.array([run_id] * n, pa.string()),
+    })
+    # sentences: a boundary after ". " or "\n\n" (the next sentence starts at the following char)
+    dot = np.zeros(buf.size, dtype=bool)
+    dot[:-1] = ((buf[:-1] == ord(".")) & (buf[1:] == ord(" "))) | ((buf[:-1] == ord("\n")) & (buf[1:] == ord("\n")))
+    boundary = np.zeros(buf.size, dtype=bool)
+    boundary[2:] = dot[:-2]
+    boundary[local == 0] = True
+    boundary &= lengths[row] > 0
+    s_pos = np.flatnonzero(boundary)
+    s_row = row[s_pos]
+    s_end = np.empty_like(s_pos)
+    s_end[:-1] = s_pos[1:]
+    if s_pos.size:
+        s_end[-1] = buf.size
+    last_of_row = np.r_[s_row[1:] != s_row[:-1], True] if s_pos.size else np.zeros(0, bool)
+    s_end[last_of_row] = text_start[1:][s_row[last_of_row]]
+    first_tok = np.searchsorted(tok_pos, s_pos)
+    end_tok = np.searchsorted(tok_pos, s_end)
+    n_tok = end_tok - first_tok
+    sums = np.add.reduceat(np.r_[logprobs, 0].astype(np.float64), np.minimum(first_tok, logprobs.size)) if s_pos.size else np.zeros(0)
+    mean = np.where(n_tok > 0, sums / np.maximum(n_tok, 1), np.nan)
+    s_index = np.arange(s_pos.size) - np.searchsorted(s_row, s_row, side="left")
+    sentences = pa.table({
+        "trace_id": pa.array(np.asarray(traces["trace_id"].to_list(), dtype=object)[s_row], pa.string()),
+        "sentence_index": pa.array(s_index.astype(np.int32)),
+        "char_start": pa.array(local[s_pos].astype(np.int32)),
+        "char_end": pa.array((s_end - text_start[:-1][s_row]).astype(np.int32)),
+        "model_id": pa.array([model_id] * s_pos.size, pa.string()),
+        "n_tokens": pa.array(n_tok.astype(np.int32)),
+        "mean_logprob": pa.array(mean, pa.float64(), mask=n_tok == 0),
+        "splitter": pa.array([splitter] * s_pos.size, pa.string()),
+        "scored_at": pa.array([now] * s_pos.size, pa.timestamp("us")),
+        "run_id": pa.array([run_id] * s_pos.size, pa.string()),
+    })
+    return tokens, sentences
+
+
+def write_synthetic_logprobs(wh, model_id: str = TEACHER, *, batch: int = 20_000) -> dict:
+    """Token log-probs and sentence scores (`synthetic_logprob_tables`) of every trace, a batch per
+    transaction; returns row counts."""
+    totals = {"token_logprob_rows": 0, "tokens": 0, "sentence_rows": 0}
+    ids = wh.query("select trace_id from raw.raw_traces order by trace_id")["trace_id"]
+    for lo in range(0, ids.len(), batch):
+        part = wh.query("select trace_id, completion_text from raw.raw_traces where trace_id in (select unnest(?::varchar[])) "
+                        "order by trace_id", [ids.slice(lo, batch).to_list()])
+        tokens, sentences = synthetic_logprob_tables(part, model_id, seed=lo)
+        with wh.transaction() as con:
+            totals["token_logprob_rows"] += wh.load("raw.raw_token_logprobs", tokens, key=["trace_id", "model_id"], con=con)
+            totals["sentence_rows"] += wh.load("raw.raw_sentence_scores", sentences,
+                                               key=["trace_id", "model_id", "splitter", "sentence_index"], con=con)
+        totals["tokens"] += int(pc.sum(tokens["n_tokens"]).as_py() or 0)
     return totals

@@ -29,6 +29,14 @@ STATE: dict[str, object] = {"warehouse": None, "debug": False}
 WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", "-w", help="DuckDB file (default: $POTSTILL_WAREHOUSE or ~/.local/share/potstill/warehouse.duckdb)")]
 
 
+def _safe(text: object) -> str:
+    """Data made safe to print: rich markup escaped, ANSI escapes and other control characters
+    shown as their escape codes instead of being interpreted by the terminal."""
+    from rich.markup import escape
+
+    return escape(_safe_text("" if text is None else text))
+
+
 class CliError(RuntimeError):
     """A user-facing error: printed as one line."""
 
@@ -36,7 +44,7 @@ class CliError(RuntimeError):
 @app.callback()
 def _root(
     warehouse: WarehouseOpt = None,
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors", metavar="")] = False,
 ) -> None:
     STATE["warehouse"] = warehouse
     STATE["debug"] = debug
@@ -187,54 +195,123 @@ def ingest_logprobs(
             tokenizer=tokenizer, max_row_bytes=max_row_bytes)
 
 
+def _safe_text(value: object) -> str:
+    """Text for the terminal: control characters (ANSI escapes, bells, CR) shown escaped, never interpreted."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else ascii(c)[1:-1] for c in text)
+
+
 def _print_frame(df, fmt: str) -> None:
+    from rich.text import Text
+
     if fmt == "csv":
-        sys.stdout.write(df.write_csv())
+        out = df.write_csv()
+        sys.stdout.write(_safe_text(out) if sys.stdout.isatty() else out)
     elif fmt == "json":
         sys.stdout.write(json.dumps(df.to_dicts(), default=str, ensure_ascii=False) + "\n")
     elif fmt == "table":
         table = Table(show_lines=False)
         for name in df.columns:
-            table.add_column(name, overflow="fold")
+            table.add_column(Text(_safe_text(name)), overflow="fold")
         for row in df.iter_rows():
-            table.add_row(*["" if v is None else str(v) for v in row])
+            table.add_row(*[Text("" if v is None else _safe_text(v)) for v in row])  # Text: data is never markup
         console.print(table)
         console.print(f"({df.height} row{'s' if df.height != 1 else ''})")
     else:
         raise CliError(f"--format {fmt!r}: choose table, csv or json")
 
 
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+def read_only_query(path: str, query: str, allow_file_reads: bool = False):
+    """Run `query` on a read-only connection that cannot attach, install, load, copy or (by default) read files.
+
+    DuckDB's own switches do the work (`enable_external_access=false`, locked configuration, no
+    extension autoload); statements other than SELECT / EXPLAIN / PRAGMA are refused before they run.
+    With `allow_file_reads`, table functions may read files (read_csv, read_parquet, ...) but the
+    statement rule still refuses COPY, EXPORT, ATTACH, INSTALL, LOAD and SET. A warehouse another
+    process holds is retried for a bounded time, then refused in one line naming the holder.
+    """
+    import duckdb
+    import polars as pl
+
+    from warehouse import Warehouse
+
+    if not Path(path).exists():
+        raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
+    config = {"enable_external_access": bool(allow_file_reads), "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
+    with Warehouse(path, read_only=True, config=config).connect() as con:
+        try:
+            statements = con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
+        if not statements:
+            raise CliError("sql: empty query")
+        for statement in statements:
+            kind = statement.type.name
+            if kind not in READ_ONLY_STATEMENTS:
+                raise CliError(f"potstill sql is read-only: {kind} statements are refused (only {', '.join(READ_ONLY_STATEMENTS)})")
+        try:
+            result = None
+            for statement in statements:
+                result = con.sql(statement.query)
+            return pl.DataFrame() if result is None else pl.from_arrow(result.to_arrow_table())
+        except duckdb.PermissionException as exc:
+            hint = "" if allow_file_reads else "; pass --allow-file-reads to let a query read files"
+            raise CliError(f"potstill sql cannot touch files: {str(exc).splitlines()[0]}{hint}") from exc
+        except duckdb.Error as exc:
+            raise CliError(f"sql: {str(exc).splitlines()[0]}") from exc
+
+
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse")],
+    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse (SELECT, EXPLAIN or PRAGMA)")],
     format: Annotated[str, typer.Option("--format", "-f", help="table|csv|json")] = "table",
+    allow_file_reads: Annotated[bool, typer.Option("--allow-file-reads", help="let table functions read files (read_csv, read_parquet, ...); still no writes")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Run a SQL query against the warehouse (read-only)."""
+    """Run a SQL query against the warehouse, read-only: no writes, no ATTACH/COPY/INSTALL/LOAD, no file reads."""
     if format not in ("table", "csv", "json"):
         raise CliError(f"--format {format!r}: choose table, csv or json")
-    _print_frame(_warehouse(warehouse, read_only=True).query(query), format)
+    _print_frame(read_only_query(_wh_path(warehouse), query, allow_file_reads), format)
 
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output", metavar="")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Row counts per table and the most recent runs."""
+    """Row counts per table and the most recent runs (runs whose process died are marked abandoned first)."""
+    from warehouse import Warehouse
+    from warehouse.db import WarehouseError
+
+    if Path(_wh_path(warehouse)).exists():
+        try:
+            Warehouse(_wh_path(warehouse), busy_timeout_s=1.0).ensure()  # migrates, then marks abandoned runs
+        except WarehouseError:
+            pass  # another process is writing: show what is there
     wh = _warehouse(warehouse, read_only=True)
     tables = wh.run_file("cli/tables")["name"].to_list()
     counts = {name: wh.count_rows(name) for name in tables}
     runs = wh.run_file("cli/recent_runs")
+    curate_runs = wh.run_file("cli/curate_runs")
     if as_json:
-        print(json.dumps({"warehouse": wh.path, "tables": counts, "recent_runs": runs.to_dicts()}, default=str))
+        print(json.dumps({"warehouse": wh.path, "tables": counts, "curate_runs": curate_runs.to_dicts(),
+                          "recent_runs": runs.to_dicts()}, default=str))
         return
-    table = Table(title=f"warehouse {wh.path}")
+    table = Table(title=f"warehouse {_safe(wh.path)}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in counts.items():
-        table.add_row(name, str(n))
+        table.add_row(name, f"{n:,}")
     console.print(table)
+    console.print("[bold]curate runs[/] (potstill report RUN_ID, potstill view RUN_ID)")
+    _print_frame(curate_runs, "table")
+    console.print("[bold]recent stage runs[/]")
     _print_frame(runs, "table")
 
 
@@ -270,8 +347,10 @@ def run_stage(
     if stage == "curate":
         from flows.curate import curate
 
-        result = curate(recipe=str(recipe) if recipe else str(load_recipe().path), warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
-                        overrides=_parse_sets(set) or None)
+        recipe_path, overrides = _checked_recipe(recipe, set)
+        result = _with_progress(curate, recipe=recipe_path,
+                                warehouse=_wh_path(warehouse) if (warehouse or STATE["warehouse"]) else None,
+                                overrides=overrides)
         _print_curate(result)
         return
     spec = load_recipe(recipe) if recipe else None
@@ -281,24 +360,131 @@ def run_stage(
     if provenance is not None:
         params["provenance"] = provenance
     wh = warehouse or STATE["warehouse"] or (spec.warehouse if spec else None)
-    result = stage_flow(stage)(warehouse=_wh_path(wh), **params)
+    flow_obj = stage_flow(stage)
+    _quiet_flow_errors()
+    result = flow_obj(warehouse=_wh_path(wh), **params)
     _print_result(result if isinstance(result, dict) else {"result": result})
 
 
+class _NoFlowErrors:
+    """A console-handler filter: Prefect's ERROR records of failed flow and task runs (tracebacks)
+    are left to the API log; the CLI prints the error as one line itself (`--debug` keeps them)."""
+
+    PREFIXES = ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine")
+
+    def filter(self, record) -> bool:
+        return record.levelno < 40 or not record.name.startswith(self.PREFIXES)
+
+
+def _quiet_flow_errors() -> None:
+    import logging
+
+    if STATE["debug"]:
+        return
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoFlowErrors) for f in handler.filters):
+            handler.addFilter(_NoFlowErrors())
+
+
+def _last_seconds(wh_path: str | None, recipe_name: str) -> float | None:
+    """Wall seconds of the last completed curate run of this recipe in the warehouse (for an ETA)."""
+    if not wh_path or not Path(wh_path).exists():
+        return None
+    try:
+        from warehouse import Warehouse
+
+        return Warehouse(wh_path, read_only=True).scalar_file("cli/last_curate_seconds", {"recipe": recipe_name})
+    except Exception:  # noqa: BLE001 - an ETA is optional: a busy or old warehouse gives none
+        return None
+
+
+def _with_progress(curate_flow, *, recipe: str, warehouse: str | None, overrides: dict | None) -> dict:
+    """Run curate with a live line (stage, elapsed, ETA from the last run of the same recipe) and one
+    printed line per finished stage (rows in / out / rejected, seconds)."""
+    import time
+
+    from rich.progress import SpinnerColumn, TimeRemainingColumn
+
+    import flows.curate as curate_module
+    from flows.recipe import load_recipe
+
+    _quiet_flow_errors()
+    name = load_recipe(recipe).name
+    previous = _last_seconds(warehouse or _wh_path(), name)
+    started = time.monotonic()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    if previous:
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        bar = progress.add_task(f"curate {_safe(name)}: starting Prefect", total=previous or None)
+
+        def hook(event: str, stage: str, result: dict) -> None:
+            elapsed = time.monotonic() - started
+            if event == "start":
+                progress.update(bar, description=f"curate {_safe(name)}: [bold]{_safe(stage)}[/]",
+                                completed=min(elapsed, previous or elapsed))
+                return
+            if result.get("skipped"):
+                progress.console.print(f"  {_safe(stage):<20} skipped")
+                return
+            counts = ", ".join(f"{label} {result[key]:,}" for key, label in
+                               (("n_in", "in"), ("n_out", "out"), ("n_rejected", "rejected"))
+                               if isinstance(result.get(key), int))
+            seconds = result.get("seconds")
+            progress.console.print(f"  [green]done[/] {_safe(stage):<20} {counts or ''}"
+                                   + (f"  ({seconds:,.1f} s)" if isinstance(seconds, int | float) else ""),
+                                   highlight=False)
+
+        curate_module.PROGRESS_HOOK = hook
+        try:
+            return curate_flow(recipe=recipe, warehouse=warehouse, overrides=overrides)
+        finally:
+            curate_module.PROGRESS_HOOK = None
+
+
+def _checked_recipe(recipe: Path | None, sets: list[str] | None) -> tuple[str, dict | None]:
+    """Load and validate the recipe and its overrides before Prefect starts: a bad file, key or
+    value is one line (RecipeError), not a failed flow run with a traceback."""
+    from flows.recipe import DEFAULT_RECIPE, apply_overrides, load_recipe
+
+    path = str(recipe or DEFAULT_RECIPE)
+    if recipe is not None and not Path(path).is_file():
+        raise CliError(f"--recipe {path}: no such file")
+    overrides = _parse_sets(sets) or None
+    apply_overrides(load_recipe(path), overrides)
+    return path, overrides
+
+
 def _print_curate(result: dict) -> None:
-    import polars as pl
+    """The end of a curate run: the Outcome, the reconciling funnel as a table, where things are."""
+    from flows.report import build_report
 
-    from flows.report import markdown_table
-
-    rows = [{"stage": s.get("stage"), "n_in": s.get("n_in"), "n_out": s.get("n_out"), "n_rejected": s.get("n_rejected"),
-             "seconds": s.get("seconds")} for s in result["stages"]]
-    console.print(markdown_table(pl.DataFrame(rows, strict=False), max_rows=100))
-    for s in result["stages"]:
-        for key in ("accuracy_before", "accuracy_after", "dataset", "checkpoint_path"):
-            if key in s:
-                console.print(f"{s['stage']}.{key}: {s[key]}")
-    console.print(f"report: {result['report']}")
-    console.print(f"warehouse: {result['warehouse']}  (query it: potstill --warehouse {result['warehouse']} sql \"from curated.cur_datasets\")")
+    report = build_report(_warehouse(result["warehouse"], read_only=True), result["run_id"])
+    console.print("[bold]Outcome[/]")
+    for line in report.outcome:
+        style = "bold red" if "TRUNCATED" in line else ""
+        console.print(f"  {_safe(line)}", style=style, highlight=False)
+    seconds = {s.get("run_id"): s.get("seconds") for s in result.get("stages", []) if isinstance(s.get("run_id"), str)}
+    table = Table(title="Funnel (n_in = n_out + n_rejected; reasons sum to n_rejected)", title_justify="left")
+    for name, justify in (("stage", "left"), ("unit", "left"), ("n_in", "right"), ("n_out", "right"), ("n_rejected", "right"),
+                          ("reasons", "left"), ("reconciles", "center"), ("s", "right")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for row in report.funnel.iter_rows(named=True):
+        ok = {True: "[green]yes[/]", False: "[red]NO[/]", None: "?"}[row["reconciles"]]
+        secs = seconds.get(row["run_id"])
+        table.add_row(*[_safe(row["stage"]), _safe(row["unit"])],
+                      *[f"{row[k]:,}" if isinstance(row[k], int) else "" for k in ("n_in", "n_out", "n_rejected")],
+                      _safe(row["reasons"]), ok, f"{secs:,.1f}" if isinstance(secs, int | float) else "")
+    console.print(table)
+    report_path = Path(result["report"])
+    console.print(f"report: {_safe(report_path)} (and {_safe(report_path.with_suffix('.html').name)})", highlight=False)
+    published = [s["dataset"] for s in result.get("stages", []) if s.get("stage") == "publish" and s.get("dataset")]
+    for name in [report_path.stem, *(p.replace("@", "-v") for p in published)]:
+        viewer = report_path.parent / f"{name}.traces.html"
+        if viewer.is_file():
+            console.print(f"trace viewer: {_safe(viewer)}", highlight=False)
+    console.print(f"warehouse: {_safe(result['warehouse'])}  (query it: potstill --warehouse {_safe(result['warehouse'])}"
+                  " sql \"select * from curated.cur_datasets\")", highlight=False)
 
 
 @app.command()
@@ -309,9 +495,9 @@ def demo(
 ) -> None:
     """Run the toy-world recipe end to end on CPU: curate → publish → fine-tune → evaluate."""
     from flows.curate import curate
-    from flows.recipe import DEFAULT_RECIPE
 
-    result = curate(recipe=str(recipe or DEFAULT_RECIPE), warehouse=_wh_path(warehouse), overrides=_parse_sets(set) or None)
+    recipe_path, overrides = _checked_recipe(recipe, set)
+    result = _with_progress(curate, recipe=recipe_path, warehouse=_wh_path(warehouse), overrides=overrides)
     _print_curate(result)
 
 
@@ -327,6 +513,22 @@ def report(
 
     path = write_report(build_report(_warehouse(warehouse, read_only=True), run_id), out or Path(f"report-{run_id}.{format}"), format)
     console.print(f"report written to {path}")
+
+
+@app.command()
+def view(
+    target: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME, NAME@latest) of a published dataset, or a curate run id")],
+    out: Annotated[Path | None, typer.Option(help="output HTML file (default: traces-<target>.html)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the provenance trace viewer: one self-contained HTML file, sentences coloured by class."""
+    from flows.report import dataset_viewer, run_viewer, write_viewer
+
+    wh = _warehouse(warehouse, read_only=True)
+    is_run = not wh.run_file("report/run", {"run_id": target}).is_empty()
+    page = run_viewer(wh, target) if is_run else dataset_viewer(wh, target)
+    path = write_viewer(page, out or Path(f"traces-{target.replace('@', '-v').replace('/', '_')}.html"))
+    console.print(f"trace viewer written to {_safe(str(path))}  (open it in a browser; no server needed)")
 
 
 @app.command()
@@ -396,10 +598,16 @@ def main() -> None:
     # the ephemeral API's cold start takes 7-12 s on 2 cores, longer under load: wait for it
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # the CLI shows its own progress: no per-model / per-dataset tqdm bars in between
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     debug = "--debug" in sys.argv
     import logging
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if not debug:  # a failed run's exception is printed once below, as one line; its traceback only with --debug
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).addFilter(lambda record: not record.exc_info)
     try:
         app(prog_name="potstill", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -414,7 +622,8 @@ def main() -> None:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        # the message may quote data: escape markup ("[/x]") and control characters (ANSI escapes)
+        err_console.print(f"[red]error:[/] {_safe(message)}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

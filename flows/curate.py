@@ -29,6 +29,15 @@ from flows.recipe import (
 from warehouse import Warehouse, default_path
 from warehouse.runs import stage_run
 
+# The CLI's live progress: called as PROGRESS_HOOK(event, stage, result), event "start" or "done";
+# None in deployments (the Prefect UI shows the subflow runs).
+PROGRESS_HOOK = None
+
+
+def _progress(event: str, stage: str, result: dict | None = None) -> None:
+    if PROGRESS_HOOK is not None:
+        PROGRESS_HOOK(event, stage, result or {})
+
 
 def _run_name() -> str:
     params = flow_run.parameters or {}
@@ -41,6 +50,7 @@ def _stage(recipe: Recipe, stage: str, warehouse: str, log, **extra: Any) -> dic
         log.info("stage %s: skipped by the recipe", stage)
         return {"stage": stage, "skipped": True}
     params = {**resolve_repo_paths(recipe.stage_params(stage)), **extra}
+    _progress("start", stage)
     started = time.monotonic()
     flow_obj = stage_flow(stage)
     runner = task_runner_for(recipe.task_runner, recipe.ray_address) if stage in CPU_STAGES else None
@@ -51,6 +61,7 @@ def _stage(recipe: Recipe, stage: str, warehouse: str, log, **extra: Any) -> dic
     result.setdefault("stage", stage)
     result["seconds"] = round(time.monotonic() - started, 2)
     log.info("stage %s: %s", stage, {k: v for k, v in result.items() if k in ("n_in", "n_out", "n_rejected", "seconds")})
+    _progress("done", stage, result)
     return result
 
 
@@ -105,8 +116,10 @@ def _checked(result: dict, wh_path: str, log) -> list[dict]:
     from flows.publish import validate_flow
 
     started = time.monotonic()
+    _progress("start", f"validate:{result['stage']}")
     check = validate_flow(warehouse=wh_path, run_id=result["run_id"]) or {}
     check = {**check, "stage": f"validate:{result['stage']}", "seconds": round(time.monotonic() - started, 2)}
+    _progress("done", check["stage"], check)
     log.info("contracts after %s: %s rows checked, %s blocking failures", result["stage"], check.get("n_in"),
              check.get("n_blocking_failures"))
     return [result, check]
@@ -138,11 +151,14 @@ def _finetune_and_evaluate(spec: Recipe, wh_path: str, published: dict, log) -> 
     from flows.finetune import on_publish
 
     started = time.monotonic()
+    _progress("start", "finetune+evaluate")
     params = spec.stage_params("finetune")
     result = on_publish(dataset_name=published["dataset"].split("@")[0], version=published["version"],
                         recipe=params.get("recipe"), warehouse=wh_path) or {}
     out = {"stage": "finetune+evaluate", "dataset": result.get("dataset"), "checkpoint_path": result.get("checkpoint_path"),
-           "seconds": round(time.monotonic() - started, 2)}
+           "seconds": round(time.monotonic() - started, 2),
+           "child_run_ids": [r for r in ((result.get("finetune") or {}).get("run_id"), (result.get("evaluate") or {}).get("run_id"))
+                             if isinstance(r, str)]}
     evaluation = result.get("evaluate") or {}
     for entry in evaluation.get("models", evaluation.get("evals", [])) or []:
         metrics = entry.get("metrics") or []
@@ -150,19 +166,24 @@ def _finetune_and_evaluate(spec: Recipe, wh_path: str, published: dict, log) -> 
         label = "accuracy_after" if entry.get("model_id") == result.get("checkpoint_path") else "accuracy_before"
         out[label] = overall.get("pass_at_1")
     log.info("finetune+evaluate: %s", out)
+    _progress("done", "finetune+evaluate", out)
     return out
 
 
 def _ingest(item, kind: str, wh_path: str) -> dict:
     from flows.ingest import ingest_flow
 
+    _progress("start", f"ingest_{kind}")
     result = ingest_flow(path=resolve_path(item.path), kind=kind, warehouse=wh_path, source=item.source,
                          model=item.model, domain=item.domain, split=item.split, mapping=item.map or None)
-    return {**result, "stage": f"ingest_{kind}", "n_in": result["read"], "n_out": result["accepted"], "n_rejected": result["rejected"]}
+    out = {**result, "stage": f"ingest_{kind}", "n_in": result["read"], "n_out": result["accepted"], "n_rejected": result["rejected"]}
+    _progress("done", out["stage"], out)
+    return out
 
 
 def _link_children(wh: Warehouse, run_id: str, stages: list[dict]) -> None:
     child_ids = [s["run_id"] for s in stages if isinstance(s.get("run_id"), str)]
+    child_ids += [r for s in stages for r in s.get("child_run_ids", [])]
     if child_ids:
         wh.execute_file("curate/link_children", {"run_id": run_id, "child_ids": child_ids})
 

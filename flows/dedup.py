@@ -17,10 +17,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
+from flows.dedup_semantic import run_semantic
 from tasks.dedup.decontam import BenchmarkIndex, DecontamConfig, find_contamination, load_benchmark
 from tasks.dedup.minhash import MinhashConfig, NearDupIndex, NearDupResult
 from tasks.dedup.pipeline import REASONS, DedupConfig, SignedTexts, cluster_signed, sign_texts
-from warehouse import Warehouse
+from tasks.dedup.semantic import SemanticConfig
+from warehouse import Warehouse, one_connection
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 STAGE = "dedup"
@@ -44,6 +46,7 @@ def fetch_texts(wh: Warehouse, kind: str, ids: Sequence[str]) -> dict[str, str]:
 
 
 @task(name="dedup-sign-shard", cache_policy=NO_CACHE)
+@one_connection
 def sign_task(warehouse: str, kind: str, ids: list[str], cfg: DedupConfig) -> SignedTexts:
     """Read one shard of texts; return their exact-text hashes and MinHash signatures."""
     texts = fetch_texts(Warehouse(warehouse), kind, ids)
@@ -51,6 +54,7 @@ def sign_task(warehouse: str, kind: str, ids: list[str], cfg: DedupConfig) -> Si
 
 
 @task(name="dedup-resolve", cache_policy=NO_CACHE)
+@one_connection
 def resolve_task(warehouse: str, kind: str, index: NearDupIndex) -> NearDupResult:
     """LSH candidates, exact-Jaccard verification (texts fetched in batches), union-find clusters."""
     wh = Warehouse(warehouse)
@@ -58,6 +62,7 @@ def resolve_task(warehouse: str, kind: str, index: NearDupIndex) -> NearDupResul
 
 
 @task(name="decontam-shard", cache_policy=NO_CACHE)
+@one_connection
 def decontam_task(warehouse: str, run_id: str, ids: list[str], index: BenchmarkIndex, fingerprint: str) -> dict:
     """Check one shard of prompts against one benchmark; commit every check and its rejections together."""
     wh = Warehouse(warehouse)
@@ -168,6 +173,7 @@ def run_dedup(
     cfg: DedupConfig | None = None,
     decontam: DecontamConfig | None = None,
     shard_size: int = 20_000,
+    semantic: SemanticConfig | None = None,
 ) -> dict:
     """Dedup then decontaminate what the warehouse holds; returns run stats. Works without Prefect."""
     cfg = cfg or DedupConfig()
@@ -175,16 +181,20 @@ def run_dedup(
     unknown = sorted(set(levels) - set(KINDS))
     if unknown:
         raise ValueError(f"dedup: levels must be 'prompt' and/or 'trace', got {unknown}")
-    config = {"dedup": str(cfg), "decontam": str(decontam), "benchmarks": list(benchmarks or [])}
+    config = {"dedup": str(cfg), "decontam": str(decontam), "benchmarks": list(benchmarks or []),
+              "semantic": str(semantic) if semantic and semantic.enabled else None}
     stats: dict = {}
     with stage_run(Warehouse(warehouse), STAGE, config) as run:
         run.stats = stats
         for kind in levels:
             stats[kind] = _dedup_kind(run.wh, kind, cfg, run.run_id, shard_size)
         stats["decontamination"] = _decontaminate(run.wh, benchmarks or [], decontam, run.run_id, shard_size)
+        stats["semantic"] = run_semantic(run.wh, semantic, benchmarks or [], run.run_id,
+                                         {k: cfg.casefold(k) for k in ("prompt", "trace")})
         run.n_in = sum(stats[k]["n_items"] for k in levels)
         n_dup = sum(stats[k]["n_duplicates"] for k in levels)
-        run.n_out, run.n_rejected = run.n_in - n_dup, n_dup + stats["decontamination"]["n_contaminated"]
+        n_contaminated = stats["decontamination"]["n_contaminated"] + stats["semantic"]["n_removed"]
+        run.n_out, run.n_rejected = run.n_in - n_dup, n_dup + n_contaminated
     return {"run_id": run.run_id, "n_in": run.n_in, "n_out": run.n_out, "n_rejected": run.n_rejected,
             "config_fingerprint": str(cfg), **stats}
 
@@ -200,6 +210,7 @@ def dedup_flow(
     trace_scope: str = "prompt",
     ngram_size: int = 8,
     shard_size: int = 20_000,
+    semantic: SemanticConfig | None = None,
 ) -> dict:
     """Exact + MinHash near-duplicate clusters (prompts, traces) and n-gram decontamination.
 
@@ -209,8 +220,9 @@ def dedup_flow(
         threshold, num_perm, shingle_size: MinHash LSH (docs/methods.md#deduplication-and-decontamination defaults).
         trace_scope: 'prompt' (traces duplicate only within their prompt) or 'global'.
         ngram_size: decontamination word n-gram size (Open-R1: 8).
+        semantic: embedding dedup + decontamination (`{enabled: true, threshold: 0.72, ...}`; needs the semantic extra).
     """
     near = {"threshold": threshold, "num_perm": num_perm, "shingle_size": shingle_size}
     cfg = DedupConfig(prompt=MinhashConfig(**near, formula_match=True), trace=MinhashConfig(**near), trace_scope=trace_scope)
     return run_dedup(warehouse=warehouse, benchmarks=benchmarks, levels=tuple(levels or ("prompt", "trace")), cfg=cfg,
-                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size)
+                     decontam=DecontamConfig(ngram_size=ngram_size), shard_size=shard_size, semantic=semantic)

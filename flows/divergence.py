@@ -1,7 +1,7 @@
 """Divergence flow: teacher-forced log-probs → sentence scores → provenance (docs/methods.md#provenance-tracing).
 
 For every teacher trace not yet done for (student, splitter): score it under the student (always
-teacher-forced) and under its teacher when the generation stage did not capture log-probs (needs
+teacher-forced, on the context the trace was sampled from: `tasks.divergence.context`) and under its teacher when the generation stage did not capture log-probs (needs
 the teacher's weights: `teacher=`), map tokens to sentences by character offsets, and commit the
 shard's token log-probs, sentence scores and rejections in one transaction. A re-run does only
 what is missing. The provenance classes are SQL: `curated.cur_provenance_sentences` /
@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task
+from tasks.divergence.context import recorded_context
 from tasks.divergence.provenance import DEFAULT_ALPHA, DEFAULT_BETA, ProvenanceConfig, sentence_score_rows
 from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 from tasks.divergence.sentences import SplitConfig
@@ -89,6 +90,13 @@ def _token_rows(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
     )
 
 
+def scoring_items(traces: pl.DataFrame, model_id: str) -> list[ScoringItem]:
+    """Traces (trace_id, problem_text, completion_text [+ context columns]) as items for `model_id`,
+    each on its recorded context where the trace has one."""
+    return [ScoringItem(r["trace_id"], r.get("problem_text") or "", r["completion_text"], recorded_context(r, model_id))
+            for r in traces.iter_rows(named=True)]
+
+
 @task(name="divergence-shard", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_id: str) -> dict:
     """Score one shard under the student (and teacher where needed); commit tokens + sentences together."""
@@ -97,13 +105,10 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
     new_tokens: list[pl.DataFrame] = []
     stats = {"student_tokens": 0, "teacher_tokens": 0, "scoring_s": 0.0}
 
-    def items(df: pl.DataFrame) -> list[ScoringItem]:
-        return [ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"]) for r in df.iter_rows(named=True)]
-
     need_student = shard.filter(~pl.col("has_student_tokens"))
     if need_student.height:
         scorer = _scorer(cfg.student, cfg.student_model_id, cfg.scoring)
-        table = pl.from_arrow(scorer.score(items(need_student)))
+        table = pl.from_arrow(scorer.score(scoring_items(need_student, cfg.student_model_id)))
         new_tokens.append(table)
         stats["student_tokens"] += scorer.last_tokens
         stats["scoring_s"] += scorer.last_seconds
@@ -115,7 +120,7 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
                                f"no log-probs of {r['model_id']} for this trace; pass teacher=<its model folder> to score it", None))
         if mine.height:
             scorer = _scorer(cfg.teacher, cfg.teacher_model_id, cfg.scoring)
-            new_tokens.append(pl.from_arrow(scorer.score(items(mine))))
+            new_tokens.append(pl.from_arrow(scorer.score(scoring_items(mine, cfg.teacher_model_id))))
             stats["teacher_tokens"] += scorer.last_tokens
             stats["scoring_s"] += scorer.last_seconds
 
@@ -207,6 +212,7 @@ def divergence_flow(
     max_batch_tokens: int = 16384,
     cpu_threads: int | None = None,
     split_scope: str | None = None,
+    splitter: str | None = None,
     shard_size: int = 256,
     prompt_split: str | None = "train",
     limit: int | None = None,
@@ -217,11 +223,17 @@ def divergence_flow(
     Args:
         teacher: the teacher's model folder; needed only for traces without captured log-probs.
         teacher_model_id: restrict to traces of this model (default: the teacher folder's id, else all teachers).
-        student, split_scope: the student's model folder or hub id and the splitter's scope; default:
-            the recipe's `provenance:` section (which select reads too), else the toy-world student.
+        student, split_scope, splitter: the student's model folder or hub id, the splitter's scope and
+            version ('sent-v1', or 'sent-v2': lists, LaTeX, code, prices; stored with every sentence
+            score); default: the recipe's `provenance:` section (which select reads too), else the
+            toy-world student and sent-v1.
     """
     prov = provenance or ProvenanceConfig()
-    split = replace(prov.split, scope=split_scope) if split_scope else prov.split
+    split = prov.split
+    if split_scope:
+        split = replace(split, scope=split_scope)
+    if splitter:
+        split = replace(split, version=splitter)
     cfg = DivergenceConfig(
         student=student or prov.student or DivergenceConfig.student, teacher=teacher, student_model_id=student_model_id,
         teacher_model_id=teacher_model_id,
@@ -290,6 +302,9 @@ def run_provenance_analysis(
                                      limit=n_prompts)
             have = wh.run_file("divergence/split_traces", {"model_id": d_id, "split": split})
         if have.height == 0:
+            if not wh.scalar_file("divergence/split_prompt_count", {"split": split}):
+                raise DivergenceError(f"no {split!r} prompts in {wh.path}; ingest some first, e.g. `potstill run ingest "
+                                      f"--set path=toyworld/data/eval.jsonl --set split={split} --set source=toy-eval`")
             raise DivergenceError(f"no traces of {d_id} on {split!r} prompts; sample the distilled model first (sample=True)")
         if verify:
             try:
@@ -360,8 +375,7 @@ def _score_missing_tokens(wh: Warehouse, traces: pl.DataFrame, model_path: str, 
     for lo in range(0, todo.height, shard_size):
         part = todo.slice(lo, shard_size)
         scorer = _scorer(model_path, model_id, cfg)
-        table = pl.from_arrow(scorer.score([ScoringItem(r["trace_id"], r["problem_text"] or "", r["completion_text"])
-                                            for r in part.iter_rows(named=True)]))
+        table = pl.from_arrow(scorer.score(scoring_items(part, model_id)))
         n += wh.load(TOKEN_TABLE, _token_rows(table, run_id), key=["trace_id", "model_id"])
     return n
 

@@ -75,7 +75,7 @@ def _section_model(stage: str) -> type[BaseModel]:
     fn = stage_flow(stage)
     raw_fn = getattr(fn, "fn", fn)
     sig = inspect.signature(raw_fn)
-    hints = typing.get_type_hints(raw_fn)
+    hints = typing.get_type_hints(raw_fn, include_extras=True)  # keep Annotated[..., Field(ge=1)] constraints
     fields: dict[str, Any] = {}
     for name, param in sig.parameters.items():
         if name in MANAGED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -102,6 +102,15 @@ class Inputs(BaseModel):
     traces: list[InputFile] = Field(default_factory=list)
 
 
+class CardInfo(BaseModel):
+    """What an exported dataset's card says about its terms (Hugging Face dataset-card metadata)."""
+
+    model_config = ConfigDict(extra="forbid")
+    license: str = Field(default="other", description="SPDX-style id of the data's license, e.g. apache-2.0, cc-by-4.0")
+    language: list[str] = Field(default_factory=lambda: ["en"], description="ISO 639-1 codes")
+    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"], description="Hub task categories")
+
+
 class Recipe(BaseModel):
     """A curate recipe. `stages` maps a stage name to its flow's parameters (validated per flow)."""
 
@@ -118,6 +127,7 @@ class Recipe(BaseModel):
     skip: list[str] = Field(default_factory=list, description="stages not to run")
     task_runner: Literal["default", "ray"] = Field(default="default", description="ray: CPU stages' shards run on a Ray cluster (prefect-ray)")
     ray_address: str | None = Field(default=None, description="Ray cluster address (e.g. ray://head:10001); default: a local cluster")
+    card: CardInfo = Field(default_factory=CardInfo, description="license, language and task categories of exports")
     path: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -127,7 +137,7 @@ class Recipe(BaseModel):
 
     def fingerprint(self) -> str:
         """Of what the recipe says, not where the repo is checked out (a resolved student is repo-relative)."""
-        data = self.model_dump(mode="json", exclude={"path", "warehouse"})
+        data = self.model_dump(mode="json", exclude={"path", "warehouse", "card"})  # the card's terms do not change the data
         student = data["provenance"]["student"]
         if student and Path(student).is_relative_to(REPO):
             data["provenance"]["student"] = str(Path(student).relative_to(REPO))

@@ -19,12 +19,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import call_task, map_shards
+from tasks.common.sharding import stage_shard_size
 from tasks.quality.basis import length_basis, score_basis, verdict_basis
 from tasks.quality.filters import FilterConfig, apply_filters
 from tasks.quality.filters import preset as filter_preset
 from tasks.quality.prompt_stats import PromptStatsConfig, prompt_stats
 from tasks.quality.signals import GROUP_METRICS, SCORER, SCORER_VERSION, SignalConfig, length_ratios, trace_signals
-from warehouse import Warehouse
+from warehouse import Warehouse, one_connection
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 STAGE = "quality"
@@ -49,6 +50,7 @@ def _stamp(df: pl.DataFrame, run_id: str, at: str) -> pl.DataFrame:
 
 
 @task(name="score-shard", cache_policy=NO_CACHE)
+@one_connection
 def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalConfig) -> int:
     """Per-trace signals of one shard, committed in one transaction; returns rows written."""
     wh = Warehouse(warehouse)
@@ -61,6 +63,7 @@ def score_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: SignalCon
 
 
 @task(name="flag-shard", cache_policy=NO_CACHE)
+@one_connection
 def flag_task(warehouse: str, run_id: str, trace_ids: list[str], cfg: FilterConfig) -> dict:
     """Filter flags of one shard of traces (one row per trace judged) and their rejections, in one transaction."""
     wh = Warehouse(warehouse)
@@ -133,7 +136,7 @@ def run_score(
     filters: FilterConfig | str = "default",
     signals: SignalConfig | None = None,
     stats_cfg: PromptStatsConfig | None = None,
-    shard_size: int = 5_000,
+    shard_size: int | None = None,
 ) -> dict:
     """Score, flag and compute prompt stats for what the warehouse holds; returns run stats. Works without Prefect."""
     signals = signals or SignalConfig()
@@ -146,14 +149,16 @@ def run_score(
         wh, run_id, run.stats = run.wh, run.run_id, out
         pending = wh.run_file("score/pending_traces", {"scorer_version": scorer_version(signals)})["trace_id"].to_list()
         out["n_in"] = run.n_in = len(pending)
+        size = stage_shard_size("score", len(pending), shard_size)  # None: Prefect's cost <= 2% of the work
         out["scores_written"] = sum(map_shards(
-            score_task, [(wh.path, run_id, pending[i : i + shard_size], signals) for i in range(0, len(pending), shard_size)]
+            score_task, [(wh.path, run_id, pending[i : i + size], signals) for i in range(0, len(pending), size)]
         ))
         out["length_ratios_written"] = _length_ratios(wh, run_id, signals)
         all_ids = wh.run_file("score/trace_ids")["trace_id"].to_list()
         flagged = {"judged": 0, "flagged": 0, "by_reason": {}}
-        for i in range(0, len(all_ids), shard_size):
-            part = call_task(flag_task, wh.path, run_id, all_ids[i : i + shard_size], filters)
+        size = stage_shard_size("score", len(all_ids), shard_size)
+        for i in range(0, len(all_ids), size):
+            part = call_task(flag_task, wh.path, run_id, all_ids[i : i + size], filters)
             flagged["judged"] += part["judged"]
             flagged["flagged"] += part["flagged"]
             for reason, n in part["by_reason"].items():
@@ -169,7 +174,7 @@ def run_score(
 def score_flow(
     warehouse: str | None = None,
     preset: str = "default",
-    shard_size: int = 5_000,
+    shard_size: int | None = None,
     hard_below: float = 0.2,
     easy_above: float = 0.8,
 ) -> dict:
@@ -177,6 +182,7 @@ def score_flow(
 
     Args:
         preset: the filter preset whose reason codes flag traces (nothing is deleted).
+        shard_size: traces per task; None sizes shards so Prefect's per-task cost is <= 2% of the work.
         hard_below, easy_above: pass-rate edges of the difficulty bands (Open-R1 keeps 20-80%).
     """
     return run_score(warehouse=warehouse, filters=preset, stats_cfg=PromptStatsConfig(hard_below, easy_above),

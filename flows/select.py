@@ -142,8 +142,15 @@ def run_select(
                   "signals_skipped": skipped, "select_run_id": run.run_id}
         params["criteria_skipped"] = sorted(set(params["criteria_skipped"]) | {s for s in skipped if s in (
             "verdict_status", "is_representative", "is_contaminated", "passes_quality")})
-        rej = result.rejections
-        run.record((t, code, detail, None) for t, code, detail in rej.select("trace_id", "reason_code", "detail").iter_rows())
+        rej = result.rejections.select("trace_id", "reason_code", "detail")
+        # eligible but not chosen (per-prompt cap or budget): rejected too, so in = out + rejected
+        unchosen = (candidates.select("trace_id").unique(maintain_order=True)
+                    .join(result.rows.select("trace_id"), on="trace_id", how="anti")
+                    .join(rej.select("trace_id"), on="trace_id", how="anti"))
+        rej = pl.concat([rej, unchosen.with_columns(
+            reason_code=pl.lit("not_selected"),
+            detail=pl.lit(f"eligible, not chosen by {policy}: ranked below the per-prompt cap or the budget"))])
+        run.record((t, code, detail, None) for t, code, detail in rej.iter_rows())
         version = None
         if dataset_name and publish and result.rows.height:
             version = call_task(publish_task, wh.path, dataset_name, result.rows, policy, params, str(cfg),

@@ -11,19 +11,22 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import nullcontext
+from typing import Annotated, Literal
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
 from flows.common import call_task
 from tasks.verify.code import CodeConfig
-from tasks.verify.core import VerifyConfig, summarize, verify_traces, vote_traces
+from tasks.verify.core import VerifyConfig, check_settings, summarize, verify_traces, vote_traces
 from tasks.verify.math import MathConfig, VoteConfig, math_pool
 from tasks.verify.pool import DeadlinePool
 from tasks.verify.sandbox import SandboxConfig, available_tier
-from tasks.verify.verdicts import DECISIVE
-from warehouse import Warehouse
+from tasks.verify.verdicts import DECISIVE, VerifyError
+from warehouse import Warehouse, one_connection
+from warehouse.db import WarehouseError
 from warehouse.runs import record_rejections, rejection_rows, stage_run, utcnow
 
 VERDICT_KEY = ["trace_id", "verifier", "verifier_version", "input_hash"]
@@ -57,6 +60,7 @@ def _write(wh: Warehouse, run_id: str, verdicts: pl.DataFrame, agreement: pl.Dat
 
 
 @task(name="verify-shard", cache_policy=NO_CACHE)
+@one_connection
 def verify_shard(warehouse: str, run_id: str, trace_ids: list[str], cfg: VerifyConfig, pool: DeadlinePool, workers: int) -> dict:
     """Verify one shard of traces (reference answer or tests) and commit its verdicts."""
     wh = Warehouse(warehouse)
@@ -65,6 +69,7 @@ def verify_shard(warehouse: str, run_id: str, trace_ids: list[str], cfg: VerifyC
 
 
 @task(name="vote-shard", cache_policy=NO_CACHE)
+@one_connection
 def vote_shard(warehouse: str, run_id: str, prompts: pl.DataFrame, cfg: VerifyConfig, pool: DeadlinePool) -> dict:
     """Majority-vote one shard of prompts without a reference answer and commit verdicts + agreement."""
     wh = Warehouse(warehouse)
@@ -81,6 +86,7 @@ def _shards(ids: list, size: int) -> list[list]:
 
 
 def _merge(total: dict, part: dict) -> None:
+    total["shards"] = total.get("shards", 0) + 1
     for key in ("written", "rejected", "n_decisive"):
         total[key] = total.get(key, 0) + part.get(key, 0)
     for key in ("by_status", "by_reason"):
@@ -103,38 +109,48 @@ def run_verify(
 
     `pool` lets a caller reuse a started math pool across runs (it is not closed here).
     """
+    check_settings(workers=workers, shard_size=shard_size, code_shard_size=code_shard_size, limit=limit)
     cfg = cfg or VerifyConfig()
     workers = max(1, workers or os.cpu_count() or 1)
     params = cfg.versions()
     totals: dict = {"n_in": 0}
     with stage_run(Warehouse(warehouse), "verify", cfg) as run:
-        wh, run.stats = run.wh, totals
-        pending = wh.run_file("verify/pending_traces", params)
-        votes = wh.run_file("verify/pending_votes", params)
-        if limit is not None:
-            pending, votes = pending.head(limit), votes.head(limit)
-        totals["n_in"] = run.n_in = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
-        has_code = (pending["verifier"] == "code_sandbox").any()
-        totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
-        if totals["sandbox_tier"] not in (None, "bwrap"):
-            log.warning("code sandbox tier is %r, not bwrap: no read-only filesystem%s; install it with "
-                        "`sh tasks/verify/install_sandbox.sh`", totals["sandbox_tier"],
-                        "" if totals["sandbox_tier"] == "unshare" else " and no network isolation")
+        try:
+            wh, run.stats = run.wh, totals
+            pending = wh.run_file("verify/pending_traces", params)
+            votes = wh.run_file("verify/pending_votes", params)
+            if limit is not None:
+                pending, votes = pending.head(limit), votes.head(limit)
+            totals["n_in"] = run.n_in = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
+            has_code = (pending["verifier"] == "code_sandbox").any()
+            totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
+            if totals["sandbox_tier"] not in (None, "bwrap"):
+                log.warning("code sandbox tier is %r, not bwrap: no read-only filesystem%s; install it with "
+                            "`sh tasks/verify/install_sandbox.sh`", totals["sandbox_tier"],
+                            "" if totals["sandbox_tier"] == "unshare" else " and no network isolation")
 
-        def merge(part: dict) -> None:
-            _merge(totals, part)
-            run.n_out, run.n_rejected = totals.get("written", 0), totals.get("rejected", 0)
+            def merge(part: dict) -> None:
+                _merge(totals, part)
+                run.n_out, run.n_rejected = totals.get("written", 0), totals.get("rejected", 0)
 
-        with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
-            for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
-                ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()
-                for shard in _shards(ids, size):
-                    merge(call_task(verify_shard, wh.path, run.run_id, shard, cfg, active, workers))
-            prompt_rows = votes.select("prompt_id", "input_hash")
-            for start in range(0, prompt_rows.height, max(1, shard_size // 8)):
-                merge(call_task(vote_shard, wh.path, run.run_id, prompt_rows.slice(start, max(1, shard_size // 8)), cfg, active))
-            totals["workers_killed"] = active.n_killed
-            totals["workers_crashed"] = active.n_crashed
+            with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
+                for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):
+                    ids = pending.filter(pl.col("verifier") == verifier)["trace_id"].to_list()
+                    for shard in _shards(ids, size):
+                        merge(call_task(verify_shard, wh.path, run.run_id, shard, cfg, active, workers))
+                prompt_rows = votes.select("prompt_id", "input_hash")
+                for start in range(0, prompt_rows.height, max(1, shard_size // 8)):
+                    merge(call_task(vote_shard, wh.path, run.run_id, prompt_rows.slice(start, max(1, shard_size // 8)), cfg, active))
+                totals["workers_killed"] = active.n_killed
+                totals["workers_crashed"] = active.n_crashed
+        except BaseException as exc:
+            committed = (f"committed before the failure: {totals.get('written', 0)} verdicts in {totals.get('shards', 0)} "
+                         f"shard(s) of run {run.run_id}; a re-run does only the rest")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            run.error_message = f"{first[:1500]}; {committed}"
+            if isinstance(exc, (WarehouseError, VerifyError)):
+                raise type(exc)(f"{first}; {committed}") from exc
+            raise
         n_out, n_rejected = run.n_out or 0, run.n_rejected or 0
     return {"run_id": run.run_id, "n_in": totals["n_in"], "n_out": n_out, "n_rejected": n_rejected,
             "n_decisive": totals.get("n_decisive", 0), "by_status": totals.get("by_status", {}),
@@ -145,14 +161,14 @@ def run_verify(
 @flow(name="verify", flow_run_name="verify")
 def verify_flow(
     warehouse: str | None = None,
-    workers: int | None = None,
-    shard_size: int = 1000,
-    code_shard_size: int = 32,
-    math_deadline_s: float = 5.0,
-    code_wall_s: float = 10.0,
-    isolation: str = "auto",
-    min_vote_answers: int = 3,
-    limit: int | None = None,
+    workers: Annotated[int | None, Field(ge=1)] = None,
+    shard_size: Annotated[int, Field(ge=1)] = 1000,
+    code_shard_size: Annotated[int, Field(ge=1)] = 32,
+    math_deadline_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0,
+    code_wall_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0,
+    isolation: Literal["auto", "bwrap", "unshare", "none"] = "auto",
+    min_vote_answers: Annotated[int, Field(ge=1)] = 3,
+    limit: Annotated[int | None, Field(ge=0)] = None,
 ) -> dict:
     """Verify every trace without a verdict for the current verifier versions.
 
@@ -167,6 +183,8 @@ def verify_flow(
         min_vote_answers: answered traces a prompt needs before its majority vote counts.
         limit: verify at most this many pending traces (and vote at most this many prompts).
     """
+    check_settings(workers=workers, shard_size=shard_size, code_shard_size=code_shard_size, limit=limit,
+                   math_deadline_s=math_deadline_s, code_wall_s=code_wall_s, min_vote_answers=min_vote_answers)
     cfg = VerifyConfig(
         math=MathConfig(deadline_s=math_deadline_s),
         code=CodeConfig(sandbox=SandboxConfig(wall_s=code_wall_s, isolation=isolation)),

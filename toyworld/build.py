@@ -28,6 +28,7 @@ import torch
 
 from tasks.common.text import split_think
 from toyworld.datagen import DataSpec, read_jsonl, write_data
+from toyworld.leaks import write_paraphrased_leaks
 from toyworld.modeling import ModelSpec, TrainSpec, example_stream, generate, n_params, new_model, train
 from toyworld.problems import (
     CODE_NEAR_DUP_PHRASING,
@@ -533,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         ts = time.perf_counter()
         if stage == "data":
             m = write_data(DataSpec(), args.data_dir)
+            write_paraphrased_leaks(args.data_dir)  # toyworld/leaks.py: reworded benchmark items, a separate prompt file
             print(f"[data] {json.dumps(m['counts'])}", flush=True)
         elif stage in RECIPES:
             recipe = RECIPES[stage]

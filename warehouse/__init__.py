@@ -6,6 +6,7 @@ from warehouse.db import (
     WarehouseBusyError,
     WarehouseError,
     default_path,
+    one_connection,
 )
 
-__all__ = ["MigrationError", "Warehouse", "WarehouseBusyError", "WarehouseError", "default_path"]
+__all__ = ["MigrationError", "Warehouse", "WarehouseBusyError", "WarehouseError", "default_path", "one_connection"]

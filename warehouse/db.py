@@ -2,7 +2,10 @@
 
 Every write is a short-lived connection + transaction so other processes can get in between.
 DuckDB allows one writing process per file; a second process gets a clear `WarehouseBusyError`
-after a bounded retry.
+after a bounded retry. A block of work that reads and writes several times (one shard of a stage)
+runs inside `Warehouse.session()`: the file is opened once for the block (opening it costs
+~0.1-0.2 s: catalog load, and a checkpoint when the last connection closes) and every connection
+inside is a cheap cursor on it.
 
 >>> wh = Warehouse(":memory:")          # doctest: +SKIP
 >>> wh.load("raw.raw_prompts", df, key=["prompt_id"])   # doctest: +SKIP
@@ -16,10 +19,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -33,9 +37,11 @@ VIEW_LAYERS = ("staging", "curated", "meta")
 DEFAULT_PATH = Path.home() / ".local" / "share" / "potstill" / "warehouse.duckdb"
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_PID = re.compile(r"PID (\d+)")
+T = TypeVar("T")
 _INCLUDE = re.compile(r"\{([a-z_]+)\}")
 
 _process_locks: dict[str, threading.RLock] = {}
+_sessions = threading.local()  # per thread: {(file, read_only): the open connection of a `session()`}
 _migrated: set[str] = set()
 _registry_lock = threading.Lock()
 
@@ -111,6 +117,7 @@ class Warehouse:
         path: the DuckDB file, ":memory:" for tests; default `default_path()`.
         busy_timeout_s: how long to retry when another process holds the write lock.
         read_only: open read-only (a process that only queries).
+        config: DuckDB settings for every connection (e.g. `enable_external_access=False`).
     """
 
     def __init__(
@@ -121,14 +128,17 @@ class Warehouse:
         read_only: bool = False,
         migrations_dir: Path = MIGRATIONS_DIR,
         views_dir: Path = VIEWS_DIR,
+        config: dict | None = None,
     ) -> None:
         self.path = str(path) if path is not None else str(default_path())
+        self.config = dict(config or {})
         self.busy_timeout_s = busy_timeout_s
         self.read_only = read_only
         self.migrations_dir = migrations_dir
         self.views_dir = views_dir
         self._memory_con: duckdb.DuckDBPyConnection | None = None
         key = self.path if self.path == ":memory:" else os.path.realpath(self.path)
+        self._session_key = (key if self.path != ":memory:" else str(id(self)), read_only)
         with _registry_lock:
             self._lock = _process_locks.setdefault(key if self.path != ":memory:" else str(id(self)), threading.RLock())
 
@@ -142,7 +152,7 @@ class Warehouse:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif not Path(self.path).exists():
             raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
-        return duckdb.connect(self.path, read_only=self.read_only)
+        return duckdb.connect(self.path, read_only=self.read_only, config=self.config)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout_s
@@ -165,14 +175,47 @@ class Warehouse:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection (migrated on first use in this process); closed on exit."""
+        """A short-lived connection (migrated on first use in this process); closed on exit.
+
+        Inside `session()` (same thread) it is a cursor on the session's open connection: its own
+        transaction, no reopening of the file.
+        """
         self.ensure()
         with self._lock:
-            con = self._connect()
+            held = self._held()
+            con = held.cursor() if held is not None else self._connect()
             try:
                 yield con
             finally:
                 con.close()
+
+    def _held(self) -> duckdb.DuckDBPyConnection | None:
+        return getattr(_sessions, "cons", {}).get(self._session_key)
+
+    @contextmanager
+    def session(self) -> Iterator[Warehouse]:
+        """Keep the file open for a block of work (e.g. one shard): every `connect`, `transaction`,
+        `query` and `load` inside it, in this thread, on any `Warehouse` of this file, reuses one open
+        connection. Nested sessions are one session. The write lock is held only while a connection
+        is in use, as without a session; other processes can open the file once it ends.
+
+        >>> with wh.session():                     # doctest: +SKIP
+        ...     rows = wh.query("select ...")
+        ...     wh.load("raw.raw_scores", scores, key=[...])
+        """
+        if self._held() is not None or self.path == ":memory:":
+            yield self
+            return
+        self.ensure()
+        if not hasattr(_sessions, "cons"):
+            _sessions.cons = {}
+        with self._lock:
+            _sessions.cons[self._session_key] = self._connect()
+        try:
+            yield self
+        finally:
+            with self._lock:
+                _sessions.cons.pop(self._session_key).close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -205,6 +248,16 @@ class Warehouse:
                 return
             self.migrate()
             _migrated.add(key)
+            self._mark_abandoned()
+
+    def _mark_abandoned(self) -> None:
+        """Runs whose process died stop saying `running` (once per process and file, after migrations)."""
+        from warehouse.runs import mark_abandoned
+
+        try:
+            mark_abandoned(self)
+        except WarehouseError:  # busy or read-only elsewhere: the next open tries again
+            pass
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order, each in its own transaction; returns names applied.
@@ -383,6 +436,23 @@ class Warehouse:
                 pass
 
 
+def one_connection(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a shard function whose first argument is the warehouse path: it runs inside that
+    warehouse's `session()`, so its reads and writes share one open connection.
+
+    >>> @task(name="score-shard")              # doctest: +SKIP
+    ... @one_connection
+    ... def score_task(warehouse: str, ...): ...
+    """
+
+    @functools.wraps(fn)
+    def wrapper(warehouse, *args, **kwargs):
+        with Warehouse(warehouse).session():
+            return fn(warehouse, *args, **kwargs)
+
+    return wrapper
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -391,5 +461,5 @@ def _translate_write_error(exc: duckdb.Error, path: str, table: str | None = Non
     message = str(exc).splitlines()[0]
     where = f" into {table}" if table else ""
     if "No space left" in message or "disk is full" in message.lower() or "could not write" in message.lower():
-        return WarehouseError(f"warehouse {path}: disk full while writing{where}; nothing was committed ({message})")
+        return WarehouseError(f"warehouse {path}: disk full while writing{where}; this transaction was rolled back ({message})")
     return WarehouseError(f"warehouse {path}: write{where} failed: {message}")

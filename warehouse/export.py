@@ -4,8 +4,11 @@ with a dataset card (README.md) and a manifest (`potstill_export.json`) next to 
 The rows are exactly those of `curated.cur_sft_<name>` (for the latest version) or the same SQL
 pinned to a version, in (rank, trace_id) order.
 
+Each export has its own folder, `OUT/NAME-vN/<format>/`, holding the data, its card and manifest,
+so several formats of several versions never mix.
+
 >>> export_dataset(wh, "toy@1", "parquet", Path("out"))   # doctest: +SKIP
-PosixPath('out/toy-v1.parquet')
+PosixPath('out/toy-v1/parquet/toy-v1.parquet')
 """
 
 from __future__ import annotations
@@ -77,14 +80,32 @@ def _card_facts(wh, v, rows: pl.DataFrame):
         " where dataset_name = ? and dataset_version = ? order by started_at",
         [v.dataset_name, v.version],
     )
-    return runs, verdicts, training
+    evals = wh.query(
+        "with tuned as (select * from meta.eval_results where domain = 'all' and training_run_id in"
+        "   (select training_run_id from meta.training_runs where dataset_name = ? and dataset_version = ?)),"
+        " base as (select r.* from meta.eval_results r join (select distinct eval_set_hash, eval_config_fingerprint from tuned) t"
+        "   using (eval_set_hash, eval_config_fingerprint) where r.training_run_id is null and r.domain = 'all')"
+        " select case when training_run_id is null then 'base' else 'fine-tuned' end as model, model_id,"
+        " n_problems, round(pass_at_1, 3) as pass_at_1, k, round(pass_at_k, 3) as pass_at_k, eval_set"
+        " from (select * from base union all select * from tuned) order by training_run_id nulls first, created_at",
+        [v.dataset_name, v.version],
+    )
+    recipe = wh.query(
+        "select c.config_json from meta.runs c where c.flow_name = 'curate' and c.run_id in"
+        " (select parent_run_id from meta.runs where run_id in (select unnest(?::varchar[])))"
+        " order by c.started_at desc limit 1",
+        [list(v.source_run_ids)],
+    )
+    recipe_facts = json.loads(recipe["config_json"][0]) if recipe.height and recipe["config_json"][0] else {}
+    return runs, verdicts, training, evals, recipe_facts
 
 
 def export_dataset(wh, spec: str, fmt: str, out: Path) -> Path:
-    """Write `spec` (`NAME`, `NAME@latest` or `NAME@N`) to `out` in `fmt`; returns the data path.
+    """Write `spec` (`NAME`, `NAME@latest` or `NAME@N`) under `out/<name>-v<N>/<fmt>/`; returns the data path.
 
-    parquet/jsonl → `out/<name>-v<N>.<ext>` (plus `<name>-v<N>.pairs.<ext>` for pair datasets);
-    hf → `out` itself is a `datasets.save_to_disk` folder (`load_from_disk(out)`), pairs in `out/pairs`.
+    parquet/jsonl → `<folder>/<name>-v<N>.<ext>` (plus `<name>-v<N>.pairs.<ext>` for pair datasets);
+    hf → the folder itself is a `datasets.save_to_disk` folder (`load_from_disk(folder)`), pairs in `pairs/`.
+    The card (README.md) and manifest (potstill_export.json) sit in the same folder.
     """
     if fmt not in FORMATS:
         raise PublishError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -96,9 +117,9 @@ def export_dataset(wh, spec: str, fmt: str, out: Path) -> Path:
             "a trace or prompt it references is missing from the warehouse"
         )
     pairs = wh.query(redi_pairs_sql(v.dataset_name, v.version))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"{v.dataset_name}-v{v.version}"
+    out = Path(out) / stem / fmt
+    out.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     if fmt == "hf":
         import datasets
@@ -118,10 +139,12 @@ def export_dataset(wh, spec: str, fmt: str, out: Path) -> Path:
             pairs_path = out / f"{stem}.pairs.{ext}"
             _write(pairs, pairs_path, fmt)
             files.append(pairs_path.name)
-    runs, verdicts, training = _card_facts(wh, v, rows)
+    runs, verdicts, training, evals, recipe = _card_facts(wh, v, rows)
     files += ["README.md", "potstill_export.json"]
+    data_files = "data-*.arrow" if fmt == "hf" else data_path.name
     (out / "README.md").write_text(render_card(v.as_dict(), rows, runs=runs, verdicts=verdicts,
-                                               training_runs=training, files=files))
+                                               training_runs=training, files=files, fmt=fmt, data_files=data_files,
+                                               evals=evals, recipe=recipe))
     manifest = {
         **v.as_dict(), "format": fmt, "n_rows_exported": rows.height, "n_pairs_exported": pairs.height,
         "data_path": data_path.name if data_path != out else ".",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +29,7 @@ from warehouse.db import Warehouse, WarehouseError
 
 MAX_PAYLOAD_BYTES = 1_000_000
 REJECTION_KEY = ["stage", "source_ref", "reason_code", "payload_hash"]
+RUN_REJECTION_KEY = ["run_id", *REJECTION_KEY]
 
 
 def utcnow() -> datetime:
@@ -55,6 +58,8 @@ def _start_run(wh: Warehouse, *, flow_name: str, stage: str, config: Any = None,
         "status": "running",
         "started_at": utcnow(),
         "parent_run_id": parent_run_id,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
     }
     wh.load("meta.runs", pl.DataFrame([row]), key=["run_id"], mode="replace")
     return run_id
@@ -76,6 +81,36 @@ def finish_run(
         " stats_json = ?, error_message = ? where run_id = ?",
         [status, utcnow(), n_in, n_out, n_rejected, json.dumps(stats or {}, default=str), error_message, run_id],
     )
+
+
+def mark_abandoned(wh: Warehouse) -> list[str]:
+    """Mark `running` runs of this host whose process is gone (or is a newer process with the same pid) `abandoned`.
+
+    Runs of other hosts are left alone (their processes cannot be checked from here). Returns the run ids marked.
+    """
+    import psutil
+
+    host = socket.gethostname()
+    rows = wh.query(
+        "select run_id, pid, started_at from meta.runs where status = 'running' and host = ? and pid is not null", [host]
+    ).to_dicts()
+    gone = []
+    for row in rows:
+        try:
+            created = datetime.fromtimestamp(psutil.Process(row["pid"]).create_time(), UTC).replace(tzinfo=None)
+            alive = created <= row["started_at"]  # a process started after the run is a reused pid
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+            alive = False
+        if not alive:
+            gone.append(row)
+    now = utcnow()
+    for row in gone:
+        wh.execute(
+            "update meta.runs set status = 'abandoned', finished_at = ?, error_message = ? where run_id = ? and status = 'running'",
+            [now, f"abandoned: process {row['pid']} on {host} ended without finishing the run (found {now:%Y-%m-%d %H:%M:%S} UTC)",
+             row["run_id"]],
+        )
+    return [row["run_id"] for row in gone]
 
 
 def payload_text(raw: bytes | str | None) -> tuple[str | None, str]:
@@ -120,7 +155,13 @@ def rejection_rows(
 
 
 def record_rejections(wh: Warehouse, df: pl.DataFrame, con=None) -> int:
-    """Idempotent: the same row rejected for the same reason by a re-run is not stored twice."""
+    """Idempotent: the same row rejected for the same reason by a re-run is not stored twice in
+    raw.raw_rejections; meta.run_rejections keeps each run's own keys (reports count reasons per run
+    there). Returns the rows new to raw.raw_rejections."""
+    if con is None:
+        with wh.transaction() as own:
+            return record_rejections(wh, df, con=own)
+    wh.load("meta.run_rejections", df.select(RUN_REJECTION_KEY), key=RUN_REJECTION_KEY, mode="ignore", con=con)
     return wh.load("raw.raw_rejections", df, key=REJECTION_KEY, mode="ignore", con=con)
 
 

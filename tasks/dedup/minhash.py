@@ -176,6 +176,38 @@ def _units(text: str | None, cfg: MinhashConfig) -> list[str]:
     return tokens(text or "")
 
 
+# ASCII texts take a vectorised path (polars, whole shard at once) that gives exactly `tokens()` /
+# `normalize_text()`: NFKC is the identity on ASCII, casefold is lowercase, and these classes are
+# Python's `\s` / `\w` restricted to ASCII (Python's `\s` includes the separators \x1c-\x1f).
+_ASCII_WS = "\t\n\x0b\x0c\r\x1c-\x1f "
+_ASCII_TOKEN = f"[a-z0-9_]+|[^a-z0-9_{_ASCII_WS}]"
+
+
+def unit_rows(texts: Sequence[str | None], cfg: MinhashConfig) -> pl.Series:
+    """One list of units (tokens or characters, as `_units`) per text, as a polars List[String] series.
+
+    ASCII texts are tokenised by polars in one pass; the rare others by the Python reference path.
+
+    >>> unit_rows(["Compute 7+5!", None, "Café"], MinhashConfig()).to_list()
+    [['compute', '7', '+', '5', '!'], [], ['café']]
+    """
+    ser = pl.Series("t", texts, dtype=pl.String).fill_null("")
+    lower = ser.str.to_lowercase()
+    if cfg.shingle_unit == "char":
+        norm = lower.str.replace_all(f"[{_ASCII_WS}]+", " ").str.strip_chars(" ")
+        rows = norm.str.split("").list.filter(pl.element() != "")
+    else:
+        rows = lower.str.extract_all(_ASCII_TOKEN).fill_null([])
+    other = (ser.str.len_bytes() != ser.str.len_chars()).to_numpy()  # a non-ASCII character takes 2+ bytes
+    if other.any():
+        idx = np.flatnonzero(other)
+        fixed = pl.Series("t", [_units(texts[i], cfg) for i in idx.tolist()], dtype=pl.List(pl.String))
+        take = np.arange(len(rows))
+        take[idx] = len(rows) + np.arange(len(idx))
+        rows = pl.concat([rows, fixed.rename(rows.name)]).gather(take)
+    return rows.rename("units")
+
+
 def _mix(h: np.ndarray) -> np.ndarray:
     h = (h ^ (h >> np.uint64(30))) * _MIX1
     h = (h ^ (h >> np.uint64(27))) * _MIX2
@@ -193,32 +225,48 @@ def shingle_hash_rows(texts: Sequence[str | None], cfg: MinhashConfig) -> tuple[
     >>> offsets.tolist(), bool(flat[0] == flat[2])
     ([0, 2, 2, 3], True)
     """
-    return hash_shingles([_units(t, cfg) for t in texts], cfg.shingle_size)
+    return hash_unit_rows(unit_rows(texts, cfg), cfg.shingle_size)
 
 
 def hash_shingles(units: Sequence[Sequence[str]], k: int) -> tuple[np.ndarray, np.ndarray]:
     """`shingle_hash_rows` of already tokenised texts (lists of tokens or characters), k units per shingle."""
-    lengths = np.fromiter((len(u) for u in units), dtype=np.int64, count=len(units))
-    flat_units = pl.Series([x for u in units for x in u], dtype=pl.String)
-    vocab = flat_units.unique().to_list()
-    h = flat_units.replace_strict(vocab, [unit_hash(u) for u in vocab], return_dtype=pl.UInt64).to_numpy()
+    return hash_unit_rows(pl.Series("units", [list(u) for u in units], dtype=pl.List(pl.String)), k)
+
+
+def hash_unit_rows(rows: pl.Series, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`hash_shingles` of a List[String] series (`unit_rows`): vectorised, no per-document Python."""
+    lengths = rows.list.len().fill_null(0).to_numpy().astype(np.int64, copy=False)
+    flat_units = rows.explode().drop_nulls()
+    vocab = flat_units.unique()
+    vocab_hash = pl.Series([unit_hash(u) for u in vocab.to_list()], dtype=pl.UInt64)
+    h = flat_units.replace_strict(vocab, vocab_hash, return_dtype=pl.UInt64).to_numpy()
     n_shingles = np.where(lengths == 0, 0, np.where(lengths <= k, 1, lengths - k + 1))
-    offsets = np.zeros(len(units) + 1, dtype=np.uint64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.uint64)
     np.cumsum(n_shingles, out=offsets[1:])
     if not h.size:
         return np.zeros(0, dtype=np.uint64), offsets
-    starts = np.zeros(len(units), dtype=np.int64)
+    starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    row_of = np.repeat(np.arange(len(units)), n_shingles)
-    pos = starts[row_of] + (np.arange(row_of.size) - offsets[:-1].astype(np.int64)[row_of])  # first unit of each shingle
-    width = np.minimum(k, lengths[row_of]).astype(np.uint64)
-    acc = np.zeros(pos.size, dtype=np.uint64)
-    last = h.size - 1
+    out = np.empty(int(offsets[-1]), dtype=np.uint64)
+    short_doc = (lengths > 0) & (lengths < k)  # one shingle of all its units
+    short_slot = np.repeat(short_doc, n_shingles)
     with np.errstate(over="ignore"):
-        for j in range(k):
-            take = np.uint64(j) < width
-            acc = np.where(take, acc * _SHINGLE_MULT + h[np.minimum(pos + j, last)], acc)
-        return _mix(acc ^ (width * _MIX2)), offsets
+        if h.size >= k:  # full windows: every k consecutive units of the flat buffer, then keep those inside a text
+            acc = np.zeros(h.size - k + 1, dtype=np.uint64)
+            for j in range(k):
+                acc = acc * _SHINGLE_MULT + h[j : h.size - k + 1 + j]
+            rel = np.arange(h.size - k + 1) - np.repeat(starts, lengths)[: h.size - k + 1]
+            keep = rel <= np.repeat(lengths - k, lengths)[: h.size - k + 1]
+            out[~short_slot] = _mix(acc[keep] ^ (np.uint64(k) * _MIX2))
+        if short_doc.any():
+            first = starts[short_doc]
+            width = lengths[short_doc].astype(np.uint64)
+            acc = np.zeros(first.size, dtype=np.uint64)
+            for j in range(k - 1):
+                take = np.uint64(j) < width
+                acc = np.where(take, acc * _SHINGLE_MULT + h[np.minimum(first + j, h.size - 1)], acc)
+            out[short_slot] = _mix(acc ^ (width * _MIX2))
+    return out, offsets
 
 
 def shingle_hash_set(text: str | None, cfg: MinhashConfig) -> set[int]:

@@ -110,6 +110,44 @@ def plot_shares(shares: pl.DataFrame, path: str | Path, title: str = "Provenance
     return save_figure(fig, path)
 
 
+def provenance_report_table(shares: pl.DataFrame) -> pl.DataFrame:
+    """The report's table of one analysis: a row per (answer_status, provenance_class) with its traces,
+    sentences, overall share and the share in each position bin (`pos_0` = earliest fifth, ...).
+
+    `shares`: `shares_by_position` output, or the rows of one analysis in raw.raw_distill_provenance.
+    """
+    if shares.is_empty():
+        return pl.DataFrame(schema={"answer_status": pl.String, "provenance_class": pl.String, "n_traces": pl.Int32,
+                                    "n_sentences": pl.Int64, "share": pl.Float64})
+    keys = ["answer_status", "provenance_class"]
+    overall = (
+        shares.group_by(keys).agg(pl.col("n_sentences").sum(), pl.col("n_traces").first())
+        .with_columns((pl.col("n_sentences") / pl.col("n_sentences").sum().over("answer_status")).alias("share"))
+    )
+    bins = shares.with_columns(pl.format("pos_{}", pl.col("position_bin")).alias("bin")).pivot(
+        on="bin", index=keys, values="share", sort_columns=True
+    )
+    order = {c: i for i, c in enumerate(CLASSES)}
+    pos = sorted((c for c in bins.columns if c.startswith("pos_")), key=lambda c: int(c[4:]))
+    return (
+        overall.join(bins, on=keys, how="left")
+        .with_columns(pl.col("provenance_class").replace_strict(order, return_dtype=pl.Int32).alias("_order"))
+        .sort("answer_status", "_order")
+        .select(*keys, "n_traces", "n_sentences", "share", *pos)
+    )
+
+
+def distilled_provenance_report(shares: pl.DataFrame, out_dir: str | Path, title: str | None = None) -> tuple[pl.DataFrame, Path]:
+    """(table, PNG path) of one provenance analysis, for a run report: `provenance_report_table` and
+    `plot_shares` written to `<out_dir>/distill-provenance-<analysis_id or 'analysis'>.png`."""
+    name = shares["analysis_id"][0] if "analysis_id" in shares.columns and shares.height else "analysis"
+    if title is None and {"distilled_model_id", "teacher_model_id"} <= set(shares.columns) and shares.height:
+        row = shares.row(0, named=True)
+        title = f"Provenance of {row['distilled_model_id']}'s sentences (T={row['teacher_model_id']}, S={row['student_model_id']})"
+    path = plot_shares(shares, Path(out_dir) / f"distill-provenance-{name}.png", title=title or "Provenance of the distilled model's sentences")
+    return provenance_report_table(shares), path
+
+
 # -- teacher comparison ----------------------------------------------------------------------------
 def overthinking_markers(text: str, n_tokens: int) -> tuple[float, float]:
     """(hesitation words per 1k tokens, paragraphs per 1k tokens) of one completion."""

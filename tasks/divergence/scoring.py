@@ -1,7 +1,10 @@
 """Teacher-forced scoring: per-token log-probs of a completion under any causal LM.
 
-The prompt is rendered with the model's chat template (generation prompt added), the completion
-is appended as its own token sequence (as a sampler would have produced it), and the log-prob of
+The context is the one the trace was sampled from when it was recorded (`ScoringItem.context`,
+see `tasks.divergence.context`): the generating model's rendered prompt verbatim, or the recorded
+chat messages under the scoring model's own chat template. Without a recorded context the problem is
+rendered with the scoring model's chat template (generation prompt added) and `ScoringConfig`'s
+system prompt. Each output row says which (`context_kind`). The completion is appended as its own token sequence (as a sampler would have produced it), and the log-prob of
 every completion token given everything before it is gathered. Logits are never materialised for
 a whole batch: the model body runs once per batch, then the output head + log_softmax run over
 `chunk_tokens` completion positions at a time and only the target token's log-prob is kept.
@@ -35,9 +38,11 @@ TOKEN_LOGPROBS_SCHEMA = pa.schema(
         ("token_ids", pa.list_(pa.int32())),
         ("logprobs", pa.list_(pa.float32())),
         ("char_starts", pa.list_(pa.int32())),
+        ("context_kind", pa.string()),
         ("ranks", pa.list_(pa.int32())),
     ]
 )
+CONTEXT_KINDS = ("recorded", "recorded_messages", "problem_template")
 # the model's rank of each completion token (1 = its top choice), clipped here: the rank-surprisal ratio
 # (arXiv 2601.14249) clips at r = 100, and the clipped rank is all that is stored
 RANK_CLIP = 100
@@ -74,9 +79,13 @@ class ScoringConfig:
         metadata={"help": "traces tokenized at a time; the accelerator scores one group while a host thread encodes the next"},
     )
     use_chat_template: bool = field(
-        default=True, metadata={"help": "render the prompt with the tokenizer's chat template (user turn + generation prompt)"}
+        default=True,
+        metadata={"help": "items without a recorded context only (imported traces): render the problem with the "
+                  "tokenizer's chat template (user turn + generation prompt)"},
     )
-    system_prompt: str | None = field(default=None, metadata={"help": "system message added before the user turn"})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "items without a recorded context only: system message added before the user turn"}
+    )
 
     def __str__(self) -> str:
         from tasks.common.ids import config_fingerprint
@@ -84,10 +93,21 @@ class ScoringConfig:
         return config_fingerprint(self)
 
 
+class PromptContext(NamedTuple):
+    """A recorded context: rendered `text` used verbatim, or chat `messages` ((role, content), ...)
+    rendered with the scoring model's own chat template. `kind` is stored with the scores."""
+
+    kind: str
+    text: str | None = None
+    messages: tuple[tuple[str, str], ...] | None = None
+    is_chat: bool = True  # verbatim chat text carries its own special tokens; a raw prompt gets the tokenizer's
+
+
 class ScoringItem(NamedTuple):
     trace_id: str
-    prompt_text: str
+    prompt_text: str  # the problem: used only when `context` is None (context_kind 'problem_template')
     completion_text: str
+    context: PromptContext | None = None
 
 
 @dataclass
@@ -96,6 +116,7 @@ class _Encoded:
     prompt_ids: list[int]
     completion_ids: list[int]
     char_starts: list[int]
+    context_kind: str = "problem_template"
 
     @property
     def length(self) -> int:
@@ -181,17 +202,37 @@ class TeacherForcedScorer:
     def encode(self, item: ScoringItem) -> _Encoded:
         return self.encode_many([item])[0]
 
+    def render_context(self, item: ScoringItem) -> tuple[str, bool, str]:
+        """(prompt text, add the tokenizer's special tokens?, context_kind) for one item."""
+        ctx = item.context
+        if ctx is None:
+            return self.render_prompt(item.prompt_text), not self.cfg.use_chat_template, "problem_template"
+        if ctx.kind not in CONTEXT_KINDS:
+            raise ScoringError(f"trace {item.trace_id}: context kind must be one of {CONTEXT_KINDS}, not {ctx.kind!r}")
+        if ctx.messages is not None:
+            if not getattr(self.tokenizer, "chat_template", None):
+                raise ScoringError(f"trace {item.trace_id} was sampled from a chat prompt but {self.model_id}'s "
+                                   "tokenizer has no chat template; set one to score it")
+            messages = [{"role": role, "content": content} for role, content in ctx.messages]
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), False, ctx.kind
+        if ctx.text is None:
+            raise ScoringError(f"trace {item.trace_id}: a recorded context needs its text or its messages")
+        return ctx.text, not ctx.is_chat, ctx.kind
+
     def encode_many(self, items: Sequence[ScoringItem]) -> list[_Encoded]:
-        """Render each distinct prompt once, tokenize prompts and completions in two batched calls."""
+        """Render each distinct context once, tokenize contexts and completions in batched calls."""
         tok = self.tokenizer
-        prompts = list(dict.fromkeys(it.prompt_text for it in items))
-        rendered = [self.render_prompt(p) for p in prompts]
-        p_ids = tok(rendered, add_special_tokens=not self.cfg.use_chat_template)["input_ids"] if rendered else []
-        by_prompt = dict(zip(prompts, p_ids))
+        contexts = [self.render_context(it) for it in items]
+        by_prompt: dict[tuple[str, bool], list[int]] = {}
+        for special in (False, True):
+            texts = list(dict.fromkeys(text for text, sp, _ in contexts if sp is special))
+            if texts:
+                ids = tok(texts, add_special_tokens=special)["input_ids"]
+                by_prompt.update({(t, special): list(x) for t, x in zip(texts, ids)})
         enc = tok([it.completion_text for it in items], add_special_tokens=False, return_offsets_mapping=True) if items else None
         out = []
         for i, it in enumerate(items):
-            prompt_ids = list(by_prompt[it.prompt_text])
+            prompt_ids = list(by_prompt[contexts[i][:2]])
             if not prompt_ids:
                 if tok.bos_token_id is None:
                     raise ScoringError(f"trace {it.trace_id}: empty prompt and no BOS token: nothing to condition on")
@@ -199,7 +240,7 @@ class TeacherForcedScorer:
             room = max(self.max_length - len(prompt_ids), 0)
             ids = enc["input_ids"][i][:room]
             starts = [int(a) for a, _ in enc["offset_mapping"][i][:room]]
-            out.append(_Encoded(it, prompt_ids, list(ids), starts))
+            out.append(_Encoded(it, prompt_ids, list(ids), starts, contexts[i][2]))
         return out
 
     # -- forward ------------------------------------------------------------------------------------
@@ -289,7 +330,7 @@ class TeacherForcedScorer:
         return out
 
     def score(self, items: Sequence[ScoringItem]) -> pa.Table:
-        """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts, ranks), one row per item, input order."""
+        """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts, context_kind, ranks), one row per item, input order."""
         with torch_threads(self.cfg.cpu_threads if self.device == "cpu" else None):
             return self._score(items)
 
@@ -339,6 +380,7 @@ class TeacherForcedScorer:
                 "token_ids": pa.ListArray.from_arrays(off, pa.array(token_ids, pa.int32())),
                 "logprobs": pa.ListArray.from_arrays(off, pa.array(logprobs.astype(np.float32), pa.float32())),
                 "char_starts": pa.ListArray.from_arrays(off, pa.array(starts, pa.int32())),
+                "context_kind": pa.array([e.context_kind for e in encoded], pa.string()),
                 "ranks": pa.ListArray.from_arrays(off, pa.array(ranks, pa.int32())),
             },
             schema=TOKEN_LOGPROBS_SCHEMA,

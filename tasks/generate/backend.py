@@ -102,15 +102,22 @@ def local_template_hash(tokenizer, sampling: SamplingConfig) -> str:
     return stable_hash("raw", sampling.prompt_template, length=16)
 
 
+def render_prompt_text(tokenizer, request: GenerationRequest, use_chat_template: bool) -> str:
+    """The prompt text handed to the tokenizer: the chat template over the request's messages with
+    the generation prompt, or the raw prompt. Stored with each trace as its context."""
+    if use_chat_template:
+        return tokenizer.apply_chat_template(request.messages(), add_generation_prompt=True, tokenize=False)
+    return request.prompt_text
+
+
+def prompt_text_ids(tokenizer, text: str, use_chat_template: bool) -> list[int]:
+    """Token ids of a rendered prompt: a chat rendering carries its own special tokens, a raw prompt gets the tokenizer's."""
+    return list(tokenizer(text, add_special_tokens=not use_chat_template)["input_ids"])
+
+
 def render_prompt_ids(tokenizer, request: GenerationRequest, use_chat_template: bool) -> list[int]:
     """Token ids of the model input for one request (chat template with generation prompt, or raw text)."""
-    if use_chat_template:
-        messages = ([{"role": "system", "content": request.system_prompt}] if request.system_prompt else []) + [
-            {"role": "user", "content": request.prompt_text}
-        ]
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return list(tokenizer(request.prompt_text, add_special_tokens=True)["input_ids"])
+    return prompt_text_ids(tokenizer, render_prompt_text(tokenizer, request, use_chat_template), use_chat_template)
 
 
 def make_backend(engine: EngineConfig) -> Backend:

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import torch
 
 from tasks.common.threads import torch_threads
-from tasks.generate.backend import GenerateError, local_model_id, local_template_hash, render_prompt_ids
+from tasks.generate.backend import (
+    GenerateError,
+    local_model_id,
+    local_template_hash,
+    prompt_text_ids,
+    render_prompt_ids,
+    render_prompt_text,
+)
 from tasks.generate.config import EngineConfig, SamplingConfig
 from tasks.generate.offsets import token_char_starts
 from tasks.generate.requests import GenerationRequest, GenerationResult
@@ -117,8 +124,11 @@ class HFBackend:
 
     # -- generation --------------------------------------------------------------------------------
     def generate(self, requests: list[GenerationRequest], use_chat_template: bool) -> list[GenerationResult]:
-        prompts = [render_prompt_ids(self.tokenizer, r, use_chat_template) for r in requests]
-        return self.generate_ids(requests, prompts)
+        texts = [render_prompt_text(self.tokenizer, r, use_chat_template) for r in requests]
+        results = self.generate_ids(requests, [prompt_text_ids(self.tokenizer, t, use_chat_template) for t in texts])
+        for res, text in zip(results, texts):
+            res.prompt_context = text
+        return results
 
     def generate_ids(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[GenerationResult]:
         """Generate from pre-tokenized prompts (longest first, in batches of `engine.batch_size`).

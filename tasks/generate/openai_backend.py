@@ -89,10 +89,7 @@ class OpenAIBackend:
         if req.stop:
             body["stop"] = list(req.stop)
         if chat:
-            messages = ([{"role": "system", "content": req.system_prompt}] if req.system_prompt else []) + [
-                {"role": "user", "content": req.prompt_text}
-            ]
-            body.update(messages=messages, logprobs=True)
+            body.update(messages=req.messages(), logprobs=True)
             if req.logprobs_top_k:
                 body["top_logprobs"] = req.logprobs_top_k
         else:
@@ -190,4 +187,5 @@ class OpenAIBackend:
             finish_reason=finish,
             latency_ms=latency_ms,
             has_logprobs=has_lp or not text,
+            prompt_context=None if chat else req.prompt_text,  # the server's chat template is out of sight
         )

@@ -55,6 +55,11 @@ class GenerationRequest:
     system_prompt: str | None = None
     logprobs_top_k: int = 0
 
+    def messages(self) -> list[dict[str, str]]:
+        """The chat messages of this request (system prompt first, when set), before any chat template."""
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*system, {"role": "user", "content": self.prompt_text}]
+
 
 @dataclass
 class GenerationResult:
@@ -62,6 +67,9 @@ class GenerationResult:
 
     `token_ids` is None for endpoints that return token strings only; `tokens` then holds them.
     `logprobs` are the model's raw log-probabilities (temperature 1, no nucleus cut) of the sampled tokens.
+    `prompt_context` is the exact text the model's tokenizer was given before the completion (chat:
+    the template-rendered messages with the generation prompt; raw: the prompt itself); None when an
+    endpoint renders the chat template out of sight (then the recorded messages are the context).
     """
 
     request_key: str
@@ -81,6 +89,7 @@ class GenerationResult:
     error_detail: str | None = None
     has_logprobs: bool = True  # False for endpoints that return none (teacher-forced scoring fills them later)
     retryable: bool = False  # the error was transient (rate limit, 5xx, timeout): worth a later retry
+    prompt_context: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -17,7 +17,7 @@ LOGPROB_SCHEMA = {
     "token_ids": pl.List(pl.Int32), "tokens": pl.List(pl.String), "logprobs": pl.List(pl.Float32),
     "char_starts": pl.List(pl.Int32), "top_k": pl.Int32, "top_token_ids": pl.List(pl.List(pl.Int32)),
     "top_tokens": pl.List(pl.List(pl.String)), "top_logprobs": pl.List(pl.List(pl.Float32)),
-    "created_at": pl.Datetime("us"), "run_id": pl.String,
+    "created_at": pl.Datetime("us"), "run_id": pl.String, "context_kind": pl.String,
 }
 TRACE_SCHEMA = {
     "trace_id": pl.String, "prompt_id": pl.String, "model_id": pl.String, "origin": pl.String,
@@ -27,6 +27,7 @@ TRACE_SCHEMA = {
     "seed": pl.Int64, "sampling_json": pl.String, "prompt_template_hash": pl.String, "request_key": pl.String,
     "latency_ms": pl.Float64, "cost_usd": pl.Float64, "source_ref": pl.String, "backend": pl.String,
     "shard_id": pl.String, "created_at": pl.Datetime("us"), "run_id": pl.String,
+    "prompt_context_text": pl.String, "prompt_messages_json": pl.String, "is_chat_prompt": pl.Boolean,
 }
 
 
@@ -96,6 +97,10 @@ def shard_rows(
             "sampling_json": sampling_json(req, sampling), "prompt_template_hash": template_hash,
             "request_key": req.request_key, "latency_ms": res.latency_ms, "cost_usd": cost, "source_ref": None,
             "backend": engine.backend, "shard_id": shard_id, "created_at": now, "run_id": run_id,
+            # the context the sample was drawn from (divergence scores every model on it)
+            "prompt_context_text": res.prompt_context,
+            "prompt_messages_json": json.dumps(req.messages()) if sampling.use_chat_template else None,
+            "is_chat_prompt": sampling.use_chat_template,
         })
         if not res.has_logprobs:
             continue
@@ -108,6 +113,7 @@ def shard_rows(
             "top_token_ids": res.top_token_ids if k else None,
             "top_tokens": res.top_tokens if k and res.top_token_ids is None else None,
             "top_logprobs": res.top_logprobs if k else None, "created_at": now, "run_id": run_id,
+            "context_kind": "recorded",  # sampled from the trace's own context
         })
     return ShardRows(
         traces=pl.DataFrame(traces, schema=TRACE_SCHEMA),

@@ -25,7 +25,9 @@ from tasks.generate.backend import (
     GenerateError,
     local_model_id,
     local_template_hash,
+    prompt_text_ids,
     render_prompt_ids,
+    render_prompt_text,
 )
 from tasks.generate.config import EngineConfig, SamplingConfig
 from tasks.generate.offsets import token_char_starts
@@ -104,6 +106,13 @@ class VLLMBackend:
         self._lines = queue.Queue()
         threading.Thread(target=self._pump, args=(self._proc, self._lines), daemon=True).start()
         msg = self._wait(self.engine.startup_timeout_s)
+        if msg.get("event") == "unsupported":  # not transient: no retry
+            self.close()
+            raise GenerateError(f"teacher {self.engine.display_name}: {msg.get('message')}")
+        if msg.get("event") == "ready" and msg.get("logprobs_mode") != "raw_logprobs":
+            self.close()
+            raise GenerateError(f"teacher {self.engine.display_name}: the vLLM worker reports logprobs_mode="
+                                f"{msg.get('logprobs_mode')!r}, not 'raw_logprobs'; stored log-probs must be the model's own")
         if msg.get("event") != "ready":
             raise VLLMWorkerError(f"vLLM worker for {self.engine.model} sent {msg} instead of ready")
         self.vllm_version = msg.get("vllm_version")
@@ -149,7 +158,8 @@ class VLLMBackend:
 
     # -- generation --------------------------------------------------------------------------------
     def generate(self, requests: list[GenerationRequest], use_chat_template: bool) -> list[GenerationResult]:
-        prompts = [render_prompt_ids(self.tokenizer, r, use_chat_template) for r in requests]
+        texts = [render_prompt_text(self.tokenizer, r, use_chat_template) for r in requests]
+        prompts = [prompt_text_ids(self.tokenizer, t, use_chat_template) for t in texts]
         if self._proc is None or self._proc.poll() is not None:
             self._start()
         self._n += 1
@@ -177,7 +187,10 @@ class VLLMBackend:
         missing = [r.request_key for r in requests if r.request_key not in rows]
         if missing:
             raise VLLMWorkerError(f"vLLM worker output lacks {len(missing)} requests, e.g. {missing[0]}")
-        return [self._result(req, rows[req.request_key], latency) for req in requests]
+        results = [self._result(req, rows[req.request_key], latency) for req in requests]
+        for res, text in zip(results, texts):
+            res.prompt_context = text
+        return results
 
     def _result(self, req: GenerationRequest, row: dict, latency_ms: float) -> GenerationResult:
         ids, lps = list(row["token_ids"]), list(row["logprobs"])

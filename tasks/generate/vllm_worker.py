@@ -2,7 +2,8 @@
 
 Protocol (one JSON object per line; worker messages on stdout are prefixed with `POTSTILL_WORKER `,
 so vLLM's own log lines can share the stream):
-  worker -> {"event": "ready", "vllm_version": ...}            once the model is loaded
+  worker -> {"event": "ready", "vllm_version": ..., "logprobs_mode": "raw_logprobs"}  once the model is loaded
+  worker -> {"event": "unsupported", "message": ...}          instead, when raw log-probs cannot be pinned; exits
   parent -> {"op": "generate", "input": IN.parquet, "output": OUT.parquet}
   worker -> {"event": "done", "output": OUT.parquet, "n": N} | {"event": "error", "message": ...}
   parent -> {"op": "shutdown"}                                  (or closes stdin)
@@ -21,11 +22,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PREFIX = "POTSTILL_WORKER "
+# The model's own log-probs (before temperature, top-p or any logits processor): what every stored
+# log-prob means. vLLM >= 0.10.2 takes it as an engine argument; its default has changed over versions.
+LOGPROBS_MODE = "raw_logprobs"
 
 
 def say(**message):
     sys.stdout.write(PREFIX + json.dumps(message) + "\n")
     sys.stdout.flush()
+
+
+def logprobs_mode_supported(vllm):
+    """Whether the installed vLLM takes `logprobs_mode` (an EngineArgs field)."""
+    engine_args = getattr(vllm, "EngineArgs", None)
+    return "logprobs_mode" in getattr(engine_args, "__dataclass_fields__", {})
 
 
 def run_shard(llm, SamplingParams, in_path, out_path):
@@ -83,13 +93,20 @@ def main(argv=None):
     import vllm
     from vllm import LLM, SamplingParams
 
-    kwargs = {"model": args.model, "dtype": args.dtype, "gpu_memory_utilization": args.gpu_memory_utilization}
+    version = getattr(vllm, "__version__", "unknown")
+    if not logprobs_mode_supported(vllm):
+        say(event="unsupported", vllm_version=version,
+            message=f"vllm {version} has no `logprobs_mode` engine argument, so its log-probs may be temperature-scaled "
+                    f"(processed) rather than the model's own; install vllm>=0.10.2 (`pip install -U vllm`)")
+        return 2
+    kwargs = {"model": args.model, "dtype": args.dtype, "gpu_memory_utilization": args.gpu_memory_utilization,
+              "logprobs_mode": LOGPROBS_MODE}
     if args.revision:
         kwargs["revision"] = args.revision
     if args.max_model_len:
         kwargs["max_model_len"] = args.max_model_len
     llm = LLM(**kwargs)
-    say(event="ready", vllm_version=getattr(vllm, "__version__", "unknown"))
+    say(event="ready", vllm_version=version, logprobs_mode=LOGPROBS_MODE)
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -105,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -32,6 +32,42 @@ def length_histogram(lengths: pl.Series, n_bins: int = 10) -> list[tuple[int, in
     return [(lo + i * width, min(lo + (i + 1) * width - 1, hi), counts[i]) for i in range(n)]
 
 
+def _size_category(n: int) -> str:
+    """
+    >>> _size_category(364), _size_category(20_000)
+    ('n<1K', '10K<n<100K')
+    """
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "n>1M"
+
+
+def _usage(fmt: str, data_files: str, spec: str) -> str:
+    if fmt == "hf":
+        load = 'from datasets import load_from_disk\n\nds = load_from_disk("PATH/TO/THIS/FOLDER")'
+    else:
+        builder = "json" if fmt == "jsonl" else "parquet"
+        load = f'from datasets import load_dataset\n\nds = load_dataset("{builder}", data_files="{data_files}", split="train")'
+    trl = ("from trl import SFTConfig, SFTTrainer\n\n"
+           "# `messages` is a chat (user problem, assistant reply with <think>...</think>): TRL's conversational format\n"
+           'trainer = SFTTrainer(model="YOUR/STUDENT", train_dataset=ds.select_columns(["messages"]),\n'
+           '                     args=SFTConfig(output_dir="out", completion_only_loss=True))\ntrainer.train()')
+    return (f"Load `{spec}` with 🤗 Datasets, then fine-tune with TRL:\n\n```python\n{load}\n```\n\n"
+            f"```python\n{trl}\n```\n")
+
+
+def _example(rows: pl.DataFrame) -> str:
+    if rows.height == 0:
+        return "_no rows_\n"
+    row = rows.row(0, named=True)
+    keep = {k: row[k] for k in ("trace_id", "model_id", "source", "domain", "stage", "messages") if k in row}
+    text = json.dumps(keep, default=str, ensure_ascii=False, indent=2)
+    if len(text) > 3000:
+        text = text[:3000] + "\n… (truncated)"
+    return f"```json\n{text}\n```\n"
+
+
 def _table(df: pl.DataFrame) -> str:
     if df.height == 0:
         return "_none_\n"
@@ -50,6 +86,10 @@ def render_card(
     verdicts: pl.DataFrame | None,
     training_runs: pl.DataFrame,
     files: list[str],
+    fmt: str = "parquet",
+    data_files: str | None = None,
+    evals: pl.DataFrame | None = None,
+    recipe: dict[str, Any] | None = None,
 ) -> str:
     """Markdown with YAML front matter (HF dataset-card style).
 
@@ -60,15 +100,32 @@ def render_card(
         verdicts: (verifier, verdict_status, n_traces), None when no verification ran.
         training_runs: meta.training_runs rows that used this version.
         files: the files written next to the card.
+        fmt, data_files: the export format and its data file (pattern), for the Hub `configs` entry.
+        evals: pass@1 of the base and fine-tuned students (model, model_id, n_problems, pass_at_1, ...).
+        recipe: the curate recipe that produced it (name, version, card: license/language/task_categories).
     """
     spec = version["spec"]
+    recipe = recipe or {}
+    terms = recipe.get("card") or {}
+    data_files = data_files or f"{version['dataset_name']}-v{version['version']}.{'jsonl' if fmt == 'jsonl' else 'parquet'}"
     front = [
         "---",
         f"pretty_name: {json.dumps(spec)}",
+        f"license: {terms.get('license', 'other')}",
+        f"language: {json.dumps(terms.get('language', ['en']))}",
+        f"task_categories: {json.dumps(terms.get('task_categories', ['text-generation']))}",
         "tags: [potstill, reasoning-distillation, sft]",
+        f"size_categories: [{_size_category(int(version['n_rows']))}]",
+        "configs:",
+        "  - config_name: default",
+        "    data_files:",
+        "      - split: train",
+        f"        path: {json.dumps(data_files)}",
         f"potstill_dataset: {json.dumps(version['dataset_name'])}",
         f"potstill_version: {version['version']}",
         f"potstill_content_hash: {version['content_hash']}",
+        f"potstill_recipe: {json.dumps(recipe.get('name'))}",
+        f"potstill_recipe_fingerprint: {json.dumps(version.get('config_fingerprint'))}",
         "---",
         "",
     ]
@@ -79,6 +136,20 @@ def render_card(
          f"{version['n_rows']} traces, {version['n_tokens']} completion tokens. Each row is a chat "
          "(`messages`: user problem, assistant reply with its reasoning inside `<think>...</think>`)."),
         "",
+        (f"Curated by the recipe `{recipe.get('name')}` (version {recipe.get('version')}, fingerprint "
+         f"`{version.get('config_fingerprint')}`); license `{terms.get('license', 'other')}`."
+         if recipe else f"Recipe fingerprint `{version.get('config_fingerprint')}` (the curate run is not in this warehouse)."),
+        "",
+        "## Use it",
+        "",
+        _usage(fmt, data_files, spec),
+        "## Example row",
+        "",
+        _example(rows),
+        "## Evaluation",
+        "",
+        ("Student pass@1 before and after fine-tuning on this version (greedy, held-out problems):\n\n" + _table(evals)
+         if evals is not None and evals.height else "_no evaluation of a student trained on this version yet_\n"),
         "## Version",
         "",
         _table(pl.DataFrame({

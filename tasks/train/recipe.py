@@ -18,6 +18,7 @@ from tasks.common.ids import config_fingerprint
 from tasks.common.yamlfile import read_yaml_mapping
 from tasks.evaluate.config import EvalConfig, EvalError
 from tasks.train.config import RECIPES_DIR, REPO, TrainConfig, TrainError
+from tasks.train.methods import OPDConfig, RediConfig, check_method, opd_config, redi_config, stage_train_config
 
 DEFAULT_TRAIN_RECIPE = RECIPES_DIR / "train_toy.yaml"
 
@@ -44,13 +45,28 @@ class TrainRecipe(BaseModel):
     description: str = ""
     base_model: str = Field(description="local folder (relative to the repo root or absolute) or hub id")
     output_root: str | None = Field(default=None, description="where checkpoints go; default: next to the warehouse file")
+    method: str = Field(default="sft", description="training method: sft | sft+redi | sft+opd | schedule (tasks.train.methods)")
     train: dict[str, Any] = Field(default_factory=dict)
+    redi: dict[str, Any] = Field(default_factory=dict, description="REDI stage (method sft+redi): alpha, train overrides")
+    opd: dict[str, Any] = Field(default_factory=dict, description="OPD stage (method sft+opd): teacher, clip, max_tokens, rollouts, train overrides")
     evaluate: EvalSection = Field(default_factory=EvalSection)
     on_publish: OnPublish = Field(default_factory=OnPublish)
     path: str | None = Field(default=None, exclude=True)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.train, where=f"{self.path}: train")
+
+    def redi_config(self) -> RediConfig:
+        return redi_config(self.redi, where=f"{self.path}: redi")
+
+    def opd_config(self) -> OPDConfig:
+        return opd_config(self.opd, where=f"{self.path}: opd")
+
+    def stage_config(self, stage: str) -> TrainConfig:
+        """The train config of one stage: `train`, with the redi/opd section's `train` overrides for those stages."""
+        base = self.train_config()
+        overrides = {"redi": self.redi_config().train, "opd": self.opd_config().train}.get(stage, {})
+        return stage_train_config(base, overrides, where=f"{self.path}: {stage}.train") if overrides else base
 
     def eval_config(self) -> EvalConfig:
         params = self.evaluate.model_dump(exclude={"eval_set"})
@@ -103,6 +119,11 @@ def load_train_recipe(recipe: str | Path | None = None) -> TrainRecipe:
     try:
         recipe_obj.train_config()
         recipe_obj.eval_config()
+        check_method(recipe_obj.method, where=f"{path}: method")
+        recipe_obj.stage_config("redi")
+        recipe_obj.stage_config("opd")
+        if recipe_obj.method == "sft+opd" and not recipe_obj.opd_config().teacher:
+            raise TrainError(f"{path}: opd.teacher: method sft+opd needs the teacher that wrote the SFT data (its folder or hub id)")
     except EvalError as exc:
         raise TrainError(str(exc)) from exc
     return recipe_obj

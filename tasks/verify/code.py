@@ -32,7 +32,7 @@ from tasks.verify.verdicts import (
     Verdict,
 )
 
-REVISION = "r1"  # bump when the verdict logic in this file changes
+REVISION = "r2"  # bump when the verdict logic in this file (or the judge) changes
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _NON_PYTHON = {"text", "txt", "bash", "sh", "shell", "console", "json", "output", "plaintext"}
 STDERR_EXCERPT = 600
@@ -44,6 +44,10 @@ class CodeConfig:
 
     sandbox: SandboxConfig = field(default_factory=SandboxConfig, metadata={"help": "limits of each sandboxed run"})
     max_tests: int = field(default=100, metadata={"help": "tests beyond this many are not run (counted as not passed)"})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_tests, bool) or not isinstance(self.max_tests, int) or self.max_tests < 1:
+            raise ValueError(f"code setting max_tests must be an integer >= 1, not {self.max_tests!r}")
 
     def version(self) -> str:
         return f"code-sandbox-{REVISION}-{config_fingerprint(self)}"
@@ -91,6 +95,9 @@ def _verdict(run: SandboxResult, n_tests: int, program_hash: str) -> Verdict:
     passed = run.n_passed
     score = passed / n_tests if n_tests else 0.0
     notes = [f"{passed}/{n_tests} tests passed", f"sandbox={run.tier}", "protections=" + ",".join(run.protections)]
+    unsupported = [p for p in run.problems if p]
+    if unsupported:
+        notes.append(f"{len(unsupported)} test(s) the judge cannot split (never run): {unsupported[0]}")
     if run.signal_name:
         notes.append(f"ended by {run.signal_name}")
     stderr = run.stderr.strip()
@@ -103,8 +110,9 @@ def _verdict(run: SandboxResult, n_tests: int, program_hash: str) -> Verdict:
 
     if not run.ready:
         return Verdict(ERROR, "sandbox_failed", None, program_hash, detail, n_tests, None)
-    if run.finished:
-        return make(CORRECT, "all_tests_passed") if passed == n_tests else make(INCORRECT, "tests_failed")
+    # `correct` needs the judge to have seen every test pass on values it received, and the runner to finish
+    if run.finished and n_tests and passed == n_tests and not (run.timed_out or run.output_exceeded):
+        return make(CORRECT, "all_tests_passed")
     if run.timed_out:
         return make(TIMEOUT, "deadline_exceeded")
     if run.output_exceeded:
@@ -113,8 +121,14 @@ def _verdict(run: SandboxResult, n_tests: int, program_hash: str) -> Verdict:
         return make(INCORRECT, "candidate_error")
     if run.signal_name in ("SIGXCPU",):
         return make(TIMEOUT, "cpu_limit_exceeded")
+    if run.finished and any(t is False for t in run.tests):
+        return make(INCORRECT, "tests_failed")
+    if run.finished and run.n_unsupported:
+        return make(UNVERIFIABLE, "tests_unsupported")
     if run.signal_name:
         return make(INCORRECT, "candidate_crashed")
+    if run.finished:
+        return make(INCORRECT, "tests_failed")
     return make(INCORRECT, "exited_early")
 
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -30,6 +31,30 @@ ROUTE_DETAIL = {
     "prompt_missing": "the trace's prompt_id is not in staging.stg_prompts; ingest the prompt, then re-run verify",
     "unsupported_domain": "no verifier for this prompt's domain (math and code are supported)",
 }
+
+
+def check_settings(**settings: object) -> None:
+    """Refuse NaN, inf, negative or zero verify settings with one line naming the key.
+
+    Counts (`*_size`, `workers`, `min_vote_answers`, `limit`) must be integers >= 1 (`limit` >= 0);
+    durations (`*_s`) finite numbers > 0. None means "default" and passes.
+
+    >>> check_settings(code_shard_size=-1)
+    Traceback (most recent call last):
+    ...
+    tasks.verify.verdicts.VerifyError: verify setting code_shard_size must be an integer >= 1, not -1
+    """
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key.endswith("_s"):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+            if not ok:
+                raise VerifyError(f"verify setting {key} must be a finite number of seconds > 0, not {value!r}")
+            continue
+        low = 0 if key == "limit" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise VerifyError(f"verify setting {key} must be an integer >= {low}, not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ disabled here (`parsing_timeout=None`, `timeout_seconds=None`) and every item ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -17,7 +18,7 @@ import polars as pl
 
 from tasks.common.ids import config_fingerprint
 from tasks.common.text import split_think
-from tasks.verify.math_worker import check_math, cluster_answers
+from tasks.verify.math_worker import check_math, parse_answer, same_answer
 from tasks.verify.pool import CRASHED, OK, RAISED, TIMEOUT, DeadlinePool, Outcome
 from tasks.verify.verdicts import (
     CORRECT,
@@ -35,6 +36,7 @@ from tasks.verify.verdicts import (
 
 WORKER_MODULES = ("tasks.verify.math_worker",)
 REVISION = "r1"  # bump when the verdict logic here or in math_worker.py changes
+VOTE_REVISION = "r2"  # bump when the majority vote changes (r2: a deadline per answer and per pair)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,14 @@ class MathConfig:
     max_answer_chars: int = field(
         default=8000, metadata={"help": "only the last N characters of the answer are parsed (final answers sit at the end)"}
     )
+
+    def __post_init__(self) -> None:
+        for key in ("float_rounding", "numeric_precision", "memory_limit_mb", "max_answer_chars"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"math setting {key} must be an integer >= 1, not {value!r}")
+        if not isinstance(self.deadline_s, (int, float)) or not math.isfinite(self.deadline_s) or self.deadline_s <= 0:
+            raise ValueError(f"math setting deadline_s must be a finite number of seconds > 0, not {self.deadline_s!r}")
 
     def verify_params(self) -> tuple:
         return (self.float_rounding, self.numeric_precision, self.strict, self.max_answer_chars)
@@ -69,8 +79,14 @@ class VoteConfig:
         default=0.5, metadata={"help": "the majority answer's share of answered traces must exceed this (clear majority)"}
     )
 
+    def __post_init__(self) -> None:
+        if isinstance(self.min_answers, bool) or not isinstance(self.min_answers, int) or self.min_answers < 1:
+            raise ValueError(f"vote setting min_answers must be an integer >= 1, not {self.min_answers!r}")
+        if not isinstance(self.min_agreement, (int, float)) or not 0 <= self.min_agreement < 1:
+            raise ValueError(f"vote setting min_agreement must be in [0, 1), not {self.min_agreement!r}")
+
     def version(self, math_cfg: MathConfig) -> str:
-        return f"vote-{REVISION}-{config_fingerprint(self)}+{math_cfg.version()}"
+        return f"vote-{VOTE_REVISION}-{config_fingerprint(self)}+{math_cfg.version()}"
 
     def __str__(self) -> str:
         return f"VoteConfig({config_fingerprint(self)})"
@@ -146,7 +162,9 @@ def majority_vote(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Self-consistency verdicts for prompts without a reference, and one agreement row per prompt.
 
-    Answers are clustered by math-verify equivalence (one pool job per prompt). A trace whose
+    Answers are clustered by math-verify equivalence: each answer is parsed in its own pool job and
+    each pair compared in its own, under the per-item deadline, so a pathological answer times out
+    alone (its trace `timeout`) and the rest of the prompt is still voted. A trace whose
     answer is in a clear majority (share of answered traces > `min_agreement`, at least
     `min_answers` answered) is `correct`; a parseable answer outside it is `incorrect`; with no
     clear majority every answered trace is `unverifiable` (`no_majority`). Score = the share of
@@ -171,24 +189,50 @@ def majority_vote(
             verdicts[i] = early
         else:
             answers[i] = answer
-    prompts = list(by_prompt)
-    jobs = [([answers.get(i, "") for i in by_prompt[p]], math_cfg.verify_params()) for p in prompts]
-    deadline = math_cfg.deadline_s * max((len(j[0]) for j in jobs), default=1)
-    outcomes = pool.map(cluster_answers, jobs, deadline_s=deadline) if jobs else []
-    agreement = []
+    params = math_cfg.verify_params()
+    # Each answer is parsed in its own pool slot and each pair compared in its own, all with the
+    # per-item deadline: one pathological answer costs its own slot, never the whole prompt's vote.
+    to_parse = sorted(answers)
+    parsed_out = pool.map(parse_answer, [(answers[i], params) for i in to_parse], deadline_s=math_cfg.deadline_s)
+    extracted: dict[int, str | None] = {}
     elapsed = [0.0] * len(rows)
-    for prompt_id, outcome in zip(prompts, outcomes):
-        members = by_prompt[prompt_id]
-        for i in members:
-            elapsed[i] = outcome.elapsed_s * 1000 / len(members)
-        if outcome.kind != OK:
-            failed = _outcome_verdict(outcome)
-            for i in members:
-                if verdicts[i] is None:
-                    verdicts[i] = failed
-            agreement.append(_agreement_row(prompt_id, len(members), 0, 0, None, 0, False, False))
-            continue
-        labels, extracted = outcome.value
+    for i, outcome in zip(to_parse, parsed_out):
+        elapsed[i] += outcome.elapsed_s * 1000
+        if outcome.kind == OK:
+            extracted[i] = outcome.value
+        else:
+            verdicts[i] = _outcome_verdict(outcome)  # this answer only: timeout or error, out of the vote
+    pairs = [(i, j) for members in by_prompt.values() for a, i in enumerate(members) for j in members[a + 1:]
+             if extracted.get(i) is not None and extracted.get(j) is not None]
+    pair_out = pool.map(same_answer, [(answers[i], answers[j], params) for i, j in pairs], deadline_s=math_cfg.deadline_s)
+    same: dict[tuple[int, int], bool] = {}
+    stuck: dict[int, int] = {}
+    partners: dict[int, int] = {}
+    for (i, j), outcome in zip(pairs, pair_out):
+        same[(i, j)] = outcome.kind == OK and bool(outcome.value)
+        elapsed[j] += outcome.elapsed_s * 1000
+        for k in (i, j):
+            partners[k] = partners.get(k, 0) + 1
+            if outcome.kind == TIMEOUT:
+                stuck[k] = stuck.get(k, 0) + 1
+    for k, n in stuck.items():  # an answer whose comparisons mostly hang is out of the vote; a lone hung pair is "different"
+        if n * 2 > partners[k]:
+            extracted[k] = None
+            verdicts[k] = Verdict(TIMEOUT_STATUS, "deadline_exceeded",
+                                  detail=f"{n} of {partners[k]} comparisons with other answers ran past {math_cfg.deadline_s:g} s")
+    agreement = []
+    for prompt_id, members in by_prompt.items():
+        reps: list[int] = []
+        labels: list[int | None] = []
+        for j in members:
+            if extracted.get(j) is None:
+                labels.append(None)
+                continue
+            label = next((k for k, r in enumerate(reps) if same.get((r, j))), None)
+            if label is None:
+                label = len(reps)
+                reps.append(j)
+            labels.append(label)
         counts: dict[int, int] = {}
         for label in labels:
             if label is not None:
@@ -198,8 +242,9 @@ def majority_vote(
         top_count = counts.get(top, 0) if top is not None else 0
         has_majority = n_answered >= vote_cfg.min_answers and top_count / n_answered > vote_cfg.min_agreement
         majority_answer = None
-        for i, label, answer in zip(members, labels, extracted):
-            if label == top and majority_answer is None:
+        for i, label in zip(members, labels):
+            answer = extracted.get(i)
+            if label == top and label is not None and majority_answer is None:
                 majority_answer = answer
             if verdicts[i] is not None:
                 continue
@@ -214,8 +259,10 @@ def majority_vote(
                 verdicts[i] = Verdict(CORRECT, "agrees_with_majority", share, answer, detail)
             else:
                 verdicts[i] = Verdict(INCORRECT, "disagrees_with_majority", share, answer, detail)
+        complete = all(verdicts[i] is None or verdicts[i].verdict_status != TIMEOUT_STATUS for i in members)
         agreement.append(
-            _agreement_row(prompt_id, len(members), n_answered, len(counts), majority_answer, top_count, has_majority, True)
+            _agreement_row(prompt_id, len(members), n_answered, len(counts), majority_answer, top_count, has_majority,
+                           complete)
         )
     agreement_df = pl.DataFrame(agreement, schema=AGREEMENT_SCHEMA).with_columns(pl.lit(version).alias("verifier_version"))
     return _frame(rows, verdicts, elapsed, MAJORITY_VERIFIER, version), agreement_df

@@ -32,6 +32,7 @@ def _parse_gold(reference: str) -> list:
     return parsed or parse(ref, parsing_timeout=None)
 
 
+@lru_cache(maxsize=4096)
 def _parse_answer(answer: str, max_chars: int) -> list:
     from math_verify import parse
 
@@ -93,8 +94,36 @@ def cluster_answers(answers: Sequence[str], params: tuple) -> tuple[list[int | N
     return labels, extracted
 
 
+def parse_answer(answer: str, params: tuple) -> str | None:
+    """Worker function (one vote slot): the answer's extracted final answer, or None when none parses.
+
+    It also compares the answer once with a plain number, so an answer that hangs sympy when compared
+    (`9^{9^{9^{9}}}`) hangs here, in its own slot, and never in a pair with another trace's answer.
+    """
+    from math_verify import verify
+
+    float_rounding, numeric_precision, strict, max_chars = params
+    pred = _parse_answer(answer, max_chars) if answer else []
+    if not pred:
+        return None
+    verify(_parse_gold("1"), pred, float_rounding=float_rounding, numeric_precision=numeric_precision, strict=strict,
+           timeout_seconds=None)
+    return _answer_string(pred)
+
+
+def same_answer(first: str, second: str, params: tuple) -> bool:
+    """Worker function (one pair of a vote): are two answers equivalent under math-verify?"""
+    from math_verify import verify
+
+    float_rounding, numeric_precision, strict, max_chars = params
+    a, b = _parse_answer(first, max_chars), _parse_answer(second, max_chars)
+    return bool(a and b and verify(a, b, float_rounding=float_rounding, numeric_precision=numeric_precision,
+                                   strict=strict, timeout_seconds=None))
+
+
 def warm_up() -> None:
     """Pay math-verify's first-call costs (lazy imports, ANTLR tables) in the zygote, not under a deadline."""
     params = DEFAULT_PARAMS
     check_math("\\boxed{\\frac{1}{2}}", "0.5", params)
     cluster_answers(["x = 2", "\\boxed{\\{1, 2\\}}", "[0, 1)"], params)
+    same_answer("\\boxed{2}", "x = 2", params)

@@ -1,14 +1,19 @@
-"""Runs inside the sandbox: set rlimits, fork, run the candidate and its tests, report on a private fd.
+"""Runs inside the sandbox, in the candidate's process: load the candidate, do the judge's steps, send values.
 
-Invoked as `python -I sandbox_runner.py LIMITS_JSON RESULT_FD` with cwd = the scratch directory
-holding `candidate.py` and `tests.json`. Stdlib only (it runs under the sandbox's interpreter).
-Protocol on RESULT_FD, one line each: `ready`, `loaded` | `load_error <Type>`, `test <i> <0|1> <Type>`, `done`.
-The candidate runs in a forked child, so `os.kill(os.getppid(), ...)` hits this runner, never the host.
+Invoked as `python -I -B -S -c <this file's source> LIMITS_JSON RESULT_FD SITE_DIRS_JSON` with stdin = a JSON payload
+`{"program": ..., "steps": [[kind, src], ...]}`. It never sees a test or an expected value: each
+step is a sub-expression of a test that needs the candidate's code (`f(3)`), and its value goes back
+to the judge (the host) serialised by `encode`, one JSON line per step on RESULT_FD, a pipe only the
+judge reads. Lines: `{"ready": 1}`, `{"loaded": 1}` | `{"load_error": TYPE}`, `{"i": K, "v": VALUE}` |
+`{"i": K, "ok": 1}` | `{"i": K, "e": TYPE}`, `{"done": 1}`.
+
+Everything here runs with the candidate in one process, so the candidate can rewrite any of it; that
+is fine: all it can forge is the values of its own calls, and it never learns what they should be.
+Stdlib only (it runs under the sandbox's interpreter, with nothing of the repository in view).
 """
 
 import json
 import os
-import random
 import resource
 import sys
 import traceback
@@ -20,6 +25,8 @@ LIMITS = {
     "max_file_bytes": resource.RLIMIT_FSIZE,
     "max_open_files": resource.RLIMIT_NOFILE,
 }
+MAX_DEPTH = 60
+MAX_ITEMS = 1_000_000
 
 
 def _set_limits(limits):
@@ -31,70 +38,79 @@ def _set_limits(limits):
         resource.setrlimit(which, (value, hard))
 
 
-def _run_candidate(result_fd, max_open_files):
-    # Move the result pipe to an unpredictable descriptor so casual fd scribbling misses it.
-    private_fd = os.dup2(result_fd, random.randint(10, max(10, max_open_files - 1)))
-    if private_fd != result_fd:
-        os.close(result_fd)
-
-    def emit(line):
-        os.write(private_fd, (line + "\n").encode())
-
-    with open("tests.json", encoding="utf-8") as f:
-        tests = json.load(f)
-    with open("candidate.py", encoding="utf-8") as f:
-        source = f.read()
-    namespace = {"__name__": "candidate", "__builtins__": __builtins__}
-    try:
-        exec(compile(source, "candidate.py", "exec"), namespace)  # noqa: S102 - running it is the point (sandboxed)
-    except BaseException as exc:  # noqa: BLE001 - any failure of the candidate is reported, not raised
-        traceback.print_exc()
-        emit(f"load_error {type(exc).__name__}")
-        return 1
-    emit("loaded")
-    for i, test in enumerate(tests):
-        try:
-            exec(compile(test, f"<test {i}>", "exec"), namespace)  # noqa: S102 - sandboxed
-            emit(f"test {i} 1 -")
-        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from the candidate fail the test
-            print(f"test {i} failed: {test[:200]}", file=sys.stderr)
-            traceback.print_exc(limit=3)
-            emit(f"test {i} 0 {type(exc).__name__}")
-    emit("done")
-    return 0
+def encode(value, depth=0, budget=None):
+    """A tagged JSON tree of a plain value; subclasses become their base type; anything else is opaque."""
+    budget = budget if budget is not None else [MAX_ITEMS]
+    budget[0] -= 1
+    if depth > MAX_DEPTH or budget[0] < 0:
+        raise ValueError("value too deep or too large to send to the judge")
+    if value is None:
+        return ["n"]
+    if value is True or value is False:
+        return ["b", value is True]
+    if isinstance(value, int):
+        return ["i", int.__index__(value).__format__("x") if value >= 0 else "-" + (-int.__index__(value)).__format__("x")]
+    if isinstance(value, float):
+        return ["f", float.hex(float(value))]
+    if isinstance(value, complex):
+        c = complex(value)
+        return ["c", float.hex(c.real), float.hex(c.imag)]
+    if isinstance(value, str):
+        return ["s", str.__str__(value)]
+    if isinstance(value, (bytes, bytearray)):
+        return ["y", bytes(value).hex()]
+    if isinstance(value, dict):
+        return ["d", [[encode(k, depth + 1, budget), encode(v, depth + 1, budget)] for k, v in dict.items(value)]]
+    for kind, tag in ((list, "l"), (tuple, "t"), (set, "S"), (frozenset, "F")):
+        if isinstance(value, kind):
+            return [tag, [encode(v, depth + 1, budget) for v in kind.__iter__(value)]]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return encode(value.tolist(), depth + 1, budget)  # numpy scalars and arrays as plain values
+    return ["o", type(value).__qualname__[:100]]
 
 
 def main():
     limits = json.loads(sys.argv[1])
     result_fd = int(sys.argv[2])
+    sys.path.extend(json.loads(sys.argv[3]) if len(sys.argv) > 3 else [])  # started with -S: no site processing
     _set_limits(limits)
-    os.write(result_fd, b"ready\n")
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+
+    def emit(record):
+        os.write(result_fd, (json.dumps(record) + "\n").encode())
+
+    emit({"ready": 1})
+    payload = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    sys.stdin.close()
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    try:
+        exec(compile(payload["program"], "candidate.py", "exec"), namespace)  # noqa: S102 - sandboxed candidate
+    except BaseException as exc:  # noqa: BLE001 - any failure of the candidate is reported, not raised
+        traceback.print_exc()
+        emit({"load_error": type(exc).__name__})
+        return 1
+    emit({"loaded": 1})
+    for k, (kind, src) in enumerate(payload["steps"]):
         try:
-            code = _run_candidate(result_fd, int(limits["max_open_files"]))
-        except BaseException:  # noqa: BLE001 - the runner's own failure: report it on stderr
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(result_fd)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            status = 0
-            break
-        except InterruptedError:
-            continue
-    if os.WIFSIGNALED(status):
-        sys.exit(128 + os.WTERMSIG(status))
-    sys.exit(os.WEXITSTATUS(status))
+            if kind == "exec":
+                exec(compile(src, f"<step {k}>", "exec"), namespace)  # noqa: S102 - sandboxed
+                emit({"i": k, "ok": 1})
+            else:
+                emit({"i": k, "v": encode(eval(compile(src, f"<step {k}>", "eval"), namespace))})
+        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from the candidate fail the step
+            print(f"step {k} raised: {src[:200]}", file=sys.stderr)
+            traceback.print_exc(limit=3)
+            emit({"i": k, "e": type(exc).__name__})
+    emit({"done": 1})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    code = 1
+    try:
+        code = main()
+    except BaseException:  # noqa: BLE001 - the runner's own failure: shown on stderr, the judge sees no values
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -109,3 +109,21 @@ def ensure_token_table():
 @pytest.fixture
 def seed_traces():
     return _seed_traces
+
+
+_F1_LINES = pytest.StashKey[dict]()
+
+
+@pytest.fixture
+def splitter_f1_lines(request) -> dict:
+    """Where test_divergence_splitter_f1 leaves its F1 lines for the terminal summary below."""
+    return request.config.stash.setdefault(_F1_LINES, {})
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the splitter boundary F1 lines at the end of every run that computed them (make test)."""
+    lines = config.stash.get(_F1_LINES, {})
+    if lines:
+        terminalreporter.section("sentence splitter boundary F1")
+        for version in sorted(lines):
+            terminalreporter.write_line(lines[version])

@@ -39,6 +39,22 @@ def test_provenance_analysis_of_a_distilled_model(wh, tiny_models, seed_traces, 
     # sentence scores of D's traces exist under all three models
     assert wh.scalar("select count(distinct model_id) from raw.raw_sentence_scores") == 3
 
+    # what a run report includes: the latest analysis (query file) → table + PNG
+    from tasks.divergence.analysis import CLASSES, distilled_provenance_report
+    from tests.conftest import REPO
+
+    latest = wh.query((REPO / "warehouse" / "queries" / "report_distill_provenance.sql").read_text())
+    assert set(latest["analysis_id"]) == {out["analysis_id"]} and latest.height == 2 * 2 * len(CLASSES)
+    report, png = distilled_provenance_report(latest, tmp_path / "report")
+    assert png.exists() and png.stat().st_size > 1000
+    assert report.columns == ["answer_status", "provenance_class", "n_traces", "n_sentences", "share", "pos_0", "pos_1"]
+    assert report.height == 2 * len(CLASSES) and report["n_sentences"].sum() == 5
+    assert report.group_by("answer_status").agg(pl.col("share").sum())["share"].to_list() == pytest.approx([1.0, 1.0])
+    want = dict(zip(*[latest.filter((pl.col("answer_status") == "correct") & (pl.col("position_bin") == 1))[c]
+                      for c in ("provenance_class", "share")]))
+    got = dict(zip(*[report.filter(pl.col("answer_status") == "correct")[c] for c in ("provenance_class", "pos_1")]))
+    assert got == pytest.approx(want)
+
 
 @pytest.mark.slow
 def test_teacher_comparison_and_opd_export(wh, tiny_models, seed_traces, tmp_path):

@@ -111,3 +111,35 @@ def test_prefetch_keeps_order_and_reraises_errors():
 
     with pytest.raises(ValueError, match="bad item 2"):
         list(_prefetch(boom, [1, 2, 3]))
+
+
+def test_recorded_contexts_match_a_plain_forward_pass(tiny_models):
+    """Each context kind conditions on exactly the text it names (fast companion of test_divergence_context)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tasks.divergence.scoring import PromptContext
+
+    path = tiny_models["student"]
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    messages = (("system", "Be careful."), ("user", "Problem: compute 5*3+7-4."))
+    completion = TRACES[0].completion_text
+    cases = {  # context -> (prompt text, special tokens added by the tokenizer)
+        PromptContext("recorded_messages", messages=messages): (
+            tok.apply_chat_template([{"role": r, "content": c} for r, c in messages], add_generation_prompt=True, tokenize=False), False),
+        PromptContext("recorded", text="<s><|user|>verbatim\n<|assistant|>", is_chat=True): ("<s><|user|>verbatim\n<|assistant|>", False),
+        PromptContext("recorded", text="Q: raw prompt\nA:", is_chat=False): ("Q: raw prompt\nA:", True),
+    }
+    scorer = TeacherForcedScorer(path, ScoringConfig(device="cpu", system_prompt="ignored for recorded contexts"))
+    items = [ScoringItem(f"c{i}", "ignored problem", completion, ctx) for i, ctx in enumerate(cases)]
+    table = scorer.score(items)
+    assert table["context_kind"].to_pylist() == ["recorded_messages", "recorded", "recorded"]
+    for row, (text, special) in zip(table.to_pylist(), cases.values()):
+        p_ids = tok(text, add_special_tokens=special)["input_ids"]
+        c_ids = tok(completion, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([p_ids + c_ids])).logits[0].float(), -1)
+        plain = [logp[len(p_ids) + i - 1, t].item() for i, t in enumerate(c_ids)]
+        assert row["token_ids"] == c_ids
+        assert row["logprobs"] == pytest.approx(plain, abs=1e-4)

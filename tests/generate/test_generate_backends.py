@@ -192,3 +192,26 @@ def test_cpu_threads_apply_to_generation_only(tiny_model_dir):
     assert all(r.ok for r in backend.generate(requests_for(), True))
     assert seen and set(seen) == {1}
     assert torch.get_num_threads() == before
+
+
+def test_hf_logprobs_at_t08_are_the_models_own_not_temperature_scaled(hf_backend):
+    """The toy recipe samples at T = 0.8 (top_p < 1 too here): stored log-probs must be the raw log-softmax."""
+    sampling = SamplingConfig(n=2, temperatures=(0.8,), top_p=0.9, max_tokens=24, system_prompt="Be brief.",
+                              prompt_template="Q: {problem}\nA:")
+    reqs = requests_for(sampling)[:4]
+    results = hf_backend.generate(reqs, True)
+    model, tok = hf_backend.model, hf_backend.tokenizer
+    n_scaled_apart = 0
+    for req, res in zip(reqs, results):
+        assert res.prompt_context == tok.apply_chat_template(req.messages(), add_generation_prompt=True, tokenize=False)
+        assert "Be brief." in res.prompt_context and req.prompt_text.startswith("Q: ") and req.prompt_text in res.prompt_context
+        prompt = tok(res.prompt_context, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + res.token_ids])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0].float()
+        rows = range(len(prompt) - 1, len(prompt) - 1 + len(res.token_ids))
+        raw = [torch.log_softmax(logits[r], -1)[t].item() for r, t in zip(rows, res.token_ids)]
+        scaled = [torch.log_softmax(logits[r] / 0.8, -1)[t].item() for r, t in zip(rows, res.token_ids)]
+        assert raw == pytest.approx(res.logprobs, abs=1e-4)
+        n_scaled_apart += max(abs(a - b) for a, b in zip(scaled, res.logprobs)) > 1e-2
+    assert n_scaled_apart == len(reqs)  # the check can tell raw from temperature-scaled values

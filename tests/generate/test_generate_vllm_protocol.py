@@ -65,3 +65,44 @@ def test_worker_imports_only_vllm_and_pyarrow():
     source = (REPO / "tasks" / "generate" / "vllm_worker.py").read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= {"argparse", "json", "os", "sys", "traceback", "pyarrow", "vllm", "__future__"}, imports
+
+
+@pytest.mark.slow  # starts the worker process (imports torch)
+def test_vllm_stores_the_models_own_logprobs_at_t07(tiny_model_dir, worker_env):
+    """The stand-in returns temperature-scaled log-probs unless raw mode is pinned, as vLLM can."""
+    import torch
+
+    sampling = SamplingConfig(n=2, temperatures=(0.7,), max_tokens=20, system_prompt="Show every step.",
+                              prompt_template="Q: {problem}")
+    backend = VLLMBackend(EngineConfig(model=str(tiny_model_dir), name="tiny", backend="vllm"))
+    reqs = build_requests([("p_1", "Compute 1+2"), ("p_2", "Compute 4*4")], model_id=backend.model_id(),
+                          template_hash=backend.template_hash(sampling), sampling=sampling)
+    try:
+        results = backend.generate(reqs, True)
+    finally:
+        backend.close()
+    hf = HFBackend(EngineConfig(model=str(tiny_model_dir), batch_size=8, cpu_threads=1))
+    assert sum(len(r.token_ids) > 2 for r in results) >= 2
+    for res in results:
+        res.check()
+        if not res.token_ids:
+            continue
+        assert res.prompt_context is not None and "Show every step." in res.prompt_context
+        prompt = hf.tokenizer(res.prompt_context, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = hf.model(input_ids=torch.tensor([prompt + res.token_ids])).logits[0].float()
+        rows = logits[len(prompt) - 1 : len(prompt) - 1 + len(res.token_ids)]
+        raw = torch.log_softmax(rows, -1).gather(1, torch.tensor(res.token_ids)[:, None])[:, 0].tolist()
+        scaled = torch.log_softmax(rows / 0.7, -1).gather(1, torch.tensor(res.token_ids)[:, None])[:, 0].tolist()
+        assert res.logprobs == pytest.approx(raw, abs=1e-4)
+        assert max(abs(a - b) for a, b in zip(res.logprobs, scaled)) > 1e-2  # processed values would fail above
+
+
+@pytest.mark.slow
+def test_a_vllm_without_logprobs_mode_is_refused_clearly(tiny_model_dir, worker_env, monkeypatch):
+    monkeypatch.setenv("FAKE_VLLM_OLD", "1")
+    backend = VLLMBackend(EngineConfig(model=str(tiny_model_dir), name="tiny", backend="vllm"))
+    reqs = build_requests([("p_1", "x")], model_id="m", template_hash="t", sampling=SAMPLING)
+    with pytest.raises(GenerateError, match=r"vllm 0\.6\.0\+standin has no `logprobs_mode`.*vllm>=0\.10\.2") as info:
+        backend.generate(reqs, True)
+    assert not isinstance(info.value, VLLMWorkerError)  # not retryable: a retry cannot fix the version

@@ -30,13 +30,20 @@ def view(wh) -> pl.DataFrame:
 
 def test_parquet_matches_the_view_row_for_row(published, tmp_path):
     path = export_dataset(published, "toy", "parquet", tmp_path)
-    assert path == tmp_path / "toy-v2.parquet"
+    folder = tmp_path / "toy-v2" / "parquet"
+    assert path == folder / "toy-v2.parquet"
     assert pl.read_parquet(path).equals(view(published))
-    card = (tmp_path / "README.md").read_text()
-    for heading in ("## Lineage", "## Counts per stage", "## Length histogram", "## Verdict breakdown"):
+    card = (folder / "README.md").read_text()
+    for heading in ("## Use it", "## Example row", "## Evaluation", "## Lineage", "## Counts per stage",
+                    "## Length histogram", "## Verdict breakdown"):
         assert heading in card
     assert "`provenance`" in card and "gen-1" in card and "select-1" in card
-    manifest = json.loads((tmp_path / "potstill_export.json").read_text())
+    front = card.split("---")[1]
+    for key in ("license: other", 'language: ["en"]', 'task_categories: ["text-generation"]', "configs:",
+                'path: "toy-v2.parquet"', "size_categories: [n<1K]"):
+        assert key in front, key
+    assert 'load_dataset("parquet", data_files="toy-v2.parquet", split="train")' in card and "SFTTrainer" in card
+    manifest = json.loads((folder / "potstill_export.json").read_text())
     assert (manifest["version"], manifest["n_rows_exported"]) == (2, 4)
 
 
@@ -51,10 +58,15 @@ def test_jsonl_round_trip(published, tmp_path):
 def test_hf_folder_loads_with_load_from_disk(published, tmp_path):
     import datasets
 
-    path = export_dataset(published, "toy@latest", "hf", tmp_path / "hf")
+    path = export_dataset(published, "toy@latest", "hf", tmp_path)
+    assert path == tmp_path / "toy-v2" / "hf"
     ds = datasets.load_from_disk(str(path))
     assert pl.from_arrow(ds.data.table).equals(view(published))
-    assert (path / "README.md").exists()
+    assert "load_from_disk" in (path / "README.md").read_text()
+    # another format of the same version: its own folder and card, nothing mixed
+    export_dataset(published, "toy@latest", "jsonl", tmp_path)
+    assert sorted(p.name for p in (tmp_path / "toy-v2").iterdir()) == ["hf", "jsonl"]
+    assert 'load_dataset("json", data_files="toy-v2.jsonl"' in (tmp_path / "toy-v2" / "jsonl" / "README.md").read_text()
 
 
 def test_old_version_exports_its_own_rows(published, tmp_path):

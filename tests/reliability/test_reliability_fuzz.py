@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tasks.ingest.core import IngestState, ingest_batch
 from tasks.ingest.readers import RawRecord, iter_records
-from tasks.ingest.rows import IngestConfig, RowRejected, parse_prompt, parse_trace
+from tasks.ingest.rows import IngestConfig, RowRejected, parse_prompt, parse_trace_row
 
 FUZZ = settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                          HealthCheck.too_slow])
@@ -95,11 +95,13 @@ def test_parse_prompt_accepts_or_rejects_with_a_reason(row):
 def test_parse_trace_accepts_or_rejects_with_a_reason(row):
     cfg = IngestConfig(source="fuzz", model_id="m")
     try:
-        prompt, trace = parse_trace(row, cfg)
+        parsed = parse_trace_row(row, cfg)
     except RowRejected as exc:
         assert exc.reason_code.islower() and exc.detail
         return
-    assert trace["prompt_id"] == prompt["prompt_id"] and trace["completion_text"].strip()
+    assert parsed.traces
+    for trace in parsed.traces:
+        assert trace["prompt_id"] == parsed.prompt["prompt_id"] and trace["completion_text"].strip()
     check_batch([RawRecord("fuzz:1", row, None)], "traces", cfg)
 
 

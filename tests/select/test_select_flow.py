@@ -61,7 +61,7 @@ def test_provenance_and_random_publish_different_datasets_of_equal_size(wh):
     assert prov["n_out"] == rand["n_out"] == 5
     assert set(prov["rows"]["trace_id"]) != set(rand["rows"]["trace_id"])
     assert prov["params"]["criteria_skipped"] == ["is_contaminated", "is_representative", "passes_quality"]
-    assert prov["n_rejected"] == 6  # the six incorrect traces, with reason
+    assert prov["n_rejected"] == 13  # the six incorrect traces + seven eligible ones not chosen, each with a reason
     assert wh.scalar("select count(*) from raw.raw_rejections where stage = 'select' and reason_code = 'verdict_not_correct'") == 6
     # per prompt the trace with the most teacher sentences: ties -> fewer tokens
     cands, _ = build_candidates(wh, student_model_id=STUDENT)

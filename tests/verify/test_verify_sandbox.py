@@ -15,12 +15,13 @@ import psutil
 import pytest
 
 from tasks.verify.code import CodeConfig, extract_code_block, parse_tests, verify_code
-from tasks.verify.sandbox import SandboxConfig, available_tier, run_tests
+from tasks.verify.sandbox import SandboxConfig, _probe, run_tests
+from tasks.verify.verdicts import VerifyError
 
 TESTS = ["assert f(1) == 5", "assert f(0) == 2", "assert f(-2) == -4"]
 GOOD = "def f(x):\n    return 3 * x + 2\n"
 needs_bwrap = pytest.mark.skipif(
-    available_tier("auto") != "bwrap", reason="bubblewrap unavailable: run `sh tasks/verify/install_sandbox.sh`"
+    not _probe("bwrap"), reason="bubblewrap unavailable: run `sh tasks/verify/install_sandbox.sh`"
 )
 
 
@@ -115,7 +116,9 @@ def test_hostile_batch(listener, tmp_path, monkeypatch):
     got = {r["trace_id"]: (r["verdict_status"], r["verdict_reason"]) for r in out.to_dicts()}
     # Killing its parent kills only the in-sandbox runner; the namespace then goes down, racing the
     # candidate's own tests: either it finished them (correct) or it is a crash. Never the host.
-    assert got.pop("kill_parent") in {("correct", "all_tests_passed"), ("incorrect", "candidate_crashed")}
+    # (inside its PID namespace the parent is the namespace's init, another uid: the kill is refused)
+    assert got.pop("kill_parent") in {("correct", "all_tests_passed"), ("incorrect", "candidate_crashed"),
+                                      ("incorrect", "candidate_error")}
     # a busy loop meets the wall deadline or its CPU limit first, depending on load: a timeout either way
     assert got.pop("loop") in {("timeout", "deadline_exceeded"), ("timeout", "cpu_limit_exceeded")}
     assert got == {
@@ -139,10 +142,12 @@ def test_hostile_batch(listener, tmp_path, monkeypatch):
     assert elapsed < 60, f"two deadline cases of 4 s took {elapsed:.0f} s in all"
     time.sleep(0.5)
     leftovers = [p.info for p in psutil.process_iter(["pid", "uids", "cmdline"])
-                 if p.info["uids"] and 61000 <= p.info["uids"].real < 62000]
+                 if p.info["uids"] and 61000 <= p.info["uids"].real < 62000
+                 and any(a.startswith('"""Runs inside the sandbox') for a in p.info["cmdline"] or [])]
     assert leftovers == [], f"sandboxed processes outlived their run: {leftovers}"
 
 
+@needs_bwrap
 def test_output_is_capped_and_the_run_is_cut_short():
     result = run_tests("import sys\nwhile True:\n    print('y' * 1000)\n", TESTS,
                        SandboxConfig(output_limit_kb=16, wall_s=20, isolation="auto"))
@@ -151,6 +156,7 @@ def test_output_is_capped_and_the_run_is_cut_short():
     assert result.elapsed_s < 10
 
 
+@needs_bwrap
 def test_partial_credit_is_the_fraction_of_tests_passed():
     program = "def f(x):\n    return 5 if x == 1 else 3 * x + 2\n"
     out = verify_code(_items({"partial": program}, [*TESTS, "assert f(10) == 32", "assert f(1) == 6"]), CodeConfig())
@@ -169,21 +175,26 @@ def test_no_code_block_or_no_tests_is_unverifiable():
         ("unverifiable", "no_code_block"), ("unverifiable", "no_tests"), ("unverifiable", "truncated")]
 
 
+@needs_bwrap
 def test_scrubbed_environment_and_fresh_scratch_cwd(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "nope")
     program = "import os\nENV = dict(os.environ)\nCWD = os.getcwd()\nFILES = sorted(os.listdir('.'))\n"
-    tests = ["assert 'AWS_SECRET_ACCESS_KEY' not in ENV", "assert 'potstill-sbx-' in CWD",
-             "assert FILES == ['candidate.py', 'runner.py', 'tests.json']", f"assert CWD != {os.getcwd()!r}"]
+    tests = ["assert 'AWS_SECRET_ACCESS_KEY' not in ENV", "assert CWD == '/sandbox'",
+             "assert FILES == []", f"assert CWD != {os.getcwd()!r}"]
     result = run_tests(program, tests, SandboxConfig())
     assert result.tests == (True, True, True, True), result.stderr
 
 
 @pytest.mark.parametrize("tier", ["unshare", "none"])
 def test_weaker_tiers_still_judge_and_say_what_is_in_force(tier):
-    from tasks.verify.sandbox import _probe
+    from tasks.verify.sandbox import _interpreter_open_to, _probe
 
     if not _probe(tier):
         pytest.skip(f"{tier} tier unavailable here")
+    if os.geteuid() == 0 and not _interpreter_open_to(61000):
+        with pytest.raises(VerifyError, match="never runs as root"):
+            verify_code(_items({"good": GOOD}), CodeConfig(sandbox=SandboxConfig(isolation=tier)))
+        return
     out = verify_code(_items({"good": GOOD, "bad": "def f(x):\n    return x\n"}),
                       CodeConfig(sandbox=SandboxConfig(isolation=tier)))
     assert out["verdict_status"].to_list() == ["correct", "incorrect"]

@@ -10,6 +10,7 @@ sentences as (
 candidates as (
     select
         t.trace_id, t.model_id, p.problem_text, t.completion_text,
+        t.prompt_context_text, t.prompt_messages_json, t.is_chat_prompt, t.sampling_json,
         exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = t.model_id) as has_teacher_tokens,
         exists (select 1 from tokens k where k.trace_id = t.trace_id and k.model_id = $student) as has_student_tokens,
         exists (select 1 from sentences s where s.trace_id = t.trace_id and s.model_id = t.model_id) as has_teacher_sentences,

