@@ -609,19 +609,33 @@ app.add_typer(experiment_app, name="experiment")
 
 @experiment_app.command("compare-selections")
 def compare_selections(
-    policies: Annotated[str, typer.Option(help="comma-separated selection policies")] = "provenance,random,longest",
-    budget: Annotated[int, typer.Option(help="traces per dataset (the same for every policy)")] = 500,
-    seed: Annotated[int, typer.Option(help="seed for selection, training and sampling")] = 0,
+    preset: Annotated[str | None, typer.Option(help="quick: random vs provenance, seed 0, 300 training steps per arm, whole eval set "
+                                                    "(meant to fit 20 min on an idle 2-core CPU; not yet timed end to end); "
+                                                    "paper: the paper's 8 arms x seeds 0,1,2 at the recipe's steps (meant for a GPU worker). "
+                                                    "Options given explicitly win")] = None,
+    arms: Annotated[str | None, typer.Option("--arms", "--policies", help="comma-separated selection policies; policy#N = the policy drawn "
+                                                                      "with another selection seed (random#1: an A/A arm). Must include random "
+                                                                      "(the reference). Default: the preset's, else random,provenance,longest,length_matched_random")] = None,
+    budget: Annotated[int, typer.Option(help="rows per arm (or tokens with --budget-unit tokens), the same for every arm")] = 500,
+    budget_unit: Annotated[str, typer.Option(help="traces, or tokens (token-matched arms)")] = "traces",
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 0,1,2: every arm runs once per seed; the seed drives "
+                                                   "selection, training data order and initialisation, and evaluation sampling. Default: the preset's, else 0")] = None,
     recipe: Annotated[str, typer.Option(help="training recipe: a name under deployments/recipes/train_*.yaml or a path")] = "toy_ablation",
-    limit: Annotated[int | None, typer.Option(help="evaluate on the first N eval problems only")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="training steps per arm (default: the preset's, else the recipe's train.max_steps)")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N problems only (default: the whole eval set)")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Same eligible pool and budget, one dataset + fine-tune + evaluation per policy; a result table."""
+    """One shared eligible pool; per seed and arm an equal-size dataset, a fine-tune of the same number of steps and an
+    evaluation; per arm pass@1 with a 95% interval and a paired verdict against random. Unequal arms are refused."""
     from flows.experiment import experiment_flow
+    from tasks.experiment.ablation import parse_seeds
 
-    result = experiment_flow(warehouse=_wh_path(warehouse), policies=[p.strip() for p in policies.split(",") if p.strip()],
-                             budget=budget, seed=seed, recipe=recipe, limit=limit)
-    _print_result(result if isinstance(result, dict) else {"result": result})
+    result = experiment_flow(warehouse=_wh_path(warehouse), arms=[p.strip() for p in arms.split(",") if p.strip()] if arms else None,
+                             budget=budget, budget_unit=budget_unit, seeds=parse_seeds(seeds) if seeds else None, preset=preset,
+                             recipe=recipe, max_steps=max_steps, limit=limit)
+    result = {k: v for k, v in result.items() if k != "summary"}
+    _print_result(result)
+    console.print(Path(result["markdown"]).read_text(), highlight=False)
 
 
 def main() -> None:

@@ -139,7 +139,8 @@ def _result_dict(result) -> dict:
         "n_completion_tokens": result.n_completion_tokens, "final_loss": result.final_loss, "n_examples": result.n_examples,
         "examples_hash": result.examples_hash, "device": result.device, "precision": result.precision,
         "train_seconds": round(result.train_seconds, 2), "n_steps_planned": result.n_steps_planned,
-        "stop_reason": result.stop_reason,
+        "stop_reason": result.stop_reason, "is_truncated": result.is_truncated,
+        "truncation_reason": result.truncation_reason,
     }
 
 
@@ -239,6 +240,8 @@ def finetune_flow(
     recipe: str | None = None,
     output_dir: str | None = None,
     force: bool = False,
+    seed: int | None = None,
+    max_steps: int | None = None,
     method: str | None = None,
 ) -> dict:
     """Fine-tune `base_model` (default: the recipe's) on the published dataset version `name@version`.
@@ -249,10 +252,15 @@ def finetune_flow(
             cannot train on the dataset's policy (e.g. sft on redi_pairs) is refused before training.
         output_dir: checkpoint folder (default: <warehouse dir>/checkpoints/<dataset>-v<N>/<final training_run_id>).
         force: train again even if this exact run completed before.
+        seed: overrides the recipe's train.seed (data order, initialisation of new weights, dropout).
+        max_steps: overrides the recipe's train.max_steps (the step bound).
     """
     log = get_run_logger()
     spec = load_train_recipe(recipe)
     method = check_method(method or spec.method, where="finetune: method")
+    if seed is not None or max_steps is not None:  # an experiment's arm: its seed and step bound reach every stage
+        overrides = {k: int(v) for k, v in (("seed", seed), ("max_steps", max_steps)) if v is not None}
+        spec = spec.model_copy(update={"train": {**spec.train, **overrides}})
     base = resolve_model_or_path(base_model) if base_model else spec.resolved_base_model()
     wh = Warehouse(warehouse)
     ds = resolve_dataset(wh, dataset)
@@ -264,7 +272,8 @@ def finetune_flow(
         log.info("training run %s already completed: %s", final.training_run_id, done["checkpoint_path"])
         return {"run_id": None, "stage": "finetune", "method": method, "training_run_id": final.training_run_id,
                 "checkpoint_path": done["checkpoint_path"], "dataset": name, "base_model": base, "n_in": ds["n_rows"], "n_out": 0,
-                "n_rejected": 0, "skipped": True, "final_loss": done["final_loss"], "n_steps": done["n_steps"]}
+                "n_rejected": 0, "skipped": True, "final_loss": done["final_loss"], "n_steps": done["n_steps"],
+                "is_truncated": bool(done.get("is_truncated")), "truncation_reason": done.get("truncation_reason")}
 
     config = {"dataset": dataset, "base_model": base, "method": method, "recipe": spec.model_dump(mode="json"),
               "train": [str(s.cfg) for s in plan.stages]}
@@ -286,7 +295,9 @@ def finetune_flow(
             record = {"training_run_id": stage.training_run_id, "dataset_name": ds["dataset_name"], "dataset_version": ds["version"],
                       "base_model": checkpoint, "recipe_fingerprint": str(stage.cfg), "checkpoint_path": None, "n_steps": None,
                       "n_train_tokens": None, "final_loss": None, "started_at": utcnow(), "finished_at": None, "status": "running",
-                      "method": method, "stage": stage.name, "parent_training_run_id": stage.parent_training_run_id}
+                      "method": method, "stage": stage.name, "parent_training_run_id": stage.parent_training_run_id,
+                      "max_steps": stage.cfg.max_steps if stage.cfg.max_steps > 0 else None, "is_truncated": None,
+                      "truncation_reason": None}
             _set_training_run(wh, record)
             run_info = {"training_run_id": stage.training_run_id, "run_id": run_id, "dataset": name,
                         "dataset_name": ds["dataset_name"], "dataset_version": ds["version"], "content_hash": ds["content_hash"],
@@ -306,7 +317,10 @@ def finetune_flow(
                 _set_training_run(wh, {**record, "status": "failed", "finished_at": utcnow()})
                 raise
             _set_training_run(wh, {**record, "status": "completed", "finished_at": utcnow(), "checkpoint_path": result["checkpoint_path"],
-                                   "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"]})
+                                   "n_steps": result["n_steps"], "n_train_tokens": result["n_train_tokens"], "final_loss": result["final_loss"],
+                                   "is_truncated": result["is_truncated"], "truncation_reason": result["truncation_reason"]})
+            if result["is_truncated"]:
+                log.warning("training run %s (%s) is TRUNCATED: %s", stage.training_run_id, stage.name, result["truncation_reason"])
             checkpoint = result["checkpoint_path"]
             stages_out.append({"stage": stage.name, "training_run_id": stage.training_run_id, "reused": False, **result})
             log.info("%s stage %s: %d steps, final loss %s → %s", method, stage.name, result["n_steps"], result["final_loss"], checkpoint)

@@ -166,8 +166,8 @@ def run_score(
         out["flags"] = flagged
         out["prompt_stats"] = _prompt_stats(wh, run_id, stats_cfg)
         log.info("score: %d traces scored, %d judged, %d flagged %s", len(pending), flagged["judged"], flagged["flagged"], flagged["by_reason"])
-        run.n_out, run.n_rejected = out["n_in"], flagged["flagged"]
-    return {"run_id": run_id, "n_in": out["n_in"], "n_out": out["n_in"], "n_rejected": out["flags"]["flagged"], **out}
+        run.n_out, run.n_rejected = out["n_in"] - flagged["flagged"], flagged["flagged"]  # flagged: kept, with a reason
+    return {"run_id": run_id, "n_in": out["n_in"], "n_out": out["n_in"] - out["flags"]["flagged"], "n_rejected": out["flags"]["flagged"], **out}
 
 
 @flow(name="score", flow_run_name="score")

@@ -33,6 +33,7 @@ ELIGIBILITY = {
 STUDENT_SIGNALS = {
     "student_pass_rate": ("select/prompt_stats", "staging.stg_prompt_stats", "prompt_id"),
     "n_teacher": ("select/provenance", "raw.raw_sentence_scores", "trace_id"),
+    "student_mean_logprob": ("select/student_token_scores", "raw.raw_token_logprobs", "trace_id"),  # with rsr
 }
 
 
@@ -58,6 +59,7 @@ def build_candidates(
     params = {
         "select/prompt_stats": {"student": student_model_id},
         "select/provenance": {"student": student_model_id, "beta": beta, "splitter": splitter or str(SplitConfig())},
+        "select/student_token_scores": {"student": student_model_id},
     }
     for column, (name, source, key) in STUDENT_SIGNALS.items():
         if not student_model_id or not wh.has_table(source):
@@ -115,10 +117,13 @@ def run_select(
     quality_preset: str = "default",
     publish: bool = True,
     splitter: str | None = None,
+    pool: pl.DataFrame | None = None,
 ) -> dict:
     """Plain entry point: select, record rejections, publish when `dataset_name` is given.
 
     `cfg.beta` and `splitter` (default: the default splitter) pick the provenance counts read.
+    `pool` (trace_id, n_completion_tokens) restricts the candidates to those traces with those token
+    counts: the selection ablation's shared pool, identical for every arm.
     """
     if policy not in POLICIES:
         raise SelectionError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -128,6 +133,9 @@ def run_select(
         sid = _student_id(wh, student, student_model_id)
         candidates, skipped = build_candidates(wh, student_model_id=sid, split=split, beta=cfg.beta,
                                                quality_preset=quality_preset, splitter=splitter)
+        if pool is not None:
+            candidates = candidates.drop("n_completion_tokens").join(
+                pool.select("trace_id", "n_completion_tokens"), on="trace_id", how="inner", maintain_order="left")
         run.n_in = candidates.height
         result = select_traces(candidates, policy, cfg)
         params = {**result.params, "student_model_id": sid, "split": split, "quality_preset": quality_preset,

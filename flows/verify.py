@@ -131,7 +131,8 @@ def run_verify(
 
             def merge(part: dict) -> None:
                 _merge(totals, part)
-                run.n_out, run.n_rejected = totals.get("written", 0), totals.get("rejected", 0)
+                # a rejected trace keeps its (unverifiable) verdict but does not pass: in = out + rejected
+                run.n_out, run.n_rejected = totals.get("written", 0) - totals.get("rejected", 0), totals.get("rejected", 0)
 
             with (nullcontext(pool) if pool is not None else math_pool(cfg.math, workers)) as active:
                 for verifier, size in (("none", shard_size), ("math_verify", shard_size), ("code_sandbox", code_shard_size)):

@@ -83,7 +83,8 @@ class SemanticConfig:
     decontam_threshold: float = field(
         default=0.72, metadata={"help": "cosine to the nearest (guarded) benchmark item at or above which a prompt is contaminated"}
     )
-    levels: tuple[str, ...] = field(default=("prompt",), metadata={"help": "'prompt' and/or 'trace' (traces: within their prompt)"})
+    levels: tuple[str, ...] = field(default=("prompt",), metadata={
+        "help": "'prompt' and/or 'trace' (traces: within their prompt); [] = embedding decontamination only"})
     require_equal_numbers: bool = field(
         default=True, metadata={"help": "a pair must have the same multiset of numbers (embeddings do not count)"}
     )
@@ -109,8 +110,8 @@ class SemanticConfig:
             if not 0.0 < value <= 1.0:
                 raise DedupError(f"SemanticConfig.{name} must be in (0, 1], got {value}")
         bad = sorted(set(self.levels) - {"prompt", "trace"})
-        if bad or not self.levels:
-            raise DedupError(f"SemanticConfig.levels must be 'prompt' and/or 'trace', got {list(self.levels)}")
+        if bad:
+            raise DedupError(f"SemanticConfig.levels must be 'prompt' and/or 'trace' (or empty), got {list(self.levels)}")
         if self.n_clusters is not None and self.n_clusters < 1:
             raise DedupError(f"SemanticConfig.n_clusters must be >= 1, got {self.n_clusters}")
         if self.n_probe < 1 or self.batch_size < 1 or self.kmeans_iter < 1:

@@ -9,7 +9,9 @@ every completion token given everything before it is gathered. Logits are never 
 a whole batch: the model body runs once per batch, then the output head + log_softmax run over
 `chunk_tokens` completion positions at a time and only the target token's log-prob is kept.
 Batches are length-sorted and bounded by padded tokens. Char offsets of each completion token
-(offset mapping) come out too, so sentences map across tokenizers.
+(offset mapping) come out too, so sentences map across tokenizers, and the model's rank of each
+token (1 + how many vocabulary entries score higher, clipped at `RANK_CLIP`), computed from the same
+logits chunk and stored as an integer (the rank-surprisal ratio needs it).
 
 >>> scorer = TeacherForcedScorer("toyworld/models/student")            # doctest: +SKIP
 >>> table = scorer.score([ScoringItem("t1", "Compute 2+3.", "<think>\\n2+3=5.\\n</think>\\n\\\\boxed{5}")])  # doctest: +SKIP
@@ -37,9 +39,13 @@ TOKEN_LOGPROBS_SCHEMA = pa.schema(
         ("logprobs", pa.list_(pa.float32())),
         ("char_starts", pa.list_(pa.int32())),
         ("context_kind", pa.string()),
+        ("ranks", pa.list_(pa.int32())),
     ]
 )
 CONTEXT_KINDS = ("recorded", "recorded_messages", "problem_template")
+# the model's rank of each completion token (1 = its top choice), clipped here: the rank-surprisal ratio
+# (arXiv 2601.14249) clips at r = 100, and the clipped rank is all that is stored
+RANK_CLIP = 100
 
 
 class ScoringError(RuntimeError):
@@ -262,7 +268,8 @@ class TeacherForcedScorer:
         return logits
 
     def _score_batch(self, batch: list[_Encoded]):
-        """Completion-token log-probs of one batch, flat in batch order, left on the device (no sync)."""
+        """(2, n) tensor of one batch, flat in batch order, left on the device (no sync): row 0 the completion
+        tokens' log-probs, row 1 their ranks (clipped at RANK_CLIP)."""
         import numpy as np
 
         torch = self._torch
@@ -296,16 +303,16 @@ class TeacherForcedScorer:
                     logits = self._head_raw(head, hidden[s : s + self.cfg.chunk_tokens])
                     # log_softmax in float32 straight from the head's dtype (no separate cast pass)
                     logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
-                    parts.append(logp.gather(1, targets[s : s + self.cfg.chunk_tokens, None])[:, 0])
+                    parts.append(_logprob_and_rank(logp, targets[s : s + self.cfg.chunk_tokens]))
                     del logits, logp
-                return torch.cat(parts) if parts else torch.zeros(0, device=self.device)
+                return torch.cat(parts, dim=1) if parts else torch.zeros((2, 0), device=self.device)
             rows = []  # models whose head is not a plain projection: full logits, one row at a time
             for b, e in enumerate(batch):
                 logits = self.model(input_ids=ids_t[b : b + 1], attention_mask=mask_t[b : b + 1]).logits[0]
                 lo, hi = len(e.prompt_ids) - 1, e.length - 1
                 sel = logits[lo:hi].float()
-                rows.append(torch.log_softmax(sel, -1).gather(1, ids_t[b, lo + 1 : hi + 1, None])[:, 0])
-            return torch.cat(rows)
+                rows.append(_logprob_and_rank(torch.log_softmax(sel, -1), ids_t[b, lo + 1 : hi + 1]))
+            return torch.cat(rows, dim=1)
 
     def batches(self, encoded: list[_Encoded]) -> list[list[_Encoded]]:
         """Length-sorted batches bounded by `max_batch_size` and `max_batch_tokens` (padded)."""
@@ -323,7 +330,7 @@ class TeacherForcedScorer:
         return out
 
     def score(self, items: Sequence[ScoringItem]) -> pa.Table:
-        """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts, context_kind), one row per item, input order."""
+        """Arrow table (trace_id, model_id, token_ids, logprobs, char_starts, context_kind, ranks), one row per item, input order."""
         with torch_threads(self.cfg.cpu_threads if self.device == "cpu" else None):
             return self._score(items)
 
@@ -348,7 +355,7 @@ class TeacherForcedScorer:
         encoded = [None] * len(items)
         for i, e in zip(order_idx, encoded_sorted):
             encoded[i] = e
-        flat = torch.cat([p for _, p in pieces]).float().cpu().numpy() if pieces else np.zeros(0, np.float32)
+        flat = torch.cat([p for _, p in pieces], dim=1).float().cpu().numpy() if pieces else np.zeros((2, 0), np.float32)
         where: dict[int, tuple[int, int]] = {}
         k = 0
         for batch, _ in pieces:
@@ -359,7 +366,8 @@ class TeacherForcedScorer:
         offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
         order = np.concatenate([np.arange(*where[id(e)]) for e in encoded if e.completion_ids] or [np.zeros(0, np.int64)])
-        logprobs = flat[order.astype(np.int64)] if len(order) else np.zeros(0, np.float32)
+        logprobs = flat[0][order.astype(np.int64)] if len(order) else np.zeros(0, np.float32)
+        ranks = flat[1][order.astype(np.int64)].astype(np.int32) if len(order) else np.zeros(0, np.int32)
         token_ids = np.fromiter((t for e in encoded for t in e.completion_ids), dtype=np.int32, count=int(offsets[-1]))
         starts = np.fromiter((c for e in encoded for c in e.char_starts), dtype=np.int32, count=int(offsets[-1]))
         off = pa.array(offsets, pa.int32())
@@ -373,6 +381,7 @@ class TeacherForcedScorer:
                 "logprobs": pa.ListArray.from_arrays(off, pa.array(logprobs.astype(np.float32), pa.float32())),
                 "char_starts": pa.ListArray.from_arrays(off, pa.array(starts, pa.int32())),
                 "context_kind": pa.array([e.context_kind for e in encoded], pa.string()),
+                "ranks": pa.ListArray.from_arrays(off, pa.array(ranks, pa.int32())),
             },
             schema=TOKEN_LOGPROBS_SCHEMA,
         )
@@ -420,6 +429,15 @@ def _prefetch(fn, args_list):
 
 
 _DONE = object()
+
+
+def _logprob_and_rank(logp, targets):
+    """(2, n): the targets' log-probs and their ranks 1 + #{entries with a higher log-prob}, clipped at RANK_CLIP."""
+    import torch
+
+    chosen = logp.gather(1, targets[:, None])
+    rank = (logp > chosen).sum(-1).add_(1).clamp_(max=RANK_CLIP)
+    return torch.stack([chosen[:, 0], rank.to(chosen.dtype)])
 
 
 def torch_tanh_cap(logits, cap: float):

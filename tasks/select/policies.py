@@ -1,11 +1,16 @@
 """Selection policies: which traces become a dataset version (docs/methods.md#selection-rule).
 
+The per-prompt rules (provenance, teacher_ratio, min_teacher, longest, grape, rsr) keep the best
+trace of each prompt under their score; when the budget is smaller than the number of prompts, the
+prompts that get in are drawn at random (seeded), never ranked by the score, so a rule is not
+also a prompt filter. A trace without the score a rule needs is not a candidate for that rule.
+
 Input is one polars frame of candidate traces (built by the select flow from whichever upstream
 tables exist); output is the ordered rows `(trace_id, rank, stage)` and the policy's parameters.
 
 Candidate columns: `trace_id, prompt_id, model_id, n_completion_tokens` (required) and, used when
 present, `verdict_status, is_representative, is_contaminated, passes_quality, temperature,
-n_teacher, n_sentences, student_pass_rate, completion_text`. A criterion whose column is absent
+n_teacher, n_sentences, student_pass_rate, completion_text, student_mean_logprob, rsr`. A criterion whose column is absent
 is not applied and the result's params say so (`criteria_skipped`); a null value means the
 upstream stage has not judged the trace: a null verdict fails `require_verdict`, a null
 dedup/contamination/quality flag passes.
@@ -26,8 +31,13 @@ from tasks.divergence.provenance import DEFAULT_BETA
 
 POLICIES = (
     "provenance", "random", "longest", "shortest_correct", "pass_rate_band", "diverse", "redi_pairs",
-    "temperature_schedule",
+    "temperature_schedule", "teacher_ratio", "min_teacher", "grape", "rsr", "length_matched_random",
 )
+# the score column(s) a policy ranks by: a trace without them cannot take part (the ablation excludes it from every arm)
+SCORE_COLUMNS = {
+    "provenance": ("n_teacher",), "teacher_ratio": ("n_teacher", "n_sentences"), "min_teacher": ("n_teacher",),
+    "grape": ("student_mean_logprob",), "rsr": ("rsr",),
+}
 MAIN, POSITIVE, NEGATIVE, LOW_T, HIGH_T = "main", "positive", "negative", "low_temp", "high_temp"
 REQUIRED = ("trace_id", "prompt_id", "n_completion_tokens")
 
@@ -60,6 +70,10 @@ class SelectionConfig:
     )
     low_stage_fraction: float = field(default=0.5, metadata={"help": "temperature_schedule: share of the budget for low-T"})
     schedule_per_prompt: int = field(default=2, metadata={"help": "temperature_schedule: samples per prompt per stage"})
+    length_reference: str = field(
+        default="provenance", metadata={"help": "length_matched_random: the policy whose length distribution is matched"}
+    )
+    length_bins: int = field(default=10, metadata={"help": "length_matched_random: quantile bins of the reference lengths"})
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -70,6 +84,11 @@ class SelectionConfig:
             raise SelectionError(f"need 0 <= pass_rate_low <= pass_rate_high <= 1, got {self.pass_rate_low}, {self.pass_rate_high}")
         if not 0 <= self.low_stage_fraction <= 1:
             raise SelectionError(f"low_stage_fraction must be in [0, 1], got {self.low_stage_fraction}")
+        if self.length_reference not in SCORE_COLUMNS and self.length_reference not in ("longest", "random"):
+            raise SelectionError(f"length_reference must be a per-prompt policy ({', '.join([*SCORE_COLUMNS, 'longest'])}), "
+                                 f"not {self.length_reference!r}")
+        if self.length_bins < 1:
+            raise SelectionError(f"length_bins must be >= 1, got {self.length_bins}")
         if min(self.max_per_prompt, self.diverse_per_prompt, self.schedule_per_prompt) < 1:
             raise SelectionError("max_per_prompt, diverse_per_prompt and schedule_per_prompt must be >= 1")
 
@@ -177,13 +196,83 @@ def _need(df: pl.DataFrame, policy: str, *cols: str) -> None:
         raise SelectionError(f"policy {policy!r} needs candidate column(s) {missing}; run the stage that computes them first")
 
 
+def _random_prompts(picked: pl.DataFrame, cfg: SelectionConfig) -> pl.DataFrame:
+    """The picked traces with their prompts in seeded random order: at a budget below the number of prompts,
+    which prompts get in is chance (the same prompts for every per-prompt policy at one seed), not the score."""
+    keyed = with_random_key(picked, cfg.seed + 1, "prompt_id", "_prand")
+    return keyed.with_columns(pl.int_range(pl.len()).over("prompt_id").alias("_within")).sort(["_prand", "_within"]).drop("_within", "_prand")
+
+
+def _best_per_prompt(pool: pl.DataFrame, cfg: SelectionConfig, policy: str, by: list[str], descending: list[bool]) -> tuple[pl.DataFrame, dict]:
+    """Per prompt the best trace(s) under `by` (ties: fewer tokens, then trace id), prompts in random order."""
+    cols = SCORE_COLUMNS.get(policy, ())
+    _need(pool, policy, *cols)
+    scored = pool.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in cols])) if cols else pool
+    keys, desc = [*by, "n_completion_tokens"], [*descending, False]
+    if "n_completion_tokens" in by:
+        keys, desc = by, descending
+    best = _per_prompt(scored, keys, desc, cfg.max_per_prompt)
+    return _ranked(take_budget(_random_prompts(best, cfg), cfg)), {f"n_without_{policy}_score": pool.height - scored.height} if cols else {}
+
+
 def _provenance(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
-    _need(pool, "provenance", "n_teacher")
-    scored = pool.filter(pl.col("n_teacher").is_not_null())
     # per prompt: most teacher sentences; ties -> fewer tokens, then trace id (our default)
-    best = _per_prompt(scored, ["n_teacher", "n_completion_tokens"], [True, False], cfg.max_per_prompt)
-    ordered = best.sort(["n_teacher", "n_completion_tokens", "trace_id"], descending=[True, False, False])
-    return _ranked(take_budget(ordered, cfg)), {"n_without_provenance": pool.height - scored.height}
+    res, extra = _best_per_prompt(pool, cfg, "provenance", ["n_teacher"], [True])
+    return res, {"n_without_provenance": extra["n_without_provenance_score"]}
+
+
+def _teacher_ratio(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    _need(pool, "teacher_ratio", "n_teacher", "n_sentences")
+    ratio = pl.when(pl.col("n_sentences") > 0).then(pl.col("n_teacher") / pl.col("n_sentences")).otherwise(0.0)
+    return _best_per_prompt(pool.with_columns(ratio.alias("_ratio")), cfg, "teacher_ratio", ["_ratio"], [True])
+
+
+def _min_teacher(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    return _best_per_prompt(pool, cfg, "min_teacher", ["n_teacher"], [False])
+
+
+def _grape(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    # GRAPE: the trace closest to the student = highest mean student log-prob over its completion tokens
+    return _best_per_prompt(pool, cfg, "grape", ["student_mean_logprob"], [True])
+
+
+def _rsr(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    # rank-surprisal ratio (arXiv 2601.14249): lowest sum(min(rank, 100)) / sum(-log p_S) per prompt
+    return _best_per_prompt(pool, cfg, "rsr", ["rsr"], [False])
+
+
+def _length_matched_random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    """Random traces (one per prompt) whose length distribution matches the `cfg.length_reference` arm:
+    quantile bins of the reference lengths get the reference's count each, filled in seeded random order;
+    bins the pool cannot fill are topped up with random traces of unused prompts (`n_unmatched`)."""
+    import numpy as np
+
+    reference, _ = POLICY_FNS[cfg.length_reference](pool, cfg)
+    ref_len = pool.join(reference.select("trace_id"), on="trace_id", how="semi")["n_completion_tokens"].fill_null(0).to_numpy()
+    if ref_len.size == 0:
+        return _ranked(pool.head(0)), {"length_reference": cfg.length_reference, "n_unmatched": 0}
+    edges = np.unique(np.quantile(ref_len, np.linspace(0, 1, min(cfg.length_bins, ref_len.size) + 1)))
+    bins = np.searchsorted(edges[1:-1], ref_len, side="right") if edges.size > 1 else np.zeros(ref_len.size, int)
+    quota = np.bincount(bins, minlength=max(edges.size - 1, 1))
+    keyed = with_random_key(pool, cfg.seed + 2).sort(["_rand", "trace_id"])
+    lengths = keyed["n_completion_tokens"].fill_null(0).to_numpy()
+    inside = (lengths >= edges[0]) & (lengths <= edges[-1])
+    t_bins = np.searchsorted(edges[1:-1], lengths, side="right") if edges.size > 1 else np.zeros(lengths.size, int)
+    used: set[str] = set()
+    taken: list[int] = []
+    for i, (prompt, ok, b) in enumerate(zip(keyed["prompt_id"].to_list(), inside, t_bins)):
+        if ok and prompt not in used and quota[b] > 0:
+            quota[b] -= 1
+            used.add(prompt)
+            taken.append(i)
+    n_unmatched = int(quota.sum())
+    for i, prompt in enumerate(keyed["prompt_id"].to_list()):
+        if len(taken) >= ref_len.size:
+            break
+        if prompt not in used:
+            used.add(prompt)
+            taken.append(i)
+    return _ranked(take_budget(keyed[taken], cfg)), {"length_reference": cfg.length_reference, "n_unmatched": n_unmatched}
 
 
 def _random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
@@ -194,8 +283,7 @@ def _random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dic
 
 
 def _longest(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
-    picked = _per_prompt(pool, ["n_completion_tokens"], [True], cfg.max_per_prompt)
-    return _ranked(take_budget(picked.sort(["n_completion_tokens", "trace_id"], descending=[True, False]), cfg)), {}
+    return _best_per_prompt(pool, cfg, "longest", ["n_completion_tokens"], [True])
 
 
 def _shortest_correct(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
@@ -294,6 +382,21 @@ def _temperature_schedule(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.
     return rows.select("trace_id", "rank", "stage"), {"n_low_temp": n.get(LOW_T, 0), "n_high_temp": n.get(HIGH_T, 0)}
 
 
+POLICY_FNS = {
+    "provenance": _provenance, "random": _random, "longest": _longest, "shortest_correct": _shortest_correct,
+    "pass_rate_band": _pass_rate_band, "diverse": _diverse, "temperature_schedule": _temperature_schedule,
+    "teacher_ratio": _teacher_ratio, "min_teacher": _min_teacher, "grape": _grape, "rsr": _rsr,
+    "length_matched_random": _length_matched_random,
+}
+
+
+def required_scores(policy: str, cfg: SelectionConfig = SelectionConfig()) -> tuple[str, ...]:
+    """The score columns a trace needs to take part in `policy` (length_matched_random: its reference's)."""
+    if policy == "length_matched_random":
+        return SCORE_COLUMNS.get(cfg.length_reference, ())
+    return SCORE_COLUMNS.get(policy, ())
+
+
 def select_traces(candidates: pl.DataFrame, policy: str, cfg: SelectionConfig = SelectionConfig()) -> SelectionResult:
     """Apply the eligible pool, then `policy`, within the budget; rows are ranked 1..n in selection order."""
     if policy not in POLICIES:
@@ -310,11 +413,7 @@ def select_traces(candidates: pl.DataFrame, policy: str, cfg: SelectionConfig = 
         negatives = pool.filter(pl.col("verdict_status") == "incorrect")
         rows, extra = _redi_pairs(pool, negatives, cfg)
     else:
-        fn = {
-            "provenance": _provenance, "random": _random, "longest": _longest, "shortest_correct": _shortest_correct,
-            "pass_rate_band": _pass_rate_band, "diverse": _diverse, "temperature_schedule": _temperature_schedule,
-        }[policy]
-        rows, extra = fn(pool, cfg)
+        rows, extra = POLICY_FNS[policy](pool, cfg)
     sizes = candidates.select("trace_id", "n_completion_tokens").join(rows.select("trace_id"), on="trace_id", how="semi")
     reasons = rejected.group_by("reason_code").len().sort("reason_code")
     params = {

@@ -199,13 +199,14 @@ def train_opd(
         model = get_peft_model(model, peft)
     args = TrainingArguments(**trainer_args(cfg, output_dir, device, precision), remove_unused_columns=False)
     losses: list[tuple[int, float]] = []
+    stopped: dict[str, Any] = {}
     trainer = _opd_trainer_class()(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(keep),
         data_collator=lambda batch: collate_opd(batch, tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
+        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses, stopped),
     )
     add_callbacks(trainer, callbacks)
     n_completion_tokens = sum(len(e["completion_ids"]) for e in keep)
@@ -214,4 +215,4 @@ def train_opd(
     seconds = time.monotonic() - started
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(keep),
                            run_info["examples_hash"], device, precision, n_completion_tokens,
-                           extra={"stage": "opd", "n_truncated": sum(bool(e.get("is_truncated")) for e in examples)})
+                           extra={"stage": "opd", "n_truncated": sum(bool(e.get("is_truncated")) for e in examples)}, stopped=stopped)

@@ -142,13 +142,14 @@ def train_redi(
         truncation_mode="keep_start",
     )
     losses: list[tuple[int, float]] = []
+    stopped: dict[str, Any] = {}
     trainer = _redi_trainer_class()(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
         peft_config=lora_config(cfg, model, base_model),
-        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
+        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses, stopped),
         redi_alpha=alpha,
     )
     data = trainer.train_dataset
@@ -159,4 +160,4 @@ def train_redi(
     seconds = time.monotonic() - started
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(examples),
                            run_info["examples_hash"], device, precision, n_completion_tokens,
-                           extra={"stage": "redi", "redi_alpha": alpha})
+                           extra={"stage": "redi", "redi_alpha": alpha}, stopped=stopped)

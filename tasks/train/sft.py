@@ -46,7 +46,9 @@ class TrainResult:
     train_seconds: float
     loss_history: tuple[tuple[int, float], ...]
     n_steps_planned: int | None = None  # the trainer's max_steps (from max_steps or epochs)
-    stop_reason: str = "completed"      # completed | truncated: time cap (max_train_minutes)
+    stop_reason: str = "completed"      # completed | truncated: <why>
+    is_truncated: bool = False  # a step-bounded run stopped before train.max_steps (the time cap)
+    truncation_reason: str | None = None
 
 
 def checkpoint_name(step: int) -> str:
@@ -91,7 +93,8 @@ def _save_checkpoint(model, tokenizer, output_dir: Path, step: int, sidecar: dic
     return path
 
 
-def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str, Any], losses: list[tuple[int, float]]):
+def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str, Any], losses: list[tuple[int, float]],
+               stopped: dict[str, Any]):
     from transformers import TrainerCallback
 
     class PotstillCallback(TrainerCallback):
@@ -106,6 +109,7 @@ def _callbacks(cfg: TrainConfig, output_dir: Path, tokenizer, sidecar: dict[str,
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if cfg.max_train_minutes is not None and time.monotonic() - self.started >= cfg.max_train_minutes * 60:
+                stopped.setdefault("time_cap_step", state.global_step)
                 control.should_training_stop = True
                 control.should_log = True
             if cfg.save_every_steps and state.global_step % cfg.save_every_steps == 0 and not control.should_training_stop:
@@ -174,23 +178,28 @@ def load_student(base_model: str | Path):
 
 def finish_training(trainer, cfg: TrainConfig, tokenizer, output_dir: Path, sidecar: dict[str, Any], losses: list[tuple[int, float]],
                     output, seconds: float, n_examples: int, examples_hash_: str, device: str, precision: str,
-                    n_completion_tokens: int, extra: dict[str, Any] | None = None) -> TrainResult:
-    """Check the loss, write the final checkpoint + sidecar, and return the TrainResult."""
+                    n_completion_tokens: int, extra: dict[str, Any] | None = None,
+                    stopped: dict[str, Any] | None = None) -> TrainResult:
+    """Check the loss, write the final checkpoint + sidecar, and return the TrainResult.
+
+    `stopped` is the dict the training callbacks fill (`time_cap_step` when the time cap ended training).
+    """
     state = trainer.state
     final_loss = losses[-1][1] if losses else (float(output.training_loss) if output.training_loss is not None else None)
     if final_loss is not None and not math.isfinite(final_loss):
         raise TrainError(f"training diverged: final loss {final_loss}; lower train.learning_rate")
     n_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
     planned = int(state.max_steps or 0) or None
-    stop_reason = "completed"
-    if planned and state.global_step < planned:
-        stop_reason = f"truncated: time cap of {cfg.max_train_minutes} min" if cfg.max_train_minutes is not None else "truncated"
+    is_truncated, reason = truncation(cfg, state.global_step, (stopped or {}).get("time_cap_step"))
+    stop_reason = f"truncated: {reason}" if is_truncated else "completed"
     final_sidecar = {
         **sidecar,
         "is_final": True,
         "n_steps": state.global_step,
         "n_steps_planned": planned,
         "stop_reason": stop_reason,
+        "is_truncated": is_truncated,
+        "truncation_reason": reason,
         "n_train_tokens": n_tokens,
         "n_completion_tokens_per_epoch": n_completion_tokens,
         "final_loss": final_loss,
@@ -215,6 +224,8 @@ def finish_training(trainer, cfg: TrainConfig, tokenizer, output_dir: Path, side
         loss_history=tuple(losses),
         n_steps_planned=planned,
         stop_reason=stop_reason,
+        is_truncated=is_truncated,
+        truncation_reason=reason,
     )
 
 
@@ -269,13 +280,14 @@ def train_sft(
         packing=False,
     )
     losses: list[tuple[int, float]] = []
+    stopped: dict[str, Any] = {}
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses),
+        callbacks=_callbacks(cfg, output_dir, tokenizer, sidecar, losses, stopped),
     )
     add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
@@ -283,4 +295,19 @@ def train_sft(
     output = trainer.train()
     seconds = time.monotonic() - started
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(examples),
-                           run_info["examples_hash"], device, precision, n_completion_tokens)
+                           run_info["examples_hash"], device, precision, n_completion_tokens, stopped=stopped)
+
+
+def truncation(cfg: TrainConfig, n_steps: int, time_cap_step: int | None) -> tuple[bool, str | None]:
+    """(is_truncated, reason): a step-bounded run that made fewer than `max_steps` steps is truncated.
+
+    >>> truncation(TrainConfig(max_steps=800, max_train_minutes=4), 696, 696)
+    (True, 'time_cap: train.max_train_minutes=4 reached at step 696 of 800')
+    >>> truncation(TrainConfig(max_steps=800), 800, None)
+    (False, None)
+    """
+    if cfg.max_steps <= 0 or n_steps >= cfg.max_steps:
+        return False, None
+    if time_cap_step is not None:
+        return True, f"time_cap: train.max_train_minutes={cfg.max_train_minutes:g} reached at step {n_steps} of {cfg.max_steps}"
+    return True, f"stopped at step {n_steps} of {cfg.max_steps}"

@@ -45,7 +45,7 @@ def test_candidates_join_available_signals_and_report_missing_ones(wh):
     _seed(wh)
     cands, skipped = build_candidates(wh, student_model_id=STUDENT)
     assert cands.height == 18 and "own" not in cands["trace_id"].to_list()
-    assert set(skipped) == {"is_representative", "is_contaminated", "passes_quality", "student_pass_rate"}
+    assert set(skipped) == {"is_representative", "is_contaminated", "passes_quality", "student_pass_rate", "student_mean_logprob"}
     row = cands.filter(pl.col("trace_id") == "t1_1").to_dicts()[0]
     # p=1, k=1: sentences j < 2 of 3 are teacher sentences
     assert (row["verdict_status"], row["n_teacher"], row["n_sentences"]) == ("correct", 2, 3)

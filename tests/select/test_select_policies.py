@@ -59,16 +59,15 @@ def test_missing_column_means_criterion_not_applied_and_reported():
 @pytest.mark.parametrize(
     "policy, budget, expected",
     [
-        # most teacher sentences per prompt; A ties a1/a2 at 5 -> fewer tokens (a2); order by n_teacher desc
-        ("provenance", 10, ["a2", "c2", "b2"]),
-        ("provenance", 2, ["a2", "c2"]),
-        ("longest", 10, ["b2", "a3", "c2"]),
+        # most teacher sentences per prompt; A ties a1/a2 at 5 -> fewer tokens (a2); prompts in seeded random order
+        ("provenance", 10, ["a2", "b2", "c2"]),
+        ("longest", 10, ["a3", "b2", "c2"]),
         ("shortest_correct", 10, ["a2", "b1", "c2"]),
     ],
 )
 def test_deterministic_policies(policy, budget, expected):
     res = select_traces(CANDIDATES, policy, SelectionConfig(budget=budget))
-    assert ids(res) == expected
+    assert sorted(ids(res)) == expected
     assert res.rows["rank"].to_list() == list(range(1, len(expected) + 1))
     assert set(res.rows["stage"]) == {"main"}
     assert res.params["policy"] == policy and res.params["n_selected"] == len(expected)
@@ -76,7 +75,7 @@ def test_deterministic_policies(policy, budget, expected):
 
 def test_token_budget_stops_before_exceeding():
     res = select_traces(CANDIDATES, "provenance", SelectionConfig(budget=70, budget_unit="tokens"))
-    assert ids(res) == ["a2", "c2"] and res.params["n_tokens"] == 65
+    assert res.params["n_tokens"] <= 70 and res.params["n_tokens"] + 60 > 70  # the next trace (<= 60 tokens) would not fit
 
 
 def test_random_is_seeded_one_per_prompt_and_differs_from_provenance():
@@ -122,7 +121,8 @@ def test_temperature_schedule_low_stage_first():
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_every_policy_respects_the_budget_and_pool(policy):
-    res = select_traces(CANDIDATES, policy, SelectionConfig(budget=2))
+    scored = CANDIDATES.with_columns(n_sentences=pl.lit(10), student_mean_logprob=-pl.col("n_teacher"), rsr=pl.col("n_teacher") + 1.0)
+    res = select_traces(scored, policy, SelectionConfig(budget=2))
     assert 0 < res.rows.height <= 2
     assert not set(ids(res)) & {"c1", "d1", "e1", "f1", "g1"}
     assert res.rows.columns == ["trace_id", "rank", "stage"]

@@ -1,6 +1,6 @@
 -- Rejected items per run of the lineage, unit and reason: each item counted once, under its first
 -- reason (dup_exact before dup_near before the rest, alphabetically); dedup's contamination
--- rejections apart (the decontamination row). Keys come from meta.run_rejections, or from
+-- rejections (n-gram and embedding) apart (the decontamination row). Keys come from meta.run_rejections, or from
 -- raw.raw_rejections for runs recorded before that table existed.
 with lineage as (
     select run_id from meta.runs
@@ -17,11 +17,11 @@ keys as (
       and r.run_id not in (select distinct run_id from meta.run_rejections)
 ),
 items as (
-    select run_id, source_ref, stage = 'dedup' and reason_code = 'contaminated' as is_contamination,
+    select run_id, source_ref, stage = 'dedup' and reason_code in ('contaminated', 'contaminated_embedding') as is_contamination,
            arg_min(reason_code, (case reason_code when 'dup_exact' then '0' when 'dup_near' then '1' else '2' end) || reason_code)
                as reason_code
     from keys
-    group by run_id, source_ref, stage = 'dedup' and reason_code = 'contaminated'
+    group by run_id, source_ref, stage = 'dedup' and reason_code in ('contaminated', 'contaminated_embedding')
 )
 select
     i.run_id, i.is_contamination,
