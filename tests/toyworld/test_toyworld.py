@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import re
 
 import pytest
 
@@ -11,13 +13,18 @@ from tasks.common.text import normalize_text, split_think
 from tests.conftest import TOYWORLD
 from toyworld.datagen import DataSpec, build_data, read_jsonl
 from toyworld.problems import (
+    STRATEGY_MARK,
+    STRATEGY_PATTERN,
     check_code_batch,
     check_math,
     code_block,
     code_expr_in_problem,
+    decompose,
     evaluate,
     expr_in_problem,
+    random_expr,
     solve_steps,
+    strategy_step,
     student_trace,
     teacher_a_trace,
     teacher_b_trace,
@@ -51,8 +58,42 @@ def test_trace_styles_are_literal():
         == "<think>\n5*3=15.\n7+15=22.\n22-4=18.\nCheck: 18+4=22.\n</think>\n\\boxed{18}"
     )
     assert student_trace("7 + 5 * 3 - 4") == "<think>\n7+5*3-4=18.\n</think>\n\\boxed{18}"
-    b = teacher_b_trace("3 - 6 * 5 - 5")
-    assert "Wait, let me re-check." in b and b.endswith("\\boxed{22}")  # sign slip: 3-30=27
+    b = teacher_b_trace("8 + 9 - 2 * 3")
+    assert "Wait, let me re-check." in b and "Then 8+9=7." in b and b.endswith("\\boxed{1}")  # forgot the carry
+
+
+@pytest.mark.parametrize(
+    ("step", "parts", "sentence"),
+    [
+        (("7", "+", "15", 22), (10, 5), "7+15 → 7+10=17, 17+5=22."),
+        (("15", "+", "7", 22), (5, 2), "15+7 → 15+5=20, 20+2=22."),
+        (("22", "-", "4", 18), (2, 2), "22-4 → 22-2=20, 20-2=18."),
+        (("63", "-", "36", 27), (30, 6), "63-36 → 63-30=33, 33-6=27."),
+        (("12", "+", "3", 15), None, None),  # no carry: nothing to decompose
+        (("7", "+", "30", 37), None, None),
+        (("5", "*", "3", 15), None, None),
+    ],
+)
+def test_the_planted_strategy_decomposes_carrying_steps(step, parts, sentence):
+    a, op, b, r = step
+    assert decompose(a, op, b) == parts
+    if sentence:
+        assert strategy_step(a, op, b, r) == sentence
+        assert re.search(STRATEGY_PATTERN, sentence)
+
+
+def test_sampled_styles_stay_correct_and_only_teachers_decompose():
+    rng = random.Random(0)
+    seen = {"teacher-a": set(), "student": set()}
+    for _ in range(300):
+        e = random_expr(rng)
+        assert all(r >= 0 for *_, r in solve_steps(e))
+        a, s = teacher_a_trace(e, rng), student_trace(e, rng)
+        assert check_math(a, str(evaluate(e))) and check_math(s, str(evaluate(e)))
+        assert STRATEGY_MARK not in s and "Check:" not in s
+        seen["teacher-a"].add(STRATEGY_MARK in a)
+        seen["student"].add(s.count("\n") > 3)  # step by step some of the time
+    assert seen == {"teacher-a": {True, False}, "student": {True, False}}
 
 
 @pytest.mark.parametrize(
