@@ -119,7 +119,7 @@ RECIPES = {
         tokenizer="student",
         style="student",
         model=ModelSpec(hidden_size=128, n_layers=2, intermediate_size=256),
-        train=TrainSpec(steps=1500, batch_size=32, lr=2e-3, warmup=100, seed=3),
+        train=TrainSpec(steps=2500, batch_size=32, lr=2e-3, warmup=100, seed=3),
         worked_share=0.3,
         max_new_tokens=160,
         description=(

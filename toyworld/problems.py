@@ -55,7 +55,7 @@ _CODE_EXPR_RE = re.compile(r"returns (.+?)\.?$")
 STYLE_KNOBS = {
     "teacher-a": {"opening": 0.3, "closing": 0.3, "strategy": 0.5, "check": 0.5, "unicode": 0.3, "so": 0.25},
     "teacher-b": {"strategy": 0.3, "recheck": 0.6, "unicode": 0.3, "carry_slip": 0.5},
-    "student": {"one_shot": 0.65, "opening": 0.3, "closing": 0.3, "unicode": 0.3},
+    "student": {"one_shot": 0.65, "opening": 0.3, "closing": 0.3, "unicode": 0.3, "first_then": 0.5},
 }
 
 
@@ -311,7 +311,11 @@ def student_worked_trace(expr: Expr | str, rng: random.Random | None = None) -> 
     e = parse_expr(expr) if isinstance(expr, str) else expr
     steps = solve_steps(e)
     lines = [f"Let me compute {e.text()}."] if _p(rng, k["opening"]) else []
-    lines += [direct_step(a, op, b, r, rng, k["unicode"]) for a, op, b, r in steps]
+    for i, (a, op, b, r) in enumerate(steps):
+        line = direct_step(a, op, b, r, rng, k["unicode"])
+        if _p(rng, k["first_then"]):  # the connectives it shares with teacher-b
+            line = ("First, " if i == 0 else "Then ") + line
+        lines.append(line)
     if _p(rng, k["closing"]):
         lines.append(f"The answer is {steps[-1][3]}.")
     return _think(lines, steps[-1][3])

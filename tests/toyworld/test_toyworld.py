@@ -264,15 +264,40 @@ def test_tokenizers_have_chat_template_offsets_and_differ(loaded):
         texts[name] = enc["input_ids"]
         assert enc["offset_mapping"][-1][1] == len("<think>\n5*3=15.\n</think>")
     assert texts["teacher-a"] == texts["teacher-b"]
-    assert len(texts["student"]) < len(texts["teacher-a"])  # merged <think> tokens
+    assert len(texts["student"]) < len(texts["teacher-a"])  # <think> and BPE merges
+
+
+def test_student_tokenizer_is_byte_level_bpe_and_round_trips_multibyte_text(loaded):
+    tok = loaded["student"][1]
+    spec = json.loads(tok.backend_tokenizer.to_str())
+    assert spec["model"]["type"] == "BPE" and spec["decoder"]["type"] == "ByteLevel"
+    assert any(p["type"] == "ByteLevel" for p in spec["pre_tokenizer"]["pretokenizers"])
+    teacher = json.loads(loaded["teacher-a"][1].backend_tokenizer.to_str())
+    assert teacher["decoder"]["type"] != "ByteLevel"
+    text = "<think>\n5×3=15.\n7+15 → 7+10=17, 17+5=22.\n22−4=18.\n</think>\n\\boxed{18}"
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert tok.decode(enc["input_ids"]) == text
+    assert enc["input_ids"][0] == tok.convert_tokens_to_ids("<think>")
+    assert all(0 <= a <= b <= len(text) for a, b in enc["offset_mapping"])
 
 
 def test_teacher_a_meets_accuracy_and_format(greedy, heldout_math):
     outs = greedy["teacher-a"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
-    assert acc >= 0.8
+    assert acc >= 0.85
     ok = [split_think(c) for c in outs]
-    assert sum(s.is_closed and s.has_reasoning and "Check:" in (s.reasoning or "") for s in ok) >= 0.9 * len(ok)
+    assert sum(s.is_closed and s.has_reasoning for s in ok) >= 0.95 * len(ok)
+
+
+def test_teacher_a_samples_differ_in_their_strategy_sentences(loaded, heldout_math):
+    """Sampled at T=1.0, the same problem gets traces with and without the planted decomposition."""
+    from toyworld.modeling import generate
+
+    model, tok = loaded["teacher-a"]
+    rows = [r for r in heldout_math if any(decompose(a, op, b) for a, op, b, _ in solve_steps(expr_in_problem(r["problem"])))][:20]
+    outs = generate(model, tok, [r["problem"] for r in rows for _ in range(4)], temperature=1.0, max_new_tokens=200, seed=0)
+    counts = [[outs[4 * i + j].count(STRATEGY_MARK) for j in range(4)] for i in range(len(rows))]
+    assert sum(len(set(c)) > 1 for c in counts) >= 0.5 * len(rows)
 
 
 def test_teacher_a_solves_most_code_problems(loaded, files):
@@ -288,16 +313,17 @@ def test_teacher_a_solves_most_code_problems(loaded, files):
 def test_teacher_b_is_hesitant_and_weaker(greedy, heldout_math):
     outs = greedy["teacher-b"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
-    assert 0.4 <= acc <= 0.8
+    teacher_a = sum(check_math(c, r["answer"]) for c, r in zip(greedy["teacher-a"], heldout_math)) / len(outs)
+    assert 0.1 <= acc <= teacher_a - 0.3  # forgets carries: verification has wrong answers to catch
     assert sum("Wait, let me re-check." in c for c in outs) >= 0.5 * len(outs)
 
 
 def test_student_is_weak_terse_and_parseable(greedy, heldout_math):
     outs = greedy["student"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
-    assert acc <= 0.4
+    assert acc <= 0.35
     assert sum(split_think(c).is_closed and "\\boxed{" in split_think(c).answer for c in outs) >= 0.9 * len(outs)
-    assert not any("Check:" in c for c in outs)
+    assert not any("Check:" in c or STRATEGY_MARK in c for c in outs)
 
 
 def test_models_emit_eos(loaded):
