@@ -118,8 +118,8 @@ RECIPES = {
         name="student",
         tokenizer="student",
         style="student",
-        model=ModelSpec(hidden_size=128, n_layers=2, intermediate_size=256),
-        train=TrainSpec(steps=2500, batch_size=32, lr=2e-3, warmup=100, seed=3),
+        model=ModelSpec(hidden_size=192, n_layers=3, intermediate_size=384),
+        train=TrainSpec(steps=2000, batch_size=32, lr=2e-3, warmup=100, seed=3),
         worked_share=0.3,
         max_new_tokens=160,
         description=(
