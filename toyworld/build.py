@@ -39,8 +39,10 @@ from toyworld.problems import (
     ToyWorldError,
     check_code_batch,
     check_math,
+    problem_is_hard,
     random_code_task,
     random_expr,
+    random_fact,
     student_worked_trace,
     target_for,
 )
@@ -80,6 +82,10 @@ class ModelRecipe:
     worked_share: float = field(
         default=0.0,
         metadata={"help": "share of math prompts that ask to show the work (WORKED_PHRASINGS), answered step by step"},
+    )
+    facts_share: float = field(
+        default=0.0,
+        metadata={"help": "share of training examples that are one easy arithmetic fact ('Compute 27 + 40.')"},
     )
     max_new_tokens: int = field(default=200, metadata={"help": "generation limit when evaluating"})
     tokenizer_corpus: int = field(
@@ -121,6 +127,7 @@ RECIPES = {
         model=ModelSpec(hidden_size=192, n_layers=3, intermediate_size=384),
         train=TrainSpec(steps=2000, batch_size=32, lr=2e-3, warmup=100, seed=3),
         worked_share=0.3,
+        facts_share=0.2,
         max_new_tokens=160,
         description=(
             "Base student: answers the data's phrasings mostly in one shot (the expression and its value) and "
@@ -177,11 +184,15 @@ def make_sampler(recipe: ModelRecipe, math_keys: set[str], code_exprs: set[str])
             tpl = CODE_NEAR_DUP_PHRASING if rng.random() < 0.1 else CODE_PHRASING
             problem = tpl.format(e=t.expr)
             return problem, target_for(recipe.style, "code", problem, rng)
+        if rng.random() < recipe.facts_share:
+            return random_fact(rng)
+        worked = rng.random() < recipe.worked_share
         while True:
             e = random_expr(rng)
-            if e.key not in math_keys:
+            # the student's worked solutions never contain a carrying or borrowing step
+            if e.key not in math_keys and not (worked and problem_is_hard(e)):
                 break
-        if rng.random() < recipe.worked_share:
+        if worked:
             return rng.choice(WORKED_PHRASINGS).format(e=e.text()), student_worked_trace(e, rng)
         if rng.random() < recipe.reworded_share:
             problem = rng.choice(NEAR_DUP_PHRASINGS).format(e=e.text(spaced=rng.random() < 0.5))

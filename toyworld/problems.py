@@ -52,10 +52,12 @@ _EXPR_RE = re.compile(r"(\d+(?:\s*[-+*]\s*\d+){3})")
 _CODE_EXPR_RE = re.compile(r"returns (.+?)\.?$")
 
 # Sampling knobs of the styles (probabilities per trace or per step), in one place.
+# `strategy` is per trace: a trace in strategy mode decomposes every carrying or borrowing step.
 STYLE_KNOBS = {
-    "teacher-a": {"opening": 0.3, "closing": 0.3, "strategy": 0.5, "check": 0.5, "unicode": 0.3, "so": 0.25},
-    "teacher-b": {"strategy": 0.3, "recheck": 0.6, "unicode": 0.3, "carry_slip": 0.5},
-    "student": {"one_shot": 0.65, "opening": 0.3, "closing": 0.3, "unicode": 0.3, "first_then": 0.5},
+    "teacher-a": {"opening": 0.3, "closing": 0.3, "strategy": 0.35, "check": 0.5, "unicode": 0.3, "so": 0.2,
+                  "spaced": 0.5},
+    "teacher-b": {"strategy": 0.35, "recheck": 0.3, "unicode": 0.3, "carry_slip": 0.5, "spaced": 0.5},
+    "student": {"one_shot": 0.65, "opening": 0.3, "closing": 0.3, "first_then": 0.5, "spaced": 0.5},
 }
 
 
@@ -164,49 +166,78 @@ def _op(op: str, rng: random.Random | None, p_unicode: float) -> str:
     return UNICODE_OP[op] if _p(rng, p_unicode) else op
 
 
-def direct_step(a: str, op: str, b: str, r: int, rng: random.Random | None = None, p_unicode: float = 0.0) -> str:
-    """'7+15=22.' or '7 + 15 = 22.' (the phrasings teachers and student share)."""
-    o = _op(op, rng, p_unicode)
-    return f"{a} {o} {b} = {r}." if _p(rng, 0.5) else f"{a}{o}{b}={r}."
+def is_hard(a: str | int, op: str, b: str | int) -> bool:
+    """A sum step that carries or borrows in the ones digit (what the base student never learned).
 
-
-def decompose(a: str, op: str, b: str) -> tuple[int, int] | None:
-    """The two parts of `b` the planted strategy uses, or None when the step has nothing to decompose.
-
-    A two-digit `b` splits into tens and ones (7+15 → 7+10, then +5); a one-digit `b` whose step
-    carries or borrows bridges through the ten (15+7 → 15+5=20, then +2; 22-4 → 22-2=20, then -2).
+    Easy: products (table facts), sums whose ones digits add up to at most ten ('67+3=70' makes a ten),
+    differences that need no borrow, and a round number minus one digit ('20-6=14').
     """
     x, y = int(a), int(b)
-    if op not in "+-":
+    if op == "+":
+        return x % 10 + y % 10 > 10
+    if op == "-":
+        return x % 10 < y % 10 and not (x % 10 == 0 and y < 10)
+    return False
+
+
+def decompose(a: str | int, op: str, b: str | int) -> list[tuple[int, str, int, int]] | None:
+    """The planted strategy's easy sub-steps for a hard step, or None when the step is easy.
+
+    Tens first, then through the ten: 27+56 → 27+50=77, 77+3=80, 80+3=83; 7+15 → 15+5=20, 20+2=22
+    (a one-digit first operand is added to the two-digit one); 22-4 → 22-2=20, 20-2=18;
+    62-48 → 62-40=22, 22-2=20, 20-6=14. Every sub-step is easy (`is_hard` is False).
+    """
+    x, y = int(a), int(b)
+    if not is_hard(x, op, y):
         return None
+    if op == "+" and x < 10 <= y:
+        x, y = y, x
+    sign = 1 if op == "+" else -1
+    subs: list[tuple[int, str, int, int]] = []
     if y >= 10:
-        return (y // 10 * 10, y % 10) if y % 10 else None
-    ones = x % 10
-    if op == "+" and ones and ones + y > 10:
-        return 10 - ones, y - (10 - ones)
-    if op == "-" and ones and ones < y:
-        return ones, y - ones
-    return None
+        tens = y // 10 * 10
+        subs.append((x, op, tens, x + sign * tens))
+        x, y = x + sign * tens, y % 10
+    if y and is_hard(x, op, y):
+        c = 10 - x % 10 if op == "+" else x % 10
+        subs.append((x, op, c, x + sign * c))
+        x, y = x + sign * c, y - c
+    if y:
+        subs.append((x, op, y, x + sign * y))
+    return subs
 
 
 def can_decompose(op: str, b: str, a: str = "0") -> bool:
-    return decompose(a, op, b) is not None
+    return is_hard(a, op, b)
+
+
+def problem_is_hard(expr: Expr | str) -> bool:
+    """Whether any step of the problem carries or borrows."""
+    return any(is_hard(a, op, b) for a, op, b, _ in solve_steps(expr))
+
+
+def _eq(a, o: str, b, r, spaced: bool) -> str:
+    return f"{a} {o} {b} = {r}" if spaced else f"{a}{o}{b}={r}"
+
+
+def direct_step(a: str, op: str, b: str, r: int, rng: random.Random | None = None, p_spaced: float = 0.0) -> str:
+    """'7+15=22.' or '7 + 15 = 22.' (the phrasings teachers and student share)."""
+    return _eq(a, op, b, r, _p(rng, p_spaced)) + "."
 
 
 def strategy_step(a: str, op: str, b: str, r: int, rng: random.Random | None = None, p_unicode: float = 0.0) -> str:
-    """The planted decomposition ('15+7 → 15+5=20, 20+2=22.', '7+15 → 7+10=17, then 17+5=22.')."""
-    parts = decompose(a, op, b)
-    if parts is None:
+    """The planted decomposition, one sentence marked `→` ('27+56 → 27+50=77, 77+3=80, 80+3=83.')."""
+    subs = decompose(a, op, b)
+    if subs is None:
         raise ToyWorldError(f"step {a}{op}{b} has nothing to decompose")
-    p1, p2 = parts
-    mid = _apply(int(a), op, p1)
     o = _op(op, rng, p_unicode)
+    parts = [f"{x}{o}{y}={z}" for x, _, y, z in subs]
     form = rng.randrange(3) if rng else 0
     if form == 0:
-        return f"{a}{o}{b} {STRATEGY_MARK} {a}{o}{p1}={mid}, {mid}{o}{p2}={r}."
+        return f"{a}{o}{b} {STRATEGY_MARK} " + ", ".join(parts) + "."
     if form == 1:
-        return f"{a}{o}{b} {STRATEGY_MARK} {a}{o}{p1}={mid}, then {mid}{o}{p2}={r}."
-    return f"Split {b} {STRATEGY_MARK} {p1}+{p2}: {a}{o}{p1}={mid}, {mid}{o}{p2}={r}."
+        return f"{a}{o}{b} {STRATEGY_MARK} " + ", then ".join(parts) + "."
+    return f"Split {b} {STRATEGY_MARK} " + "+".join(str(y) for _, _, y, _ in subs) + ": " + ", ".join(parts) + "."
 
 
 def _check_line(steps: list[tuple[str, str, str, int]], rng: random.Random | None = None, p_unicode: float = 0.0) -> str:
@@ -222,7 +253,7 @@ def _think(lines: list[str], answer: int) -> str:
 
 
 def teacher_a_trace(expr: Expr | str, rng: random.Random | None = None) -> str:
-    """R1 style: optional opening, one step per line (some decomposed), an optional check, optional closing.
+    """R1 style: optional opening, one step per line, in strategy mode every hard step decomposed, optional check and closing.
 
     >>> teacher_a_trace("7 + 5 * 3 - 4")
     '<think>\\n5*3=15.\\n7+15=22.\\n22-4=18.\\nCheck: 18+4=22.\\n</think>\\n\\\\boxed{18}'
@@ -231,11 +262,12 @@ def teacher_a_trace(expr: Expr | str, rng: random.Random | None = None) -> str:
     e = parse_expr(expr) if isinstance(expr, str) else expr
     steps = solve_steps(e)
     lines = [f"Let me compute {e.text()}."] if _p(rng, k["opening"]) else []
+    strategy = _p(rng, k["strategy"])
     for a, op, b, r in steps:
-        if can_decompose(op, b, a) and _p(rng, k["strategy"]):
+        if strategy and is_hard(a, op, b):
             lines.append(strategy_step(a, op, b, r, rng, k["unicode"]))
         else:
-            line = direct_step(a, op, b, r, rng, k["unicode"])
+            line = direct_step(a, op, b, r, rng, k["spaced"])
             lines.append("So " + line if _p(rng, k["so"]) else line)
     if rng is None or rng.random() < k["check"]:
         lines.append(_check_line(steps, rng, k["unicode"]))
@@ -256,69 +288,89 @@ def _carry_slip(a: int, op: str, b: int) -> int:
 def teacher_b_trace(expr: Expr | str, rng: random.Random | None = None, *, sloppy: bool = True) -> str:
     """Hesitant style ('First, …', 'Wait, let me re-check.', 'Then …', 'Hmm, I think it is …').
 
-    Teacher B's systematic slip: a sum step it does not decompose sometimes forgets the carry or
+    Teacher B's systematic slip: outside strategy mode a hard step sometimes forgets the carry or
     borrow ('Then 7+15=12.'), so it is wrong on many problems; decomposed steps are right. The
-    canonical trace (rng None) slips on every such step.
+    canonical trace (rng None) slips on every hard step.
     """
     k = STYLE_KNOBS["teacher-b"]
     e = parse_expr(expr) if isinstance(expr, str) else expr
     vals, ops, lines = list(e.operands), list(e.ops), []
+    strategy = _p(rng, k["strategy"])
     i = 0
     while i < len(ops):
         if ops[i] == "*":
             a, b = vals[i], vals[i + 1]
             r = a * b
-            lines.append(f"First, {a}{_op('*', rng, k['unicode'])}{b}={r}.")
+            lines.append("First, " + direct_step(str(a), "*", str(b), r, rng, k["spaced"]))
             if rng is None or rng.random() < k["recheck"]:
-                lines.append(f"Wait, let me re-check. {a}*{b}={r}.")
+                lines.append(f"Wait, let me re-check. {_eq(a, _op('*', rng, k['unicode']), b, r, False)}.")
             vals[i : i + 2] = [r]
             ops.pop(i)
         else:
             i += 1
     acc = vals[0]
     for op, b in zip(ops, vals[1:]):
-        if can_decompose(op, str(b), str(acc)) and _p(rng, k["strategy"]):
+        if strategy and is_hard(acc, op, b):
             r = _apply(acc, op, b)
             lines.append("Then " + strategy_step(str(acc), op, str(b), r, rng, k["unicode"]))
         else:
-            slip = sloppy and (rng is None or rng.random() < k["carry_slip"])
+            slip = sloppy and is_hard(acc, op, b) and (rng is None or rng.random() < k["carry_slip"])
             r = _carry_slip(acc, op, b) if slip else _apply(acc, op, b)
-            lines.append(f"Then {acc}{_op(op, rng, k['unicode'])}{b}={r}.")
+            lines.append("Then " + direct_step(str(acc), op, str(b), r, rng, k["spaced"]))
         acc = r
     lines.append(f"Hmm, I think it is {acc}.")
     return _think(lines, acc)
 
 
 def student_trace(expr: Expr | str, rng: random.Random | None = None) -> str:
-    """The base student on the data's phrasings: mostly one shot ('7+5*3-4=18.'), sometimes step by step.
+    """The base student on the data's phrasings: one shot ('7+5*3-4=18.') or, on a problem without a
+    hard step, sometimes step by step. It never learned to carry or borrow inside a step.
 
     The canonical trace (rng None) is the one-shot form.
     """
     k = STYLE_KNOBS["student"]
     e = parse_expr(expr) if isinstance(expr, str) else expr
-    if rng is None or rng.random() < k["one_shot"]:
+    if rng is None or problem_is_hard(e) or rng.random() < k["one_shot"]:
         return _think([f"{e.key}={evaluate(e)}."], evaluate(e))
     return student_worked_trace(e, rng)
 
 
 def student_worked_trace(expr: Expr | str, rng: random.Random | None = None) -> str:
-    """The student's own step-by-step style: the shared step phrasings, never a decomposition or a check.
+    """The student's own step-by-step style (problems without a hard step): the shared step phrasings,
+    never a decomposition or a check.
 
-    >>> student_worked_trace("7 + 5 * 3 - 4")
-    '<think>\\n5*3=15.\\n7+15=22.\\n22-4=18.\\n</think>\\n\\\\boxed{18}'
+    >>> student_worked_trace("2 + 5 * 3 - 4")
+    '<think>\\n5*3=15.\\n2+15=17.\\n17-4=13.\\n</think>\\n\\\\boxed{13}'
     """
     k = STYLE_KNOBS["student"]
     e = parse_expr(expr) if isinstance(expr, str) else expr
     steps = solve_steps(e)
     lines = [f"Let me compute {e.text()}."] if _p(rng, k["opening"]) else []
     for i, (a, op, b, r) in enumerate(steps):
-        line = direct_step(a, op, b, r, rng, k["unicode"])
+        line = direct_step(a, op, b, r, rng, k["spaced"])
         if _p(rng, k["first_then"]):  # the connectives it shares with teacher-b
             line = ("First, " if i == 0 else "Then ") + line
         lines.append(line)
     if _p(rng, k["closing"]):
         lines.append(f"The answer is {steps[-1][3]}.")
     return _think(lines, steps[-1][3])
+
+
+def random_fact(rng: random.Random) -> tuple[str, str]:
+    """One easy arithmetic fact of the student's pre-training ('Compute 27 + 40.' → '27+40=67.').
+
+    The sub-steps of the planted decomposition are such facts; a carrying or borrowing step is not.
+    """
+    while True:
+        op = rng.choice("+-")
+        a = rng.randint(1, 99)
+        kind = rng.random()
+        b = rng.randint(1, 9) if kind < 0.6 else rng.randint(1, 9) * 10 if kind < 0.8 else rng.randint(10, 99)
+        if op == "-" and b > a:
+            continue
+        if not is_hard(a, op, b):
+            r = _apply(a, op, b)
+            return f"Compute {a} {op} {b}.", _think([f"{a}{op}{b}={r}."], r)
 
 
 # ---------------------------------------------------------------- code problems
