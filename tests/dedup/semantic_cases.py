@@ -236,3 +236,53 @@ HOLDOUT_NEGATIVES = [
     ("How many prime numbers are there below 30?", "How many even numbers are there below 30?"),
     ("What is the capital of Italy?", "What is the population of Italy?"),
 ]
+
+# Held out, third round: written after the content guard's unit rule was added (the first holdout's
+# failures had been looked at by then), with the guard frozen from here on. The cleanest measurement.
+HOLDOUT2_PARAPHRASES = [
+    ("What is 14 plus 9?", "Add 9 and 14 together."),
+    ("Find the quotient of 56 and 7.", "Divide 56 by 7."),
+    ("A bag has 6 red and 4 blue marbles. How many marbles are in the bag?",
+     "How many marbles does a bag hold if it contains 4 blue marbles and 6 red ones?"),
+    ("How many centimeters are in 3 meters?", "Express 3 meters in centimeters."),
+    ("Emma runs 5 km every day. How far does she run in a week of 7 days?",
+     "If Emma covers 5 km each day, what distance does she run in 7 days?"),
+    ("What is the area of a square with side length 6?", "Compute the area of a square whose sides measure 6."),
+    ("Write a Python function that returns the sum of a list of numbers.",
+     "Implement a Python function which adds up all the numbers in a list and returns the total."),
+    ("Find the value of 3 cubed.", "What is 3 to the third power?"),
+    ("Is 121 a perfect square?", "Determine whether 121 is a perfect square."),
+    ("A book costs 12 dollars. How much do 3 books cost?", "What is the price of 3 books at 12 dollars each?"),
+    ("What is the opposite of the word 'hot'?", "Give the antonym of 'hot'."),
+    ("Find the average of 2, 4, 6 and 8.", "What is the mean of the numbers 8, 6, 4 and 2?"),
+    ("How many minutes are in 2 hours?", "Two hours is how many minutes?"),
+    ("Write a function that counts the words in a sentence.", "Implement a function returning the number of words in a given sentence."),
+    ("A farmer has 17 sheep and buys 8 more. How many sheep does he have?",
+     "After buying 8 more sheep, how many does a farmer who had 17 sheep own?"),
+]
+
+HOLDOUT2_NEGATIVES = [
+    ("What is 14 plus 9?", "What is 14 minus 9?"),
+    ("Find the quotient of 56 and 7.", "Find the product of 56 and 7."),
+    ("How many centimeters are in 3 meters?", "How many meters are in 3 centimeters?"),
+    ("Emma runs 5 km every day. How far does she run in a week of 7 days?",
+     "Emma runs 5 km every day. How many days does she need to run 7 km?"),
+    ("What is the area of a square with side length 6?", "What is the perimeter of a square with side length 6?"),
+    ("Write a Python function that returns the sum of a list of numbers.",
+     "Write a Python function that returns the product of a list of numbers."),
+    ("Find the value of 3 cubed.", "Find the value of 3 squared."),
+    ("Is 121 a perfect square?", "Is 121 a prime number?"),
+    ("A book costs 12 dollars. How much do 3 books cost?", "A book costs 12 dollars. How many books can you buy with 3 dollars?"),
+    ("What is the opposite of the word 'hot'?", "What is a synonym of the word 'hot'?"),
+    ("Find the average of 2, 4, 6 and 8.", "Find the sum of 2, 4, 6 and 8."),
+    ("A farmer has 17 sheep and buys 8 more. How many sheep does he have?",
+     "A farmer has 17 sheep and sells 8. How many sheep does he have?"),
+    ("Raise 2 to the power of 5.", "Raise 5 to the power of 2."),
+    ("Subtract 15 from 40.", "Add 15 to 40."),
+    ("How many weeks are in 14 days?", "How many days are in 14 weeks?"),
+    ("Write a function that counts the words in a sentence.", "Write a function that counts the vowels in a sentence."),
+    ("What is 30% of 50?", "What is 30 more than 50?"),
+    ("Round 7.25 to the nearest whole number.", "Round 7.25 to the nearest tenth."),
+    ("The temperature fell by 6 degrees from 20. What is it now?", "The temperature rose by 6 degrees from 20. What is it now?"),
+    ("A rectangle is 9 long and 4 wide. What is its area?", "A rectangle is 9 long and 4 wide. What is its diagonal?"),
+]
