@@ -345,18 +345,24 @@ _QUANTITY_WORDS = {
 }
 _COMMUTATIVE = frozenset({"add", "mul", "mean", "median", "big", "small"})  # operands can be listed in any order
 # Words that carry no problem content: articles, pronouns, auxiliaries, instruction verbs.
-_FILLER = frozenset("""
-a an the of to in into on at for from by with and or as than that this these those then so if when whether
-is are was were be been being am it its do does did done has have had having there their his her hers he
-she they them him you your we us our i me my what which who whom whose how many much can could will would should
-shall may might must let find compute calculate evaluate determine work out give get show tell name write
-implement solve answer result value please each every per all some any one equal equals convert make makes given
-total altogether together combined
-""".split())
+_FILLER = frozenset([
+    "a", "an", "the", "of", "to", "in", "into", "on", "at", "for", "from", "by", "with", "and", "or", "as",
+    "than", "that", "this", "these", "those", "then", "so", "if", "when", "whether", "is", "are", "was", "were",
+    "be", "been", "being", "am", "it", "its", "do", "does", "did", "done", "has", "have", "had", "having",
+    "there", "their", "his", "her", "hers", "he", "she", "they", "them", "him", "you", "your", "we", "us",
+    "our", "i", "me", "my", "what", "which", "who", "whom", "whose", "how", "many", "much", "can", "could",
+    "will", "would", "should", "shall", "may", "might", "must", "let", "find", "compute", "calculate",
+    "evaluate", "determine", "work", "out", "give", "get", "show", "tell", "name", "write", "implement",
+    "solve", "answer", "result", "value", "please", "each", "every", "per", "all", "some", "any", "one",
+    "equal", "equals", "convert", "make", "makes", "given", "total", "altogether", "together", "combined",
+])
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split()) if i != 1}  # "one" is also a pronoun
-_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)})
+    [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    ]) if i != 1}  # "one" is also a pronoun
+_TENS = ("thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(_TENS, 3)})
 _UNITS = {"kg": "kilogram", "km": "kilometer", "kilometre": "kilometer", "cm": "centimeter", "mm": "millimeter",
           "ml": "milliliter", "hr": "hour", "hrs": "hour", "sec": "second", "secs": "second", "mins": "minute",
           "metre": "meter", "litre": "liter", "lb": "pound", "lbs": "pound"}
@@ -745,45 +751,31 @@ def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, si
 
     The guard is checked per linked pair, and it is not transitive: a prompt whose formula it cannot
     read agrees with every formula, so "returns 4*(x + 6)" and "returns 4*x + 6" can both link to
-    it and union-find merges all three. Here each component is rebuilt greedily: its best-ranked
-    member is the representative; linked members join, most similar link first, when they pass the
-    guard against every member already in; the rest start the next cluster the same way. Returns
-    the new root of every item (the representative rule is unchanged).
+    it and union-find merges all three. Here the links are replayed most similar first, and two
+    clusters merge only when every member of one passes the guard against every member of the
+    other (agglomerative clustering with cannot-link constraints: the strongest links win a
+    chain's middle). Only items of one component are compared. Returns the new root of every
+    item: the best-ranked member of its cluster, the same representative rule as before.
 
     >>> g = Guard.of(["f returns 4*(x + 6)", "f: add 6 to x, then multiply by 4", "f returns 4*x + 6"], SemanticConfig())
-    >>> complete_linkage(np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([[0, 1], [1, 2]]), np.array([0.9, 0.9]), g).tolist()
-    [0, 0, 2]
+    >>> complete_linkage(np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([[0, 1], [1, 2]]), np.array([0.8, 0.9]), g).tolist()
+    [0, 1, 1]
     """
-    import heapq
-
     out = roots.copy()
-    sizes = np.bincount(roots, minlength=len(roots))
-    adjacency: dict[int, list[tuple[float, int]]] = {}
-    for (a, b), s in zip(pairs.tolist(), sims.tolist()):
-        adjacency.setdefault(a, []).append((s, b))
-        adjacency.setdefault(b, []).append((s, a))
-    members_of: dict[int, list[int]] = {}
-    for i in np.flatnonzero(sizes[roots] > 1).tolist():
-        members_of.setdefault(int(roots[i]), []).append(i)
-    for members in members_of.values():
-        remaining = set(members)
-        while remaining:
-            rep = min(remaining, key=lambda i: ranks[i])
-            cluster = [rep]
-            remaining.discard(rep)
-            heap = [(-s, int(ranks[j]), j) for s, j in adjacency.get(rep, ()) if j in remaining]
-            heapq.heapify(heap)
-            while heap:
-                _, _, j = heapq.heappop(heap)
-                if j not in remaining or not all(guard.allows(j, k) for k in cluster):
-                    continue
-                cluster.append(j)
-                remaining.discard(j)
-                out[j] = rep
-                for s, k in adjacency.get(j, ()):
-                    if k in remaining:
-                        heapq.heappush(heap, (-s, int(ranks[k]), k))
-            out[rep] = rep
+    members: dict[int, list[int]] = {i: [i] for i in np.unique(pairs).tolist()}
+    cluster_of = {i: i for i in members}
+    for k in np.argsort(-sims, kind="stable").tolist():
+        ca, cb = cluster_of[int(pairs[k, 0])], cluster_of[int(pairs[k, 1])]
+        if ca == cb or not all(guard.allows(x, y) for x in members[ca] for y in members[cb]):
+            continue
+        if len(members[ca]) < len(members[cb]):
+            ca, cb = cb, ca
+        for y in members[cb]:
+            cluster_of[y] = ca
+        members[ca].extend(members.pop(cb))
+    for group in members.values():
+        rep = min(group, key=lambda i: ranks[i])
+        out[group] = rep
     return out
 
 

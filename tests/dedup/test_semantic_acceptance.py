@@ -15,6 +15,8 @@ import pytest
 from tasks.dedup.minhash import MinhashConfig, find_near_duplicates
 from tasks.dedup.semantic import Embedder, Guard, SemanticConfig, semantic_clusters
 from tests.dedup.semantic_cases import (
+    HOLDOUT2_NEGATIVES,
+    HOLDOUT2_PARAPHRASES,
     HOLDOUT_NEGATIVES,
     HOLDOUT_PARAPHRASES,
     NUMBER_NEGATIVES,
@@ -64,17 +66,22 @@ def test_semantic_dedup_finds_paraphrases_not_hard_negatives(embedder):
     assert false_number.mean() == 0.0
 
 
-def test_held_out_cases(embedder):
-    """Reported apart: the guard's words and rules were not chosen on these. The bounds only catch
-    a regression from the measured values (recall 0.85 = 17/20, false pairs 0.111 = 3/27: three
-    questions about the same scenario that ask for another quantity, "How many pencils are in 5
-    boxes?" / "How many boxes are needed for 5 pencils?")."""
-    recall = _linked(embedder, HOLDOUT_PARAPHRASES).mean()
-    false = _linked(embedder, HOLDOUT_NEGATIVES).mean()
-    print(f"held out, threshold {CFG.threshold}: paraphrase recall {recall:.3f} ({len(HOLDOUT_PARAPHRASES)}), "
-          f"false pairs {false:.3f} ({len(HOLDOUT_NEGATIVES)})")
-    assert recall >= 0.8
-    assert false <= 0.15
+@pytest.mark.parametrize(("name", "paraphrases", "negatives", "min_recall", "max_false"), [
+    # first holdout: measured 17/20 and 1/27 (before the unit rule 3/27; its failures were looked at
+    # before that rule was added, so it is not clean for it)
+    ("held out 1", HOLDOUT_PARAPHRASES, HOLDOUT_NEGATIVES, 0.8, 0.1),
+    # second holdout, written with the guard frozen: measured 13/15 and 3/20 ("3 cubed" / "3 squared",
+    # "perfect square" / "prime number", "nearest whole number" / "nearest tenth")
+    ("held out 2", HOLDOUT2_PARAPHRASES, HOLDOUT2_NEGATIVES, 0.8, 0.2),
+])
+def test_held_out_cases(embedder, name, paraphrases, negatives, min_recall, max_false):
+    """Reported apart from the development set; the bounds only catch a regression from the measured values."""
+    recall = _linked(embedder, paraphrases).mean()
+    false = _linked(embedder, negatives).mean()
+    print(f"{name}, threshold {CFG.threshold}: paraphrase recall {recall:.3f} ({len(paraphrases)}), "
+          f"false pairs {false:.3f} ({len(negatives)})")
+    assert recall >= min_recall
+    assert false <= max_false
 
 
 def test_the_content_guard_is_what_blocks_the_wording_negatives(embedder):
@@ -82,18 +89,41 @@ def test_the_content_guard_is_what_blocks_the_wording_negatives(embedder):
     without = SemanticConfig(enabled=True, device="cpu", content_guard=False)
     assert _linked(embedder, WORDING_NEGATIVES, without).mean() >= 0.6  # measured 0.80
     assert _linked(embedder, HOLDOUT_NEGATIVES, without).mean() >= 0.6  # measured 0.85
+    assert _linked(embedder, WORDING_NEGATIVES).mean() <= 0.05
 
 
-def test_end_to_end_clusters_on_the_paraphrase_set(embedder):
+# A negative's second text that is a true duplicate of a paraphrase pair's text in the same set.
+SAME_PROBLEM = {"What number is 3 less than 11?"}  # = "What is 3 less than 11?" (a paraphrase pair)
+
+
+@pytest.mark.parametrize("cluster_guard", [True, False])
+def test_end_to_end_clusters_on_the_paraphrase_set(embedder, cluster_guard):
+    """All texts in one run: a negative's second text now also meets the *reworded* side of the
+    paraphrase pairs, which the pairwise measurement above never compares, and union-find chains
+    through such links ("How many hours are there in 3 minutes?" to "How many minutes are there in
+    3 hours?" through "Convert 3 hours into minutes."). Counted: negatives sharing a cluster with
+    anything; complete linkage (cluster_guard) keeps every cluster guard-consistent."""
+    cfg = SemanticConfig(enabled=True, device="cpu", cluster_guard=cluster_guard)
     negatives = NUMBER_NEGATIVES + WORDING_NEGATIVES
     texts = [t for p in PARAPHRASES for t in p] + [p[1] for p in negatives]
     ids = [f"p{i:02d}{s}" for i in range(len(PARAPHRASES)) for s in "ab"] + [f"n{i:02d}" for i in range(len(negatives))]
-    res = semantic_clusters(ids, texts, embedder.encode(texts), CFG)
+    res = semantic_clusters(ids, texts, embedder.encode(texts), cfg)
     cluster = dict(zip(res.rows["item_id"].to_list(), res.rows["cluster_id"].to_list()))
     found = sum(cluster[f"p{i:02d}a"] == cluster[f"p{i:02d}b"] for i in range(len(PARAPHRASES))) / len(PARAPHRASES)
+    size = pl.Series(list(cluster.values())).value_counts().rows()
+    size = dict(size)
     merged = [negatives[i][1] for i in range(len(negatives))
-              if cluster[f"n{i:02d}"] != f"n{i:02d}" or any(cluster[j] == f"n{i:02d}" for j in ids if j != f"n{i:02d}")]
-    print(f"clusters: {found:.3f} of the paraphrase pairs together; {len(merged)} of {len(negatives)} negatives merged "
-          f"{merged}; {res.stats}")
-    assert found >= 0.9
-    assert len(merged) / len(negatives) <= 0.05
+              if size[cluster[f"n{i:02d}"]] > 1 and negatives[i][1] not in SAME_PROBLEM]
+    guard = Guard.of(texts, cfg)
+    members: dict[str, list[int]] = {}
+    for k, item in enumerate(ids):
+        members.setdefault(cluster[item], []).append(k)
+    inconsistent = sum(not guard.allows(a, b) for m in members.values() for a in m for b in m if a < b)
+    print(f"cluster_guard={cluster_guard}: {found:.3f} of the paraphrase pairs together; {len(merged)} of "
+          f"{len(negatives)} negatives in a cluster {merged}; {inconsistent} member pairs the guard rejects; {res.stats}")
+    if cluster_guard:
+        assert inconsistent == 0
+        assert found >= 0.85  # measured 0.891 = 49/55 (0.909 pairwise: one pair loses its chain's middle)
+        assert len(merged) / len(negatives) <= 0.05  # measured 3/76 = 0.039
+    else:
+        assert inconsistent > 0  # measured: union-find alone leaves guard-rejected pairs inside clusters
