@@ -184,6 +184,52 @@ def formula_spans(text: str) -> list[str]:
     return ["".join(s) for s in spans if len(s) >= 3 and any(t in OPERATORS for t in s)]
 
 
+_STEP_OPS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+_STEP_WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
+
+
+def worded_steps(text: str) -> str | None:
+    """A function written as steps on one variable, as a formula: "multiply x by 4 and then
+    subtract 6" is '(((x)*4)-6)', "add 6 to x, then multiply by 4" '(((x)+6)*4)'. None unless every
+    arithmetic verb of the text reads as a step (add N [to V], subtract N [from V], multiply/divide
+    [V] by N), the first one names its variable and there are at least two steps.
+
+    >>> worded_steps("Implement f(x) in Python: multiply x by 4 and then subtract 6, returning the result.")
+    '(((x)*4)-6)'
+    >>> worded_steps("Add 3 to 11.") is None
+    True
+    """
+    words = _STEP_WORD.findall(normalize_text(text or "", casefold=True))
+    expr, steps, i = None, 0, 0
+    number = lambda w: bool(w) and w[0].isdigit()
+    var = lambda w: len(w) == 1 and w.isalpha() and w not in ("a", "i")
+    at = lambda k: words[k] if k < len(words) else ""
+    while i < len(words):
+        w = words[i]
+        op = _STEP_OPS.get(w)
+        if op is None:
+            i += 1
+            continue
+        if op in "+-" and number(at(i + 1)):  # add N [to V] / subtract N [from V]
+            operand, i = at(i + 1), i + 2
+            if at(i) in ("to", "from") and var(at(i + 1)):
+                if expr is not None:
+                    return None
+                expr, i = f"({at(i + 1)})", i + 2
+        elif op in "*/" and var(at(i + 1)) and at(i + 2) == "by" and number(at(i + 3)):  # multiply V by N
+            if expr is not None:
+                return None
+            expr, operand, i = f"({at(i + 1)})", at(i + 3), i + 4
+        elif op in "*/" and at(i + 1) == "by" and number(at(i + 2)):  # multiply by N
+            operand, i = at(i + 2), i + 3
+        else:
+            return None
+        if expr is None:
+            return None
+        expr, steps = f"({expr}{op}{operand})", steps + 1
+    return expr if steps >= 2 else None
+
+
 def _value(node: ast.AST, point: Mapping[str, float]) -> float:
     if isinstance(node, ast.Expression):
         return _value(node.body, point)
@@ -263,7 +309,7 @@ def formula_signature(text: str) -> tuple | None:
     >>> formula_signature("Compute 7 + 5 * 3 - 4.")[:2]
     ('expr', ('+3.0*5.0 -4.0 +7.0', '-3.0*5.0 +4.0 -7.0'))
     """
-    spans = formula_spans(text)
+    spans = formula_spans(text) or [span for span in [worded_steps(text)] if span]
     if len(spans) != 1 or len(spans[0]) > 200:
         return None
     expr = _python_expr(spans[0])
@@ -757,7 +803,7 @@ def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, si
     chain's middle). Only items of one component are compared. Returns the new root of every
     item: the best-ranked member of its cluster, the same representative rule as before.
 
-    >>> g = Guard.of(["f returns 4*(x + 6)", "f: add 6 to x, then multiply by 4", "f returns 4*x + 6"], SemanticConfig())
+    >>> g = Guard.of(["f returns 4*(x + 6)", "f adds six to x and multiplies the sum by four", "f returns 4*x + 6"], SemanticConfig())
     >>> complete_linkage(np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([[0, 1], [1, 2]]), np.array([0.8, 0.9]), g).tolist()
     [0, 1, 1]
     """

@@ -183,7 +183,7 @@ def test_content_guard(a, b, same):
 
 CHAIN = [  # the toy world's chain: a worded prompt the formula guard cannot read links two formulas
     "Write a Python function f(x) that returns 4*(x + 6).",
-    "Implement f(x) in Python: add 6 to x and then multiply by 4, returning the result.",
+    "Implement f(x) in Python that adds six to x and multiplies the sum by four.",
     "Write a Python function f(x) that returns 4*x + 6.",
 ]
 
@@ -219,3 +219,27 @@ def test_complete_linkage_keeps_every_cluster_guard_consistent():
         m = np.flatnonzero(roots == r).tolist()
         assert r == min(m)  # the best-ranked member represents its cluster
         assert all(g.allows(a, b) for a in m for b in m if a < b)
+
+
+@pytest.mark.parametrize(
+    ("text", "formula"),
+    [
+        ("Implement f(x) in Python: multiply x by 4 and then subtract 6, returning the result.", "(((x)*4)-6)"),
+        ("Implement f(x) in Python: add 6 to x and then multiply by 4, returning the result.", "(((x)+6)*4)"),
+        ("Subtract 2 from y, then divide by 5.", "(((y)-2)/5)"),
+        ("Add 3 to 11.", None),  # no variable
+        ("Multiply x by 4.", None),  # one step: not a function of steps
+        ("Multiply x by 4 and then take the square root.", None),  # 'take ... root' is no step: one step read
+    ],
+)
+def test_worded_steps(text, formula):
+    from tasks.dedup.semantic import worded_steps
+
+    assert worded_steps(text) == formula
+
+
+def test_worded_steps_read_as_formulas_in_the_guard():
+    texts = ["Implement f(x) in Python: multiply x by 4 and then subtract 6, returning the result.",
+             "Write a Python function f(x) that returns 4*x - 6.", "Write a Python function f(x) that returns 4*(x - 6)."]
+    g = Guard.of(texts, SemanticConfig())
+    assert g.allows(0, 1) and not g.allows(0, 2)
