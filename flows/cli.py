@@ -640,7 +640,7 @@ def compare_selections(
 
 @experiment_app.command("compare-methods")
 def compare_methods(
-    preset: Annotated[str | None, typer.Option(help="quick: sft, sft+redi, sft+opd, schedule; seed 0; 160 prompts; 300 optimiser steps per "
+    preset: Annotated[str | None, typer.Option(help="quick: sft, sft+redi, sft+opd, schedule; seed 0; 120 prompts; 300 optimiser steps per "
                                                     "arm (240 SFT + 60 REDI/OPD); whole eval set (sized for a 2-core CPU). paper: seeds 0,1,2, "
                                                     "400 prompts, the recipe's steps (GPU). Options given explicitly win")] = None,
     arms: Annotated[str | None, typer.Option(help="comma-separated training methods: sft (the reference), sft+redi, sft+opd, schedule")] = None,

@@ -79,7 +79,7 @@ def methods_experiment_flow(
 
     Args:
         arms: methods (sft, sft+redi, sft+opd, schedule); default: the preset's, else all four.
-        budget: prompts per arm (= SFT rows); default: the preset's, else 160.
+        budget: prompts per arm (= SFT rows); default: the preset's, else the quick preset's.
         seeds: one full run of every arm per seed (the draw of positives, training, OPD rollouts, evaluation).
         preset: quick | paper; explicit arguments win.
         recipe: training recipe with train, redi and opd sections (default train_methods_ablation.yaml);

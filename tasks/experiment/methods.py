@@ -64,9 +64,10 @@ class MethodsPreset:
 
 
 PRESETS = {
-    # quick: the four methods, seed 0, 300 optimiser steps per arm (REDI/OPD: 240 SFT + 60), 160 prompts;
-    # greedy pass@1 on the whole held-out set. Sized for the 2-core CPU machine with the toy world.
-    "quick": MethodsPreset(arms=METHOD_ARMS, seeds=(0,), budget=160, total_steps=300, second_stage_steps=60, eval_k=1,
+    # quick: the four methods, seed 0, 300 optimiser steps per arm (REDI/OPD: 240 SFT + 60), 120 prompts (the
+    # demo's warehouse plus teacher-a at T=1.0 has ~147 prompts with both a correct teacher-a trace and an
+    # incorrect trace); greedy pass@1 on the whole held-out set. Sized for the 2-core CPU machine.
+    "quick": MethodsPreset(arms=METHOD_ARMS, seeds=(0,), budget=120, total_steps=300, second_stage_steps=60, eval_k=1,
                            description="sft, sft+redi, sft+opd, schedule; seed 0; 300 steps per arm (240 SFT + 60 second stage)"),
     # paper: the same arms x seeds 0,1,2 at the recipe's step bound; meant for a GPU worker
     "paper": MethodsPreset(arms=METHOD_ARMS, seeds=(0, 1, 2), budget=400, total_steps=None, second_stage_steps=None, eval_k=None,
