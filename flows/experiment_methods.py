@@ -57,7 +57,7 @@ def _publish(wh: Warehouse, name: str, rows: pl.DataFrame, policy: str, params: 
     return version.as_dict()
 
 
-@flow(name="experiment-methods", flow_run_name="compare-methods-{budget}")
+@flow(name="experiment-methods", flow_run_name="compare-methods")
 def methods_experiment_flow(
     warehouse: str | None = None,
     arms: list[str] | None = None,
