@@ -638,6 +638,36 @@ def compare_selections(
     console.print(Path(result["markdown"]).read_text(), highlight=False)
 
 
+@experiment_app.command("compare-methods")
+def compare_methods(
+    preset: Annotated[str | None, typer.Option(help="quick: sft, sft+redi, sft+opd, schedule; seed 0; 120 prompts; 300 optimiser steps per "
+                                                    "arm (240 SFT + 60 REDI/OPD); whole eval set (sized for a 2-core CPU). paper: seeds 0,1,2, "
+                                                    "400 prompts, the recipe's steps (GPU). Options given explicitly win")] = None,
+    arms: Annotated[str | None, typer.Option(help="comma-separated training methods: sft (the reference), sft+redi, sft+opd, schedule")] = None,
+    budget: Annotated[int | None, typer.Option(help="prompts per arm: one correct trace of the OPD teacher each (the SFT rows of every arm)")] = None,
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds: every arm runs once per seed (positives drawn, training, "
+                                                   "OPD rollouts, evaluation). Default: the preset's, else 0")] = None,
+    recipe: Annotated[str, typer.Option(help="training recipe with train, redi and opd sections (name or path)")] = "methods_ablation",
+    total_steps: Annotated[int | None, typer.Option(help="optimiser steps per arm, every stage counted (default: the preset's, else "
+                                                         "the recipe's train.max_steps)")] = None,
+    second_stage_steps: Annotated[int | None, typer.Option(help="of the total, the REDI / OPD stage's steps; SFT gets the rest "
+                                                                "(default: the preset's, else a fifth)")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N problems only (default: the whole eval set)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """The training methods as ablation arms: the same positives, the same total of optimiser steps per arm; per arm pass@1
+    with a 95% interval and a paired verdict against plain sft. Unequal arms are refused."""
+    from flows.experiment_methods import methods_experiment_flow
+    from tasks.experiment.ablation import parse_seeds
+
+    result = methods_experiment_flow(warehouse=_wh_path(warehouse), arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
+                                     budget=budget, seeds=parse_seeds(seeds) if seeds else None, preset=preset, recipe=recipe,
+                                     total_steps=total_steps, second_stage_steps=second_stage_steps, limit=limit)
+    result = {k: v for k, v in result.items() if k != "summary"}
+    _print_result(result)
+    console.print(Path(result["markdown"]).read_text(), highlight=False)
+
+
 def main() -> None:
     """Entry point: one clear line per error, tracebacks only with --debug."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
