@@ -623,6 +623,8 @@ def compare_selections(
     recipe: Annotated[str, typer.Option(help="training recipe: a name under deployments/recipes/train_*.yaml or a path")] = "toy_ablation",
     max_steps: Annotated[int | None, typer.Option(help="training steps per arm (default: the preset's, else the recipe's train.max_steps)")] = None,
     limit: Annotated[int | None, typer.Option(help="evaluate on the first N problems only (default: the whole eval set)")] = None,
+    oracle_pattern: Annotated[str | None, typer.Option(help="regex of the oracle arm (a planted label, e.g. the toy recipe's "
+                                                            "select.oracle_pattern '→'); needed only with the oracle arm")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """One shared eligible pool; per seed and arm an equal-size dataset, a fine-tune of the same number of steps and an
@@ -632,7 +634,7 @@ def compare_selections(
 
     result = experiment_flow(warehouse=_wh_path(warehouse), arms=[p.strip() for p in arms.split(",") if p.strip()] if arms else None,
                              budget=budget, budget_unit=budget_unit, seeds=parse_seeds(seeds) if seeds else None, preset=preset,
-                             recipe=recipe, max_steps=max_steps, limit=limit)
+                             recipe=recipe, max_steps=max_steps, limit=limit, oracle_pattern=oracle_pattern)
     result = {k: v for k, v in result.items() if k != "summary"}
     _print_result(result)
     console.print(Path(result["markdown"]).read_text(), highlight=False)

@@ -77,6 +77,7 @@ def experiment_flow(
     split: str = "train",
     n_bootstrap: int = 10_000,
     output_dir: str | None = None,
+    oracle_pattern: str | None = None,
 ) -> dict:
     """Compare selection arms at an equal budget, fine-tuning the student once per arm and seed.
 
@@ -91,6 +92,7 @@ def experiment_flow(
         limit: evaluate on the first N problems only (default: the whole eval set).
         include_base: also evaluate the untrained student (default: the preset's, else yes).
         student / student_model_id: the student whose scores (provenance, GRAPE, RSR) the selection reads.
+        oracle_pattern: the oracle arm's regex (a label the data's maker planted; tasks/select/policies.py).
     """
     from flows.select import _student_id, build_candidates, run_select
     from tasks.select.policies import SelectionConfig
@@ -145,7 +147,8 @@ def experiment_flow(
             for arm in arms:
                 policy, variant = parse_arm(arm)
                 name = f"{dataset_prefix}-{arm.replace('_', '-').replace('#', '-v')}-b{budget}-s{seed}"
-                sel = run_select(policy, SelectionConfig(budget=budget, budget_unit=budget_unit, seed=selection_seed(seed, variant)),
+                sel = run_select(policy, SelectionConfig(budget=budget, budget_unit=budget_unit, seed=selection_seed(seed, variant),
+                                                         oracle_pattern=oracle_pattern),
                                  warehouse=wh.path, dataset_name=name, student_model_id=sid, split=split, pool=pool)
                 version = sel.get("dataset")
                 n_rows, n_tokens = sel["n_out"], sel["params"]["n_tokens"]

@@ -179,17 +179,19 @@ def select_flow(
     publish: bool = True,
     options: dict | None = None,
     provenance: ProvenanceConfig | None = None,
+    oracle_pattern: str | None = None,
 ) -> dict:
     """Choose traces with `policy` at a fixed budget; publish them as `dataset_name` when given.
 
     `provenance` (the recipe's section) gives the student, the splitter and beta the provenance
-    counts are read for; `student` and `beta` override it. `options` sets any other
+    counts are read for; `student` and `beta` override it. `oracle_pattern` is the oracle policy's regex
+    (a planted label; the toy recipe sets the world's strategy marker). `options` sets any other
     SelectionConfig field (e.g. {"pass_rate_low": 0.3, "diverse_per_prompt": 3}).
     Returns {"run_id", "n_in", "n_out", "n_rejected", "params", "dataset", "rows"}.
     """
     prov = provenance or ProvenanceConfig()
     cfg = SelectionConfig(budget=budget, budget_unit=budget_unit, seed=seed, beta=prov.beta if beta is None else beta,
-                          require_verdict=require_verdict, max_per_prompt=max_per_prompt)
+                          require_verdict=require_verdict, max_per_prompt=max_per_prompt, oracle_pattern=oracle_pattern)
     if options:
         unknown = set(options) - set(cfg.__dataclass_fields__)
         if unknown:

@@ -23,6 +23,7 @@ dedup/contamination/quality flag passes.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 
 import polars as pl
@@ -31,7 +32,7 @@ from tasks.divergence.provenance import DEFAULT_BETA
 
 POLICIES = (
     "provenance", "random", "longest", "shortest_correct", "pass_rate_band", "diverse", "redi_pairs",
-    "temperature_schedule", "teacher_ratio", "min_teacher", "grape", "rsr", "length_matched_random",
+    "temperature_schedule", "teacher_ratio", "min_teacher", "grape", "rsr", "length_matched_random", "oracle",
 )
 # the score column(s) a policy ranks by: a trace without them cannot take part (the ablation excludes it from every arm)
 SCORE_COLUMNS = {
@@ -74,6 +75,10 @@ class SelectionConfig:
         default="provenance", metadata={"help": "length_matched_random: the policy whose length distribution is matched"}
     )
     length_bins: int = field(default=10, metadata={"help": "length_matched_random: quantile bins of the reference lengths"})
+    oracle_pattern: str | None = field(
+        default=None,
+        metadata={"help": "oracle: regex of a planted label (a world's strategy sentences); per prompt the trace with most matches"},
+    )
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -87,6 +92,11 @@ class SelectionConfig:
         if self.length_reference not in SCORE_COLUMNS and self.length_reference not in ("longest", "random"):
             raise SelectionError(f"length_reference must be a per-prompt policy ({', '.join([*SCORE_COLUMNS, 'longest'])}), "
                                  f"not {self.length_reference!r}")
+        if self.oracle_pattern is not None:
+            try:
+                re.compile(self.oracle_pattern)
+            except re.error as e:
+                raise SelectionError(f"oracle_pattern {self.oracle_pattern!r} is not a valid regex: {e}") from None
         if self.length_bins < 1:
             raise SelectionError(f"length_bins must be >= 1, got {self.length_bins}")
         if min(self.max_per_prompt, self.diverse_per_prompt, self.schedule_per_prompt) < 1:
@@ -275,6 +285,18 @@ def _length_matched_random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl
     return _ranked(take_budget(keyed[taken], cfg)), {"length_reference": cfg.length_reference, "n_unmatched": n_unmatched}
 
 
+def _oracle(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
+    """Per prompt the trace with the most matches of `cfg.oracle_pattern` (a label the data's maker planted,
+    e.g. the toy world's strategy sentences; real data has none): the upper reference an ablation's score
+    arms are compared with. Ties: fewer tokens, then trace id, as every per-prompt rule."""
+    if not cfg.oracle_pattern:
+        raise SelectionError("policy 'oracle' needs oracle_pattern (the recipe's select.oracle_pattern)")
+    _need(pool, "oracle", "completion_text")
+    hits = pl.col("completion_text").fill_null("").str.count_matches(cfg.oracle_pattern).alias("_oracle_hits")
+    res, _ = _best_per_prompt(pool.with_columns(hits), cfg, "oracle", ["_oracle_hits"], [True])
+    return res, {"oracle_pattern": cfg.oracle_pattern}
+
+
 def _random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
     keyed = with_random_key(pool, cfg.seed)
     picked = _per_prompt(keyed, ["_rand"], [False], cfg.max_per_prompt)
@@ -386,7 +408,7 @@ POLICY_FNS = {
     "provenance": _provenance, "random": _random, "longest": _longest, "shortest_correct": _shortest_correct,
     "pass_rate_band": _pass_rate_band, "diverse": _diverse, "temperature_schedule": _temperature_schedule,
     "teacher_ratio": _teacher_ratio, "min_teacher": _min_teacher, "grape": _grape, "rsr": _rsr,
-    "length_matched_random": _length_matched_random,
+    "length_matched_random": _length_matched_random, "oracle": _oracle,
 }
 
 

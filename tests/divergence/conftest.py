@@ -1,4 +1,4 @@
-"""Tiny random causal LMs with two different fast tokenizers (char-level vs trained BPE)."""
+"""Tiny random causal LMs with three different fast tokenizers (char-level, trained BPE, trained byte-level BPE)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,20 @@ CORPUS = [
 
 
 def _tokenizer(kind: str):
-    from tokenizers import AddedToken, Regex, Tokenizer, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     if kind == "char":
         vocab = {t: i for i, t in enumerate(SPECIALS + CHARS)}
         tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
         tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    elif kind == "bytes":  # byte-level BPE (GPT-2/Qwen style): a multi-byte character the corpus lacks is 2-3 byte tokens
+        tk = Tokenizer(models.BPE())
+        tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tk.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIALS, show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tk.train_from_iterator(CORPUS * 20 + ["5×3=15 × 2"] * 5, trainer)
     else:  # BPE over whole strings: multi-char tokens that straddle sentence boundaries (".\n7")
         tk = Tokenizer(models.BPE(unk_token="<unk>"))
         trainer = trainers.BpeTrainer(vocab_size=160, special_tokens=SPECIALS, initial_alphabet=CHARS, show_progress=False)
@@ -64,12 +71,14 @@ def _model(tokenizer, seed: int, path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """{'teacher': char-level model, 'student': BPE model, 'teacher2': another char-level model}."""
+    """{'teacher': char-level model, 'student': BPE model, 'teacher2': another char-level model,
+    'student_bytes': byte-level BPE model}."""
     root = tmp_path_factory.mktemp("tiny-models")
     return {
         "teacher": _model(_tokenizer("char"), 1, root / "teacher"),
         "student": _model(_tokenizer("bpe"), 2, root / "student"),
         "teacher2": _model(_tokenizer("char"), 3, root / "teacher2"),
+        "student_bytes": _model(_tokenizer("bytes"), 4, root / "student_bytes"),
     }
 
 

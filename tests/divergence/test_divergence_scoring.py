@@ -16,7 +16,11 @@ TRACES = [
     ScoringItem("t2", "Compute 2+2*3.", "<think>\n2+2=4. Then 4*3=12! Is $a.b$ ok?\n\n</think>\n\\boxed{12}"),
     ScoringItem("t3", "Say it.", "Wait, let me re-check. 5*3 is 15.\nDone."),
     ScoringItem("t4", "Compute 1+1.", "<think>\n1+1=2.\n</think>\n\\boxed{2}"),
+    # multi-byte characters (2-3 UTF-8 bytes): one char-level token, one or several byte-level tokens
+    ScoringItem("t5", "Compute 7 + 5 × 3 − 4.",
+                "<think>\n5×3=15.\n7+15 → 7+10=17, 17+5=22.\nSplit 4 → 2+2: 22−2=20, 20−2=18.\n</think>\n\\boxed{18}"),
 ]
+TOY_STUDENT = __import__("pathlib").Path(__file__).resolve().parents[2] / "toyworld" / "models" / "student"
 
 
 def recompute(path, item: ScoringItem) -> list[tuple[int, float]]:
@@ -50,12 +54,16 @@ def recompute(path, item: ScoringItem) -> list[tuple[int, float]]:
 
 @pytest.mark.parametrize(
     "which, device",
-    [("teacher", "cpu"), ("student", "cpu"), pytest.param("student", "cuda", marks=pytest.mark.gpu)],
+    [("teacher", "cpu"), ("student", "cpu"), ("student_bytes", "cpu"), ("toyworld-student", "cpu"),
+     pytest.param("student", "cuda", marks=pytest.mark.gpu)],
 )
 def test_sentence_scores_match_independent_recomputation(tiny_models, which, device):
     # tiny batches, chunks and encode groups: padding, length sorting, chunked log_softmax, reordering
+    if which == "toyworld-student" and not TOY_STUDENT.is_dir():
+        pytest.skip("toy-world student not built")
+    path = TOY_STUDENT if which == "toyworld-student" else tiny_models[which]
     cfg = ScoringConfig(device=device, dtype="float32", max_batch_size=3, max_batch_tokens=200, chunk_tokens=7, encode_group=3)
-    scorer = TeacherForcedScorer(tiny_models[which], cfg)
+    scorer = TeacherForcedScorer(path, cfg)
     table = scorer.score(TRACES)
     assert table["trace_id"].to_pylist() == [t.trace_id for t in TRACES]
     assert len(scorer.batches([scorer.encode(t) for t in TRACES])) >= 2
@@ -64,10 +72,21 @@ def test_sentence_scores_match_independent_recomputation(tiny_models, which, dev
     assert rejected == []
     for item in TRACES:
         got = rows.filter(pl.col("trace_id") == item.trace_id).sort("sentence_index")
-        want = recompute(tiny_models[which], item)
+        want = recompute(path, item)
         assert got["n_tokens"].to_list() == [n for n, _ in want]
         for g, (_, w) in zip(got["mean_logprob"].to_list(), want):
             assert abs(g - w) < 1e-4, (item.trace_id, g, w)
+
+
+def test_byte_level_tokens_split_multibyte_characters(tiny_models):
+    """The byte-level student really cuts a multi-byte character into several tokens (the case t5 checks)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_models["student_bytes"])
+    enc = tok("7+15 → 7+10", add_special_tokens=False, return_offsets_mapping=True)
+    arrow = "7+15 → 7+10".index("→")
+    on_arrow = [(a, b) for a, b in enc["offset_mapping"] if a <= arrow < b]
+    assert len(on_arrow) >= 2  # '→' is 3 UTF-8 bytes, not merged by this corpus
 
 
 def test_cross_tokenizer_pair_aligns_on_sentences(tiny_models):

@@ -122,10 +122,24 @@ def test_temperature_schedule_low_stage_first():
 @pytest.mark.parametrize("policy", POLICIES)
 def test_every_policy_respects_the_budget_and_pool(policy):
     scored = CANDIDATES.with_columns(n_sentences=pl.lit(10), student_mean_logprob=-pl.col("n_teacher"), rsr=pl.col("n_teacher") + 1.0)
-    res = select_traces(scored, policy, SelectionConfig(budget=2))
+    res = select_traces(scored, policy, SelectionConfig(budget=2, oracle_pattern=r"\d=\d"))
     assert 0 < res.rows.height <= 2
     assert not set(ids(res)) & {"c1", "d1", "e1", "f1", "g1"}
     assert res.rows.columns == ["trace_id", "rank", "stage"]
+
+
+def test_oracle_keeps_per_prompt_the_trace_with_most_pattern_matches():
+    # A: a1/a2 have two "=" steps each (tie -> fewer tokens: a2), a3 none; B: b2 (two) over b1 (one); C: c2
+    res = select_traces(CANDIDATES, "oracle", SelectionConfig(budget=10, oracle_pattern=r"\d=\d"))
+    assert sorted(ids(res)) == ["a2", "b2", "c2"] and res.params["oracle_pattern"] == r"\d=\d"
+    res = select_traces(CANDIDATES, "oracle", SelectionConfig(budget=10, oracle_pattern="Check:"))
+    assert "a1" in ids(res)
+    with pytest.raises(SelectionError, match="oracle_pattern"):
+        select_traces(CANDIDATES, "oracle", SelectionConfig())
+    with pytest.raises(SelectionError, match="completion_text"):
+        select_traces(CANDIDATES.drop("completion_text"), "oracle", SelectionConfig(oracle_pattern="x"))
+    with pytest.raises(SelectionError, match="not a valid regex"):
+        SelectionConfig(oracle_pattern="(")
 
 
 @pytest.mark.parametrize(
