@@ -203,7 +203,7 @@ def experiment_flow(
         (out_dir / "results.md").write_text(markdown)
         table.write_csv(out_dir / "results.csv")
         png = plot_results(summary, out_dir / "results.png", title=title)
-        _artifacts(markdown, experiment_id)
+        _artifacts(markdown, summary, Path(png), experiment_id)
         stats = {"experiment_id": experiment_id, "pool": pool_report, "summary": summary.to_dicts(),
                  "markdown": str(out_dir / "results.md"), "plot": str(png)}
         run.n_out, run.n_rejected, run.stats = len(results), 0, stats
@@ -236,11 +236,15 @@ def _summary(table: pl.DataFrame, compared: pl.DataFrame) -> pl.DataFrame:
     return compared.join(sizes, on="arm", how="left", maintain_order="left")
 
 
-def _artifacts(markdown: str, experiment_id: str) -> None:
-    from prefect.artifacts import create_markdown_artifact
+def _artifacts(markdown: str, summary: pl.DataFrame, png: Path, experiment_id: str) -> None:
+    """The results as Prefect artifacts: the markdown table, the per-arm rows as a table, a link to the plot."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(markdown=markdown, key=f"selection-ablation-{experiment_id[3:13]}".lower(),
-                             description="selection-ablation results: per-arm intervals and verdicts against random")
+    key = f"selection-ablation-{experiment_id[3:13]}".lower()
+    create_markdown_artifact(markdown=markdown, key=key, description="selection-ablation results: per-arm intervals and verdicts against random")
+    create_table_artifact(table=summary.to_dicts(), key=f"{key}-arms", description="selection ablation, one row per arm")
+    create_link_artifact(link=png.resolve().as_uri(), link_text=png.name, key=f"{key}-plot",
+                         description="selection ablation: pass@1 per arm with 95% intervals (PNG)")
 
 
 def compare_selections(wh: Warehouse | str | None, arms: list[str] | None = None, budget: int = 500,
