@@ -21,6 +21,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -73,12 +74,16 @@ def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
-def run(cmd: list[str], env: dict, log: Path) -> tuple[int, float]:
-    """(exit code, wall seconds); stdout and stderr go to `log`."""
+def run(cmd: list[str], env: dict, log: Path) -> tuple[int, float, float]:
+    """(exit code, wall seconds, CPU seconds: user + system of the command and every process it waited for);
+    stdout and stderr go to `log`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with log.open("w") as out:
         code = subprocess.run(cmd, check=False, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO).returncode
-    return code, time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return code, time.perf_counter() - started, cpu
 
 
 def replace_block(readme: str, block: str) -> str:
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     nice = ["nice", "-n", str(args.nice)] if args.nice else []
     if not warehouse.exists():
         print(f"no warehouse at {warehouse}: running the demo into it first (not timed)", flush=True)
-        code, secs = run(nice + potstill_command() + ["demo", "--warehouse", str(warehouse)], env, home / "demo.log")
+        code, secs, _ = run(nice + potstill_command() + ["demo", "--warehouse", str(warehouse)], env, home / "demo.log")
         if code:
             print((home / "demo.log").read_text()[-3000:])
             print(f"the demo failed (exit {code}); see {home / 'demo.log'}")
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC)
     t0 = time.time()
     with LoadSampler() as load:
-        code, secs = run(cmd, env, home / "ablation-quick.log")
+        code, secs, cpu = run(cmd, env, home / "ablation-quick.log")
     output = (home / "ablation-quick.log").read_text()
     if code:
         print(output[-3000:])
@@ -133,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(`bench/ablation_quick.py`).\n"
         f"Date: {started_at:%Y-%m-%d %H:%M} UTC. Machine: {os.cpu_count()} CPU cores ({cpu_model()}), shared; 1-minute load "
         f"average {s[0]:.1f} at the start, {sum(s) / len(s):.1f} on average while it ran (max {max(s):.1f}), {s[-1]:.1f} at the end.\n"
-        f"Wall time: {minutes(secs)}. Output: `{results}` (pasted as it came out):\n\n"
+        f"Wall time: {minutes(secs)}; CPU time (user + system, all its processes): {minutes(cpu)}, i.e. the CPU work alone "
+        f"needs {minutes(cpu / (os.cpu_count() or 1))} with all {os.cpu_count()} cores to itself, {minutes(cpu)} on one.\n"
+        f"Output: `{results}` (pasted as it came out):\n\n"
         + results.read_text()
     )
     (home / "ablation-quick.md").write_text(block)
