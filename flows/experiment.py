@@ -160,6 +160,7 @@ def experiment_flow(
                          is_truncated=ft.get("is_truncated", False),
                          truncation_reason=ft.get("truncation_reason"), mean_trace_tokens=a["n_tokens"] / a["n_rows"])
                 log.info("seed %d %s: %s (%d rows, %d tokens) → %d steps", seed, a["arm"], v["spec"], a["n_rows"], a["n_tokens"], a["n_steps"])
+                check_equal_training([a], planned_steps=steps)  # a truncated arm stops the experiment before the next one trains
             check_equal_training(selected + [r for r in results if r["policy"] != BASE], planned_steps=steps)
             models = ([base] if include_base else []) + [a["checkpoint_path"] for a in selected]
             ev = evaluate_flow(warehouse=wh.path, models=models, eval_set=set_path, limit=limit, seed=seed, **eval_params)

@@ -99,4 +99,5 @@ def test_truncated_training_is_marked_and_the_comparison_refused(prefect_harness
     with pytest.raises(ExperimentError, match="training truncated \\(time_cap: train.max_train_minutes=0.0001 reached at step"):
         compare_selections(wh, arms=["random", "longest"], budget=6, recipe=str(recipe), output_dir=str(tmp_path / "exp"))
     runs = wh.query("select is_truncated, truncation_reason, max_steps from meta.training_runs")
+    assert runs.height == 1, "the first truncated arm stops the experiment before the next one trains"
     assert runs["is_truncated"].all() and runs["max_steps"].to_list()[0] == 500
