@@ -47,10 +47,10 @@ class Preset:
 
 PRESETS = {
     # quick: two arms, one seed, 300 steps each (~1 min per arm at the 5.7 steps/s measured for the toy
-    # student on an idle 2-core CPU), greedy pass@1 (+1 sample) on the whole held-out set; meant to fit
-    # 20 minutes with the toy world (not yet timed end to end)
+    # student on an idle 2-core CPU), greedy pass@1 (+1 sample) on the whole held-out set, no base arm;
+    # sized for 20 minutes with the toy world on an idle machine (README: the wall time and load measured)
     "quick": Preset(arms=("random", "provenance"), seeds=(0,), max_steps=300, eval_k=1, include_base=False,
-                    description="random vs provenance, seed 0, 300 steps per arm, whole eval set"),
+                    description="random vs provenance, seed 0, 300 steps per arm, whole eval set, no base arm"),
     # paper: every arm of the paper's table x 3 seeds at the recipe's step bound; meant for a GPU worker
     "paper": Preset(arms=PAPER_ARMS, seeds=(0, 1, 2), max_steps=None, eval_k=None, include_base=True,
                     description="every arm x seeds 0,1,2 at the recipe's step bound (GPU)"),
