@@ -609,8 +609,9 @@ app.add_typer(experiment_app, name="experiment")
 
 @experiment_app.command("compare-selections")
 def compare_selections(
-    preset: Annotated[str | None, typer.Option(help="quick: random vs provenance, seed 0, 300 training steps per arm, whole eval set "
-                                                    "(meant to fit 20 min on an idle 2-core CPU; not yet timed end to end); "
+    preset: Annotated[str | None, typer.Option(help="quick: random vs provenance, seed 0, 300 training steps per arm, whole eval set, "
+                                                    "no base arm (sized for 20 min on an idle 2-core CPU; the README gives the wall time "
+                                                    "and load it was measured at); "
                                                     "paper: the paper's 8 arms x seeds 0,1,2 at the recipe's steps (meant for a GPU worker). "
                                                     "Options given explicitly win")] = None,
     arms: Annotated[str | None, typer.Option("--arms", "--policies", help="comma-separated selection policies; policy#N = the policy drawn "
