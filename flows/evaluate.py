@@ -51,7 +51,7 @@ def eval_shard(wh_path: str | None, generator, problems: pl.DataFrame, cfg: Eval
 def _generator(model: str, cfg: EvalConfig):
     from tasks.evaluate.backend import StageGenerator
 
-    return StageGenerator(model, backend=cfg.backend, device=cfg.device, batch_size=cfg.batch_size)
+    return StageGenerator(model, backend=cfg.backend, device=cfg.device, batch_size=cfg.batch_size, cpu_threads=cfg.cpu_threads)
 
 
 @flow(name="evaluate", flow_run_name="evaluate-{eval_set}")

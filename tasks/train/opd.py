@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tasks.common.threads import torch_threads
 from tasks.train.config import TrainConfig, TrainError, resolve_device
 from tasks.train.sft import (
     TrainResult,
@@ -211,7 +212,8 @@ def train_opd(
     add_callbacks(trainer, callbacks)
     n_completion_tokens = sum(len(e["completion_ids"]) for e in keep)
     started = time.monotonic()
-    output = trainer.train()
+    with torch_threads(cfg.cpu_threads if device == "cpu" else None):
+        output = trainer.train()
     seconds = time.monotonic() - started
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(keep),
                            run_info["examples_hash"], device, precision, n_completion_tokens,

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from tasks.common.threads import torch_threads
 from tasks.train.config import TrainConfig, TrainError, resolve_device
 from tasks.train.data import examples_hash, to_sft_examples
 from tasks.train.sft import (
@@ -156,7 +157,8 @@ def train_redi(
     add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(len(x) for x in data["chosen_ids"]) + sum(len(x) for x in data["rejected_ids"]))
     started = time.monotonic()
-    output = trainer.train()
+    with torch_threads(cfg.cpu_threads if device == "cpu" else None):
+        output = trainer.train()
     seconds = time.monotonic() - started
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(examples),
                            run_info["examples_hash"], device, precision, n_completion_tokens,

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from tasks.common.ids import config_fingerprint
+from tasks.common.threads import torch_threads
 from tasks.train.config import TrainConfig, TrainError, resolve_device
 from tasks.train.data import examples_hash, to_sft_examples
 
@@ -292,7 +293,8 @@ def train_sft(
     add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
     started = time.monotonic()
-    output = trainer.train()
+    with torch_threads(cfg.cpu_threads if device == "cpu" else None):
+        output = trainer.train()
     seconds = time.monotonic() - started
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(examples),
                            run_info["examples_hash"], device, precision, n_completion_tokens, stopped=stopped)
