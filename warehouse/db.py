@@ -205,15 +205,27 @@ class Warehouse:
             return [f"ATTACH {_lit(os.path.realpath(self.path))} AS warehouse (READ_ONLY);", "USE warehouse;"]
         return self.lake.attach_statements(read_only=read_only, snapshot=snapshot)
 
+    def exists(self) -> bool:
+        """Whether the warehouse was created (`potstill init` or a first write): the DuckDB file, the
+        lake's SQLite catalog, or DuckLake's tables in its PostgreSQL database."""
+        if self.path == ":memory:":
+            return True
+        if self.lake is None:
+            return Path(self.path).exists()
+        try:
+            return self.lake.exists()
+        except _lake.LakeError as exc:
+            raise WarehouseError(str(exc)) from exc
+
     def _lake_session(self) -> duckdb.DuckDBPyConnection:
         assert self.lake is not None
-        if self.read_only and not self.lake.exists():
-            raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
         key = (os.getpid(), self.lake.catalog, self.lake.data_path, self.read_only, self.snapshot,
                tuple(sorted((k, repr(v)) for k, v in self.config.items())))
         with _registry_lock:
             session = _instances.get(key)
             if session is None:
+                if self.read_only and not self.exists():
+                    raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
                 try:
                     session = _lake.open_instance(self.lake, read_only=self.read_only, snapshot=self.snapshot,
                                                   config=self.config)

@@ -93,7 +93,22 @@ class LakeLocation:
         return Path(self.catalog.removeprefix("sqlite:")).parent if self.kind == "sqlite" else None
 
     def exists(self) -> bool:
-        return self.kind == "postgres" or Path(self.catalog.removeprefix("sqlite:")).exists()
+        """Whether the lake was created: the SQLite catalog file, or DuckLake's tables in the
+        PostgreSQL database (asked on a short connection of its own; LakeError when unreachable)."""
+        if self.kind == "sqlite":
+            return Path(self.catalog.removeprefix("sqlite:")).exists()
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                   "autoload_known_extensions": False})
+        try:
+            con.execute(f"LOAD {_lit(str(extension_paths()['postgres_scanner']))}")
+            con.execute(f"ATTACH {_lit(self.catalog.removeprefix('postgres:'))} AS catalog_probe (TYPE postgres, READ_ONLY)")
+            row = con.execute("select * from postgres_query('catalog_probe', "
+                              "'select to_regclass(''ducklake_snapshot'') is not null')").fetchone()
+            return bool(row and row[0])
+        except duckdb.Error as exc:
+            raise LakeError(f"cannot reach the catalog of {_redact(self.location)}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            con.close()
 
     def prepare(self) -> None:
         """Create the local folders a writer needs. A new SQLite catalog is created in WAL mode
