@@ -7,7 +7,8 @@ Writes bench/results/lake.json.
     turn, key-only anti-join on `trace_id`, insert, commit) vs a bare `insert ... select` in a
     plain DuckDB session that attached the same kind of lake. Each repetition runs both on fresh
     lakes, in alternating order; ratio = bare time / keyed time of that repetition (1.0 = no
-    overhead). Reported: the median ratio and its spread (min, max) over `--repeats` repetitions.
+    overhead), also for this process's CPU time (steadier than wall time on a busy machine).
+    Reported: the median ratio and its spread (min, max) over `--repeats` repetitions.
   - views: the same synthetic warehouse (traces, prompts; the signal tables empty) in a lake and in
     a single DuckDB file; each curated/staging query runs `--repeats` times on both, alternating;
     ratio = lake / file time per repetition, median and spread reported.
@@ -43,21 +44,23 @@ QUERIES = {
 }
 
 
-def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, int]:
+def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, float, int]:
+    """(wall s, CPU s of this process, wall s of an idempotent re-load, rows inserted)."""
     wh = Warehouse(root)
     wh.ensure()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     inserted = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
-    first = time.perf_counter() - t0
+    first, cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     again = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
     if again:
         raise RuntimeError(f"a keyed re-load inserted {again} rows; it must insert none")
-    return first, time.perf_counter() - t0, inserted
+    return first, cpu, time.perf_counter() - t0, inserted
 
 
-def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[float, int]:
-    """A plain DuckDB session on a fresh lake: `insert ... select` of each Arrow batch, one commit each."""
+def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[float, float, int]:
+    """A plain DuckDB session on a fresh lake: `insert ... select` of each Arrow batch, one commit each.
+    Returns (wall s, CPU s of this process, rows)."""
     where = LakeLocation.parse(str(root))
     where.prepare()
     con = duckdb.connect()
@@ -65,17 +68,17 @@ def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[flo
         con.execute(statement)
     con.execute("create schema if not exists raw")
     con.execute(lake_ddl(ddl))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for b in batches:
         con.execute("begin transaction")
         con.register("incoming", b)
         con.execute("insert into raw.raw_traces by name select * from incoming")
         con.unregister("incoming")
         con.execute("commit")
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
     con.close()
-    return elapsed, n
+    return elapsed, cpu, n
 
 
 def time_query(wh: Warehouse, sql: str) -> float:
@@ -100,19 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     batches = make_batches(args.rows, args.batch)
     n = sum(b.num_rows for b in batches)
     ddl = table_ddl()
-    runs: dict[str, list[float]] = {"keyed": [], "reload": [], "bare": [], "ratio": []}
+    runs: dict[str, list[float]] = {"keyed": [], "reload": [], "bare": [], "ratio": [], "cpu_ratio": []}
     views: dict[str, dict[str, list[float]]] = {name: {"lake": [], "file": [], "ratio": []} for name in QUERIES}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
             order = ("keyed", "bare") if rep % 2 == 0 else ("bare", "keyed")
             for which in order:
                 if which == "keyed":
-                    keyed, reload, inserted = keyed_lake_load(batches, Path(tmp) / f"keyed{rep}")
+                    keyed, keyed_cpu, reload, inserted = keyed_lake_load(batches, Path(tmp) / f"keyed{rep}")
                 else:
-                    bare, bare_rows = bare_lake_insert(batches, Path(tmp) / f"bare{rep}", ddl)
+                    bare, bare_cpu, bare_rows = bare_lake_insert(batches, Path(tmp) / f"bare{rep}", ddl)
             if not inserted == bare_rows == n:
                 raise RuntimeError(f"row counts differ: keyed {inserted}, bare {bare_rows}, expected {n}")
-            for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare), ("ratio", bare / keyed)):
+            for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare), ("ratio", bare / keyed),
+                                ("cpu_ratio", bare_cpu / keyed_cpu)):
                 runs[name].append(value)
         lake, single = Warehouse(Path(tmp) / "views-lake"), Warehouse(Path(tmp) / "views.duckdb")
         for wh in (lake, single):
@@ -136,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "potstill_keyed_lake_load_s": spread(runs["keyed"]),
         "potstill_keyed_lake_reload_s": spread(runs["reload"]),
         "keyed_load_vs_bare_lake_insert_ratio": spread(runs["ratio"]),
+        "keyed_load_vs_bare_lake_insert_cpu_ratio": spread(runs["cpu_ratio"]),
         "view_traces": args.traces,
         "views": {name: {"lake_s": spread(v["lake"], 4), "file_s": spread(v["file"], 4),
                          "lake_vs_file_time_ratio": spread(v["ratio"], 2)} for name, v in views.items()},
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = result["keyed_load_vs_bare_lake_insert_ratio"]
     print(f"{n} rows in {len(batches)} batches, {args.repeats} repetitions (median [min-max]): bare DuckLake insert "
           f"{_fmt(result['bare_lake_insert_s'])} s, keyed lake load {_fmt(result['potstill_keyed_lake_load_s'])} s, "
-          f"ratio {_fmt(ratio)}; idempotent re-load {_fmt(result['potstill_keyed_lake_reload_s'])} s")
+          f"ratio {_fmt(ratio)} (CPU time {_fmt(result['keyed_load_vs_bare_lake_insert_cpu_ratio'])}); idempotent re-load {_fmt(result['potstill_keyed_lake_reload_s'])} s")
     for name, row in result["views"].items():
         print(f"{name}: lake {_fmt(row['lake_s'])} s, file {_fmt(row['file_s'])} s, "
               f"lake/file {_fmt(row['lake_vs_file_time_ratio'])}")
