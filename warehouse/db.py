@@ -658,7 +658,10 @@ class Warehouse:
         probe = arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
         view = f"_incoming_keys_{threading.get_ident()}"
         keys = ", ".join(_q(k) for k in key)
-        match = " and ".join(f"t.{_q(k)} is not distinct from s.{_q(k)}" for k in key)
+        # `=` where the incoming key part has no NULL (the same result, and DuckDB pushes the join's
+        # key range into the table scan, skipping files outside it); NULL matches NULL otherwise
+        match = " and ".join(f"t.{_q(k)} {'=' if probe.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
+                             for k in key)
         first = view if unique else f"(select * from {view} qualify row_number() over (partition by {keys} order by {_ROW}) = 1)"
         con.register(view, probe)
         try:
