@@ -61,7 +61,7 @@ def _warehouse(local: str | None = None, read_only: bool = False):
 
     path = _wh_path(local)
     wh = Warehouse(path, read_only=read_only)
-    if read_only and not (wh.lake.exists() if wh.lake is not None else Path(path).exists()):
+    if read_only and not wh.exists():
         raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
     return wh
 
@@ -246,7 +246,7 @@ def read_only_query(path: str, query: str, allow_file_reads: bool = False, snaps
     config = {"enable_external_access": bool(allow_file_reads), "autoinstall_known_extensions": False,
               "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
     wh = Warehouse(path, read_only=True, config=config, snapshot=snapshot)
-    if not wh.is_lake and not Path(path).exists():
+    if not wh.exists():
         raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
     with wh.connect() as con:
         try:
@@ -336,11 +336,12 @@ def status(
     from warehouse import Warehouse
     from warehouse.db import WarehouseError
 
-    if Path(_wh_path(warehouse)).exists():
-        try:
-            Warehouse(_wh_path(warehouse), busy_timeout_s=1.0).ensure()  # migrates, then marks abandoned runs
-        except WarehouseError:
-            pass  # another process is writing: show what is there
+    probe = Warehouse(_wh_path(warehouse), busy_timeout_s=1.0, writer_timeout_s=5.0)
+    try:
+        if probe.exists():  # a folder, a file or a PostgreSQL catalog alike
+            probe.ensure()  # migrates, then marks abandoned runs
+    except WarehouseError:
+        pass  # another process is writing (or the catalog is unreachable): show what is there
     wh = _warehouse(warehouse, read_only=True)
     tables = wh.run_file("cli/tables")["name"].to_list()
     counts = {name: wh.count_rows(name) for name in tables}
@@ -435,12 +436,15 @@ def _quiet_flow_errors() -> None:
 
 def _last_seconds(wh_path: str | None, recipe_name: str) -> float | None:
     """Wall seconds of the last completed curate run of this recipe in the warehouse (for an ETA)."""
-    if not wh_path or not Path(wh_path).exists():
+    if not wh_path:
         return None
     try:
         from warehouse import Warehouse
 
-        return Warehouse(wh_path, read_only=True).scalar_file("cli/last_curate_seconds", {"recipe": recipe_name})
+        wh = Warehouse(wh_path, read_only=True)
+        if not wh.exists():
+            return None
+        return wh.scalar_file("cli/last_curate_seconds", {"recipe": recipe_name})
     except Exception:  # noqa: BLE001 - an ETA is optional: a busy or old warehouse gives none
         return None
 
