@@ -127,7 +127,7 @@ def experiment_flow(
     set_hash = eval_set_hash(problems)
     wh = Warehouse(warehouse)
     train_fp = f"{train_cfg}-steps{steps}"
-    eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend"))
+    eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend", "cpu_threads"))
     experiment_id = experiment_id_for(arms, budget, budget_unit, seeds, base, train_fp, eval_fp, set_hash)
     config = {"experiment_id": experiment_id, "arms": arms, "budget": budget, "budget_unit": budget_unit, "seeds": seeds,
               "preset": preset, "max_steps": steps, "recipe": spec.model_dump(mode="json"), "base_model": base,

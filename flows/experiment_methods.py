@@ -120,7 +120,7 @@ def methods_experiment_flow(
         eval_params.update(k=chosen.eval_k, n_samples=None)
     set_path = resolve_model_or_path(eval_set) if eval_set else spec.eval_set_path()
     problems = load_eval_set(set_path, limit=limit)
-    eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend"))
+    eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend", "cpu_threads"))
     experiment_id = methods_experiment_id(arms, budget, seeds, teacher_id, base, spec.fingerprint(), total, second, eval_fp,
                                           eval_set_hash(problems))
     wh = Warehouse(warehouse)
