@@ -189,7 +189,9 @@ def experiment_flow(
             experiment_id=pl.lit(experiment_id), confidence=pl.lit(stats_cfg.confidence), run_id=pl.lit(run_id), created_at=pl.lit(utcnow())),
             key=["experiment_id", "arm"], mode="replace")
         summary = _summary(table, compared)
-        title = f"Selection ablation: {len(arms)} arms at {budget} {budget_unit}, seeds {','.join(map(str, seeds))}"
+        got = sorted({r["n_rows"] for r in results if r["arm"] != BASE and r.get("n_rows") is not None})
+        what = f"{got[0]} rows per arm" if len(got) == 1 else f"budget {budget} {budget_unit}"  # equal by construction
+        title = f"Selection ablation: {len(arms)} arms, {what} (budget {budget} {budget_unit}), seeds {','.join(map(str, seeds))}"
         notes = [
             (f"experiment_id {experiment_id}; student {base}; {steps} training steps per arm ({spec.path}); "
             f"eval {set_path}: {problems.height} problems, greedy pass@1"),
@@ -202,12 +204,8 @@ def experiment_flow(
             f"(same problem and seed) against {reference}; verdict 'no detectable difference' when its interval contains 0"),
         ]
         markdown = render_markdown(summary, title=title, notes=notes)
-        out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "results.md").write_text(markdown)
-        table.write_csv(out_dir / "results.csv")
-        png = plot_results(summary, out_dir / "results.png", title=title)
-        _artifacts(markdown, summary, Path(png), experiment_id)
+        out_dir, png = write_results(wh, output_dir, experiment_id, markdown, table, summary, title)
+        _artifacts(markdown, summary, png, experiment_id)
         stats = {"experiment_id": experiment_id, "pool": pool_report, "summary": summary.to_dicts(),
                  "markdown": str(out_dir / "results.md"), "plot": str(png)}
         run.n_out, run.n_rejected, run.stats = len(results), 0, stats
@@ -220,6 +218,17 @@ RESULT_COLUMNS = ("arm", "policy", "seed", "dataset_name", "dataset_version", "n
 
 # the arm's statistics (over all its seeds) repeated on each of its rows of meta.experiment_results
 STAT_COLUMNS = ("arm", "reference_arm", "pass_at_1_low", "pass_at_1_high", "diff_vs_reference", "diff_low", "diff_high", "verdict")
+
+
+def write_results(wh: Warehouse, output_dir: str | None, experiment_id: str, markdown: str, table: pl.DataFrame,
+                  summary: pl.DataFrame, title: str) -> tuple[Path, Path]:
+    """An experiment's results.md / results.csv / results.png, in `output_dir` or next to the warehouse's
+    checkpoints (`<root>/experiments/<experiment_id>/`); returns (folder, plot)."""
+    out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.md").write_text(markdown)
+    table.write_csv(out_dir / "results.csv")
+    return out_dir, Path(plot_results(summary, out_dir / "results.png", title=title))
 
 
 def _results_frame(results: list[dict], experiment_id: str, budget: int, budget_unit: str, run_id: str) -> pl.DataFrame:

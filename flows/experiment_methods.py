@@ -18,15 +18,15 @@ verdict against plain `sft`. Results go to `meta.experiment_results` (with `meth
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import polars as pl
 from prefect import flow, get_run_logger
 
 from flows.evaluate import evaluate_flow
-from flows.finetune import default_output_root, finetune_flow
+from flows.experiment import write_results
+from flows.finetune import finetune_flow
 from tasks.evaluate.problems import eval_set_hash, load_eval_set
-from tasks.experiment.ablation import ExperimentError, check_equal_training, parse_seeds, plot_results, render_markdown
+from tasks.experiment.ablation import ExperimentError, check_equal_training, parse_seeds, render_markdown
 from tasks.experiment.methods import (
     DATASET_OF,
     POLICY_OF,
@@ -200,11 +200,7 @@ def methods_experiment_flow(
              f"(same problem and seed) against {REFERENCE_METHOD}; verdict 'no detectable difference' when its interval contains 0"),
         ]
         markdown = render_markdown(summary, title=title, notes=notes)
-        out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "results.md").write_text(markdown)
-        table.write_csv(out_dir / "results.csv")
-        png = plot_results(summary, out_dir / "results.png", title=title)
+        out_dir, png = write_results(wh, output_dir, experiment_id, markdown, table, summary, title)
         from prefect.artifacts import create_markdown_artifact
 
         create_markdown_artifact(markdown=markdown, key=f"methods-ablation-{experiment_id[4:14]}".lower(),
