@@ -637,6 +637,7 @@ def compare_selections(
     from flows.experiment import experiment_flow
     from tasks.experiment.ablation import parse_seeds
 
+    _show_flow_progress()
     result = experiment_flow(warehouse=_wh_path(warehouse), arms=[p.strip() for p in arms.split(",") if p.strip()] if arms else None,
                              budget=budget, budget_unit=budget_unit, seeds=parse_seeds(seeds) if seeds else None, preset=preset,
                              recipe=recipe, max_steps=max_steps, limit=limit, oracle_pattern=oracle_pattern)
@@ -667,12 +668,23 @@ def compare_methods(
     from flows.experiment_methods import methods_experiment_flow
     from tasks.experiment.ablation import parse_seeds
 
+    _show_flow_progress()
     result = methods_experiment_flow(warehouse=_wh_path(warehouse), arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
                                      budget=budget, seeds=parse_seeds(seeds) if seeds else None, preset=preset, recipe=recipe,
                                      total_steps=total_steps, second_stage_steps=second_stage_steps, limit=limit)
     result = {k: v for k, v in result.items() if k != "summary"}
     _print_result(result)
     console.print(Path(result["markdown"]).read_text(), highlight=False)
+
+
+def _show_flow_progress() -> None:
+    """Experiments run for many minutes: print their flow runs' INFO lines (arm, rows, steps, training
+    progress, evaluation) as they come, instead of the CLI's usual WARNING-only Prefect output."""
+    import logging
+
+    logger = logging.getLogger("prefect.flow_runs")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def main() -> None:
