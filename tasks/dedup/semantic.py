@@ -39,6 +39,7 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
+from tasks.common import pyast
 from tasks.common.ids import config_fingerprint
 from tasks.common.text import normalize_text
 from tasks.dedup.decontam import CONTAMINATION_SCHEMA, Benchmark
@@ -318,7 +319,7 @@ def formula_signature(text: str) -> tuple | None:
     kind = "eq" if "=" in expr else "expr"
     source = "(" + expr.replace("=", ")-(") + ")"
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = pyast.parse(source, mode="eval")
         letters = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         values = tuple(round(_value(tree, _point(letters, w)), 9) for w in (0, 1))
         canon = (_canonical(tree.body, 1), _canonical(tree.body, -1))
