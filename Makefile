@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: venv demo test test-slow bench bench-scale deploy server server-stop lake-server lake-server-stop sandbox browser screenshots lint clean-venv toyworld toyworld-evaluate
+.PHONY: venv demo ablation-quick test test-slow bench bench-scale deploy server server-stop lake-server lake-server-stop sandbox browser screenshots lint clean-venv toyworld toyworld-evaluate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ screenshots: venv browser
 
 demo: venv sandbox
 	$(VENV)/bin/potstill demo
+
+# The README's measured selection-ablation table: the demo's warehouse (built first when missing),
+# then `potstill experiment compare-selections --preset quick`, timed with the machine's load; writes
+# <warehouse dir>/ablation-quick.md and the README block between the ablation-quick markers.
+ABLATION_WAREHOUSE ?= runs/ablation-quick/lake
+ablation-quick: venv sandbox
+	$(PY) bench/ablation_quick.py --warehouse $(ABLATION_WAREHOUSE)
 
 test: venv sandbox browser
 	$(PY) -m pytest

@@ -1,19 +1,24 @@
 """The lake: `Warehouse.load` into a DuckLake vs a bare DuckLake insert; curated views on lake vs file.
 
-Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--traces 4000]
+Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--traces 4000] [--repeats 7]
 Writes bench/results/lake.json.
   - load: the same Arrow batches of synthetic traces (bench/synth.py) go into `raw.raw_traces` of a
     fresh lake, one transaction per batch: the keyed idempotent load every stage uses (writers'
-    turn, anti-join on `trace_id`, commit) vs a bare `insert ... select` in a plain DuckDB session
-    that attached the same kind of lake. Ratio = bare time / keyed time (1.0 = no overhead).
-  - views: the same synthetic warehouse (traces, prompts) in a lake and in a single DuckDB file;
-    each curated/staging query is timed (best of `--repeats`) on both; ratio = lake / file time.
+    turn, key-only anti-join on `trace_id`, insert, commit) vs a bare `insert ... select` in a
+    plain DuckDB session that attached the same kind of lake. Each repetition runs both on fresh
+    lakes, in alternating order; ratio = bare time / keyed time of that repetition (1.0 = no
+    overhead), also for this process's CPU time (steadier than wall time on a busy machine).
+    Reported: the median ratio and its spread (min, max) over `--repeats` repetitions.
+  - views: the same synthetic warehouse (traces, prompts; the signal tables empty) in a lake and in
+    a single DuckDB file; each curated/staging query runs `--repeats` times on both, alternating;
+    ratio = lake / file time per repetition, median and spread reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -39,21 +44,23 @@ QUERIES = {
 }
 
 
-def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, int]:
+def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, float, int]:
+    """(wall s, CPU s of this process, wall s of an idempotent re-load, rows inserted)."""
     wh = Warehouse(root)
     wh.ensure()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     inserted = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
-    first = time.perf_counter() - t0
+    first, cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     again = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
     if again:
         raise RuntimeError(f"a keyed re-load inserted {again} rows; it must insert none")
-    return first, time.perf_counter() - t0, inserted
+    return first, cpu, time.perf_counter() - t0, inserted
 
 
-def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[float, int]:
-    """A plain DuckDB session on a fresh lake: `insert ... select` of each Arrow batch, one commit each."""
+def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[float, float, int]:
+    """A plain DuckDB session on a fresh lake: `insert ... select` of each Arrow batch, one commit each.
+    Returns (wall s, CPU s of this process, rows)."""
     where = LakeLocation.parse(str(root))
     where.prepare()
     con = duckdb.connect()
@@ -61,29 +68,29 @@ def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[flo
         con.execute(statement)
     con.execute("create schema if not exists raw")
     con.execute(lake_ddl(ddl))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for b in batches:
         con.execute("begin transaction")
         con.register("incoming", b)
         con.execute("insert into raw.raw_traces by name select * from incoming")
         con.unregister("incoming")
         con.execute("commit")
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
     con.close()
-    return elapsed, n
+    return elapsed, cpu, n
 
 
-def time_queries(wh: Warehouse, repeats: int) -> dict[str, float]:
-    times: dict[str, float] = {}
-    for name, sql in QUERIES.items():
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            wh.query(sql)
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
-    return times
+def time_query(wh: Warehouse, sql: str) -> float:
+    t0 = time.perf_counter()
+    wh.query(sql)
+    return time.perf_counter() - t0
+
+
+def spread(values: list[float], digits: int = 3) -> dict:
+    """Median, min and max of `values`, rounded."""
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,47 +98,68 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--traces", type=int, default=4_000, help="synthetic traces for the view queries")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     batches = make_batches(args.rows, args.batch)
     n = sum(b.num_rows for b in batches)
     ddl = table_ddl()
-    best: dict[str, float] = {}
+    runs: dict[str, list[float]] = {"keyed": [], "reload": [], "bare": [], "ratio": [], "cpu_ratio": []}
+    views: dict[str, dict[str, list[float]]] = {name: {"lake": [], "file": [], "ratio": []} for name in QUERIES}
     with tempfile.TemporaryDirectory() as tmp:
-        for rep in range(max(1, args.repeats - 1)):
-            keyed, reload, inserted = keyed_lake_load(batches, Path(tmp) / f"keyed{rep}")
-            bare, bare_rows = bare_lake_insert(batches, Path(tmp) / f"bare{rep}", ddl)
+        for rep in range(args.repeats):
+            order = ("keyed", "bare") if rep % 2 == 0 else ("bare", "keyed")
+            for which in order:
+                if which == "keyed":
+                    keyed, keyed_cpu, reload, inserted = keyed_lake_load(batches, Path(tmp) / f"keyed{rep}")
+                else:
+                    bare, bare_cpu, bare_rows = bare_lake_insert(batches, Path(tmp) / f"bare{rep}", ddl)
             if not inserted == bare_rows == n:
                 raise RuntimeError(f"row counts differ: keyed {inserted}, bare {bare_rows}, expected {n}")
-            for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare)):
-                best[name] = min(best.get(name, float("inf")), value)
+            for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare), ("ratio", bare / keyed),
+                                ("cpu_ratio", bare_cpu / keyed_cpu)):
+                runs[name].append(value)
         lake, single = Warehouse(Path(tmp) / "views-lake"), Warehouse(Path(tmp) / "views.duckdb")
         for wh in (lake, single):
             write_synthetic(wh, args.traces, SynthConfig())
-        lake_times, file_times = time_queries(lake, args.repeats), time_queries(single, args.repeats)
-    views = {name: {"lake_s": round(lake_times[name], 4), "file_s": round(file_times[name], 4),
-                    "lake_vs_file_time_ratio": round(lake_times[name] / file_times[name], 2)} for name in QUERIES}
+            for sql in QUERIES.values():  # warm: the first query of a process opens the warehouse
+                wh.query(sql)
+        for rep in range(args.repeats):
+            for name, sql in QUERIES.items():
+                pair = (lake, single) if rep % 2 == 0 else (single, lake)
+                times = {("lake" if wh.is_lake else "file"): time_query(wh, sql) for wh in pair}
+                views[name]["lake"].append(times["lake"])
+                views[name]["file"].append(times["file"])
+                views[name]["ratio"].append(times["lake"] / times["file"])
     result = {
         "benchmark": "lake",
         "duckdb": duckdb.__version__,
         "rows": n,
         "batches": len(batches),
-        "bare_lake_insert_s": round(best["bare"], 3),
-        "potstill_keyed_lake_load_s": round(best["keyed"], 3),
-        "potstill_keyed_lake_reload_s": round(best["reload"], 3),
-        "keyed_load_vs_bare_lake_insert_ratio": round(best["bare"] / best["keyed"], 3),
+        "repeats": args.repeats,
+        "bare_lake_insert_s": spread(runs["bare"]),
+        "potstill_keyed_lake_load_s": spread(runs["keyed"]),
+        "potstill_keyed_lake_reload_s": spread(runs["reload"]),
+        "keyed_load_vs_bare_lake_insert_ratio": spread(runs["ratio"]),
+        "keyed_load_vs_bare_lake_insert_cpu_ratio": spread(runs["cpu_ratio"]),
         "view_traces": args.traces,
-        "views": views,
+        "views": {name: {"lake_s": spread(v["lake"], 4), "file_s": spread(v["file"], 4),
+                         "lake_vs_file_time_ratio": spread(v["ratio"], 2)} for name, v in views.items()},
     }
-    print(f"{n} rows in {len(batches)} batches: bare DuckLake insert {best['bare']:.2f} s, keyed lake load "
-          f"{best['keyed']:.2f} s (ratio {result['keyed_load_vs_bare_lake_insert_ratio']}), idempotent re-load "
-          f"{best['reload']:.2f} s")
-    for name, row in views.items():
-        print(f"{name}: lake {row['lake_s']:.4f} s, file {row['file_s']:.4f} s, lake/file {row['lake_vs_file_time_ratio']}")
+    ratio = result["keyed_load_vs_bare_lake_insert_ratio"]
+    print(f"{n} rows in {len(batches)} batches, {args.repeats} repetitions (median [min-max]): bare DuckLake insert "
+          f"{_fmt(result['bare_lake_insert_s'])} s, keyed lake load {_fmt(result['potstill_keyed_lake_load_s'])} s, "
+          f"ratio {_fmt(ratio)} (CPU time {_fmt(result['keyed_load_vs_bare_lake_insert_cpu_ratio'])}); idempotent re-load {_fmt(result['potstill_keyed_lake_reload_s'])} s")
+    for name, row in result["views"].items():
+        print(f"{name}: lake {_fmt(row['lake_s'])} s, file {_fmt(row['file_s'])} s, "
+              f"lake/file {_fmt(row['lake_vs_file_time_ratio'])}")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "lake.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _fmt(stats: dict) -> str:
+    return f"{stats['median']} [{stats['min']}-{stats['max']}]"
 
 
 if __name__ == "__main__":

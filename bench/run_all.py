@@ -36,6 +36,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_train": ["--steps", "20"],
     "bench_verify": ["--math-items", "200", "--programs", "12"],
     "bench_warehouse": ["--rows", "20000", "--batch", "5000", "--repeats", "2"],
+    "bench_lake": ["--rows", "20000", "--batch", "5000", "--traces", "2000", "--repeats", "3"],
 }
 QUICK_SKIP = {"bench_demo"}  # the whole demo (minutes); run it on its own or in the full run
 
@@ -66,6 +67,8 @@ GOALS = (
          "score stage: plain functions vs the Prefect flow (wall time)"),
     Goal("keyed_load", "warehouse", "keyed_load_throughput_ratio", 0.8, True,
          "keyed idempotent warehouse load vs a bare Arrow insert (rows/s)"),
+    Goal("lake_keyed_load", "lake", "keyed_load_vs_bare_lake_insert_ratio.median", 0.8, True,
+         "keyed idempotent lake load vs a bare DuckLake insert (wall time, median of repetitions)"),
     Goal("sft", "train", "ratio", 0.9, True, "TRL SFT steps/s vs a plain AdamW loop"),
     Goal("sandbox_overhead", "verify", "sandbox.overhead_ratio", 2.0, False, "sandboxed program vs bare subprocess (slow-down)"),
     Goal("math_verify_pool", "verify", "math.throughput_ratio", 1.5, True, "math-verify worker pool vs serial (speed-up)"),

@@ -61,7 +61,7 @@ def _warehouse(local: str | None = None, read_only: bool = False):
 
     path = _wh_path(local)
     wh = Warehouse(path, read_only=read_only)
-    if read_only and not (wh.lake.exists() if wh.lake is not None else Path(path).exists()):
+    if read_only and not wh.exists():
         raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
     return wh
 
@@ -246,7 +246,7 @@ def read_only_query(path: str, query: str, allow_file_reads: bool = False, snaps
     config = {"enable_external_access": bool(allow_file_reads), "autoinstall_known_extensions": False,
               "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
     wh = Warehouse(path, read_only=True, config=config, snapshot=snapshot)
-    if not wh.is_lake and not Path(path).exists():
+    if not wh.exists():
         raise CliError(f"no warehouse at {path}; run `potstill init` or point --warehouse elsewhere")
     with wh.connect() as con:
         try:
@@ -336,11 +336,12 @@ def status(
     from warehouse import Warehouse
     from warehouse.db import WarehouseError
 
-    if Path(_wh_path(warehouse)).exists():
-        try:
-            Warehouse(_wh_path(warehouse), busy_timeout_s=1.0).ensure()  # migrates, then marks abandoned runs
-        except WarehouseError:
-            pass  # another process is writing: show what is there
+    probe = Warehouse(_wh_path(warehouse), busy_timeout_s=1.0, writer_timeout_s=5.0)
+    try:
+        if probe.exists():  # a folder, a file or a PostgreSQL catalog alike
+            probe.ensure()  # migrates, then marks abandoned runs
+    except WarehouseError:
+        pass  # another process is writing (or the catalog is unreachable): show what is there
     wh = _warehouse(warehouse, read_only=True)
     tables = wh.run_file("cli/tables")["name"].to_list()
     counts = {name: wh.count_rows(name) for name in tables}
@@ -435,12 +436,15 @@ def _quiet_flow_errors() -> None:
 
 def _last_seconds(wh_path: str | None, recipe_name: str) -> float | None:
     """Wall seconds of the last completed curate run of this recipe in the warehouse (for an ETA)."""
-    if not wh_path or not Path(wh_path).exists():
+    if not wh_path:
         return None
     try:
         from warehouse import Warehouse
 
-        return Warehouse(wh_path, read_only=True).scalar_file("cli/last_curate_seconds", {"recipe": recipe_name})
+        wh = Warehouse(wh_path, read_only=True)
+        if not wh.exists():
+            return None
+        return wh.scalar_file("cli/last_curate_seconds", {"recipe": recipe_name})
     except Exception:  # noqa: BLE001 - an ETA is optional: a busy or old warehouse gives none
         return None
 
@@ -609,8 +613,9 @@ app.add_typer(experiment_app, name="experiment")
 
 @experiment_app.command("compare-selections")
 def compare_selections(
-    preset: Annotated[str | None, typer.Option(help="quick: random vs provenance, seed 0, 300 training steps per arm, whole eval set "
-                                                    "(meant to fit 20 min on an idle 2-core CPU; not yet timed end to end); "
+    preset: Annotated[str | None, typer.Option(help="quick: random vs provenance, seed 0, 300 training steps per arm, whole eval set, "
+                                                    "no base arm (sized for 20 min on an idle 2-core CPU; the README gives the wall time "
+                                                    "and load it was measured at); "
                                                     "paper: the paper's 8 arms x seeds 0,1,2 at the recipe's steps (meant for a GPU worker). "
                                                     "Options given explicitly win")] = None,
     arms: Annotated[str | None, typer.Option("--arms", "--policies", help="comma-separated selection policies; policy#N = the policy drawn "
@@ -632,12 +637,54 @@ def compare_selections(
     from flows.experiment import experiment_flow
     from tasks.experiment.ablation import parse_seeds
 
+    _show_flow_progress()
     result = experiment_flow(warehouse=_wh_path(warehouse), arms=[p.strip() for p in arms.split(",") if p.strip()] if arms else None,
                              budget=budget, budget_unit=budget_unit, seeds=parse_seeds(seeds) if seeds else None, preset=preset,
                              recipe=recipe, max_steps=max_steps, limit=limit, oracle_pattern=oracle_pattern)
     result = {k: v for k, v in result.items() if k != "summary"}
     _print_result(result)
     console.print(Path(result["markdown"]).read_text(), highlight=False)
+
+
+@experiment_app.command("compare-methods")
+def compare_methods(
+    preset: Annotated[str | None, typer.Option(help="quick: sft, sft+redi, sft+opd, schedule; seed 0; 120 prompts; 300 optimiser steps per "
+                                                    "arm (240 SFT + 60 REDI/OPD); whole eval set (sized for a 2-core CPU). paper: seeds 0,1,2, "
+                                                    "400 prompts, the recipe's steps (GPU). Options given explicitly win")] = None,
+    arms: Annotated[str | None, typer.Option(help="comma-separated training methods: sft (the reference), sft+redi, sft+opd, schedule")] = None,
+    budget: Annotated[int | None, typer.Option(help="prompts per arm: one correct trace of the OPD teacher each (the SFT rows of every arm)")] = None,
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds: every arm runs once per seed (positives drawn, training, "
+                                                   "OPD rollouts, evaluation). Default: the preset's, else 0")] = None,
+    recipe: Annotated[str, typer.Option(help="training recipe with train, redi and opd sections (name or path)")] = "methods_ablation",
+    total_steps: Annotated[int | None, typer.Option(help="optimiser steps per arm, every stage counted (default: the preset's, else "
+                                                         "the recipe's train.max_steps)")] = None,
+    second_stage_steps: Annotated[int | None, typer.Option(help="of the total, the REDI / OPD stage's steps; SFT gets the rest "
+                                                                "(default: the preset's, else a fifth)")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N problems only (default: the whole eval set)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """The training methods as ablation arms: the same positives, the same total of optimiser steps per arm; per arm pass@1
+    with a 95% interval and a paired verdict against plain sft. Unequal arms are refused."""
+    from flows.experiment_methods import methods_experiment_flow
+    from tasks.experiment.ablation import parse_seeds
+
+    _show_flow_progress()
+    result = methods_experiment_flow(warehouse=_wh_path(warehouse), arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
+                                     budget=budget, seeds=parse_seeds(seeds) if seeds else None, preset=preset, recipe=recipe,
+                                     total_steps=total_steps, second_stage_steps=second_stage_steps, limit=limit)
+    result = {k: v for k, v in result.items() if k != "summary"}
+    _print_result(result)
+    console.print(Path(result["markdown"]).read_text(), highlight=False)
+
+
+def _show_flow_progress() -> None:
+    """Experiments run for many minutes: print their flow runs' INFO lines (arm, rows, steps, training
+    progress, evaluation) as they come, instead of the CLI's usual WARNING-only Prefect output."""
+    import logging
+
+    logger = logging.getLogger("prefect.flow_runs")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def main() -> None:

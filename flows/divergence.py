@@ -165,8 +165,24 @@ def score_shard(warehouse: str, shard: pl.DataFrame, cfg: DivergenceConfig, run_
             "sentence_rows": n_sent, "reasons": reasons}
 
 
-def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit: int | None = None) -> dict:
-    """Plain entry point (the flow and tests call it); returns the run's stats."""
+def rescore_unranked(wh: Warehouse, cfg: DivergenceConfig, run_id: str, limit: int | None = None) -> int:
+    """Score again, under the student, the traces whose stored student log-probs carry no token ranks
+    (scored before ranks were stored); the new rows are appended and, being the latest, are the ones
+    read (policy rsr). Returns the number of traces re-scored."""
+    todo = wh.run_file("divergence/unranked_traces", {"student": cfg.student_model_id, "prompt_split": cfg.prompt_split,
+                                                      "limit": int(limit) if limit else None})
+    for lo in range(0, todo.height, cfg.shard_size):
+        part = todo.slice(lo, cfg.shard_size)
+        scored = pl.from_arrow(_scorer(cfg.student, cfg.student_model_id, cfg.scoring).score(scoring_items(part, cfg.student_model_id)))
+        wh.load(TOKEN_TABLE, _token_rows(scored, run_id), mode="append")
+    return todo.height
+
+
+def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit: int | None = None,
+                   rescore_missing_ranks: bool = False) -> dict:
+    """Plain entry point (the flow and tests call it); returns the run's stats.
+
+    `rescore_missing_ranks`: also score again the traces whose student log-probs were stored without ranks."""
     wh = Warehouse(warehouse)
     try:
         wh.columns(TOKEN_TABLE)
@@ -191,6 +207,8 @@ def run_divergence(cfg: DivergenceConfig, *, warehouse: str | None = None, limit
                 totals[k] += out[k]
             run.count(out["reasons"])
             run.n_out, run.n_rejected = totals["n_out"], totals["n_rejected"]
+        if rescore_missing_ranks:
+            totals["rescored_for_ranks"] = rescore_unranked(wh, cfg, run.run_id, limit)
         scored = totals["student_tokens"] + totals["teacher_tokens"]
         totals["tokens_per_s"] = round(scored / totals["scoring_s"], 1) if totals["scoring_s"] else None
         totals["wall_s"] = round(time.perf_counter() - started, 3)
@@ -217,6 +235,7 @@ def divergence_flow(
     prompt_split: str | None = "train",
     limit: int | None = None,
     provenance: ProvenanceConfig | None = None,
+    rescore_ranks: bool = False,
 ) -> dict:
     """Score teacher traces under the student (and the teacher where log-probs are missing).
 
@@ -227,6 +246,8 @@ def divergence_flow(
             version ('sent-v1', or 'sent-v2': lists, LaTeX, code, prices; stored with every sentence
             score); default: the recipe's `provenance:` section (which select reads too), else the
             toy-world student and sent-v1.
+        rescore_ranks: also score again, under the student, the traces whose stored student log-probs
+            have no token ranks (scored before ranks were stored); policy rsr needs them.
     """
     prov = provenance or ProvenanceConfig()
     split = prov.split
@@ -240,7 +261,7 @@ def divergence_flow(
         scoring=ScoringConfig(device=device, dtype=dtype, max_batch_tokens=max_batch_tokens, cpu_threads=cpu_threads),
         split=split, shard_size=shard_size, prompt_split=prompt_split,
     )
-    stats = run_divergence(cfg, warehouse=warehouse, limit=limit)
+    stats = run_divergence(cfg, warehouse=warehouse, limit=limit, rescore_missing_ranks=rescore_ranks)
     get_run_logger().info(
         "divergence: %d traces in, %d done, %d rejected %s; %d student + %d teacher tokens at %s tok/s",
         stats["n_in"], stats["n_out"], stats["n_rejected"], stats["reasons"], stats["student_tokens"],

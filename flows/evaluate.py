@@ -51,7 +51,7 @@ def eval_shard(wh_path: str | None, generator, problems: pl.DataFrame, cfg: Eval
 def _generator(model: str, cfg: EvalConfig):
     from tasks.evaluate.backend import StageGenerator
 
-    return StageGenerator(model, backend=cfg.backend, device=cfg.device, batch_size=cfg.batch_size)
+    return StageGenerator(model, backend=cfg.backend, device=cfg.device, batch_size=cfg.batch_size, cpu_threads=cfg.cpu_threads)
 
 
 @flow(name="evaluate", flow_run_name="evaluate-{eval_set}")
@@ -71,6 +71,7 @@ def evaluate_flow(
     batch_size: int = 64,
     device: str = "auto",
     shard_size: int = 64,
+    cpu_threads: int | None = None,
     extra_models: list[str] | None = None,
     force: bool = False,
 ) -> dict:
@@ -78,7 +79,8 @@ def evaluate_flow(
     curate flow passes the fresh checkpoint there). Returns per-model metrics and deltas vs the first model."""
     log = get_run_logger()
     cfg = EvalConfig(k=k, n_samples=n_samples, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                     system_prompt=system_prompt, limit=limit, seed=seed, backend=backend, batch_size=batch_size, device=device, shard_size=shard_size)
+                     system_prompt=system_prompt, limit=limit, seed=seed, backend=backend, batch_size=batch_size, device=device, shard_size=shard_size,
+                     cpu_threads=cpu_threads)
     names = list(dict.fromkeys([*(models or [DEFAULT_MODEL]), *(extra_models or [])]))
     resolved = [resolve_model_or_path(m) for m in names]
     set_path = resolve_model_or_path(eval_set)

@@ -127,7 +127,7 @@ def experiment_flow(
     set_hash = eval_set_hash(problems)
     wh = Warehouse(warehouse)
     train_fp = f"{train_cfg}-steps{steps}"
-    eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend"))
+    eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend", "cpu_threads"))
     experiment_id = experiment_id_for(arms, budget, budget_unit, seeds, base, train_fp, eval_fp, set_hash)
     config = {"experiment_id": experiment_id, "arms": arms, "budget": budget, "budget_unit": budget_unit, "seeds": seeds,
               "preset": preset, "max_steps": steps, "recipe": spec.model_dump(mode="json"), "base_model": base,
@@ -159,10 +159,12 @@ def experiment_flow(
                 v = a.pop("version")
                 ft = finetune_flow(warehouse=wh.path, dataset=v["spec"], base_model=base, recipe=spec.path, seed=seed, max_steps=steps)
                 a.update(dataset_name=v["dataset_name"], dataset_version=v["version"], training_run_id=ft["training_run_id"],
-                         checkpoint_path=ft["checkpoint_path"], n_steps=ft["n_steps"], is_truncated=ft.get("is_truncated", False),
+                         checkpoint_path=ft["checkpoint_path"], n_steps=ft["n_steps"], planned_steps=steps,
+                         is_truncated=ft.get("is_truncated", False),
                          truncation_reason=ft.get("truncation_reason"), mean_trace_tokens=a["n_tokens"] / a["n_rows"])
                 log.info("seed %d %s: %s (%d rows, %d tokens) → %d steps", seed, a["arm"], v["spec"], a["n_rows"], a["n_tokens"], a["n_steps"])
-            check_equal_training(selected + [r for r in results if r["policy"] != BASE])
+                check_equal_training([a], planned_steps=steps)  # a truncated arm stops the experiment before the next one trains
+            check_equal_training(selected + [r for r in results if r["policy"] != BASE], planned_steps=steps)
             models = ([base] if include_base else []) + [a["checkpoint_path"] for a in selected]
             ev = evaluate_flow(warehouse=wh.path, models=models, eval_set=set_path, limit=limit, seed=seed, **eval_params)
             by_model = {e["model_id"]: e for e in ev["evals"]}
@@ -175,18 +177,21 @@ def experiment_flow(
                 a.update(eval_id=e["eval_id"], n_problems=m["n_problems"], pass_at_1=m["pass_at_1"], pass_at_k=m["pass_at_k"], k=m["k"],
                          mean_completion_tokens=m["mean_completion_tokens"], truncation_rate=m["truncation_rate"])
             results += selected
-        table = _results_frame(results, experiment_id, budget, budget_unit, run_id)
-        wh.load("meta.experiment_results", table, key=["experiment_id", "arm", "seed"], mode="replace")
         outcomes = pl.concat([
             wh.run_file("experiment/greedy_outcomes", {"eval_id": r["eval_id"]}).with_columns(
                 arm=pl.lit(r["arm"]), seed=pl.lit(r["seed"], pl.Int64)) for r in results])
         stats_cfg = StatsConfig(n_bootstrap=n_bootstrap)
         compared = compare_arms(outcomes, reference=reference, cfg=stats_cfg)
+        table = _results_frame(results, experiment_id, budget, budget_unit, run_id).join(
+            compared.select(STAT_COLUMNS), on="arm", how="left", maintain_order="left")
+        wh.load("meta.experiment_results", table, key=["experiment_id", "arm", "seed"], mode="replace")
         wh.load("meta.experiment_arm_stats", compared.with_columns(
             experiment_id=pl.lit(experiment_id), confidence=pl.lit(stats_cfg.confidence), run_id=pl.lit(run_id), created_at=pl.lit(utcnow())),
             key=["experiment_id", "arm"], mode="replace")
         summary = _summary(table, compared)
-        title = f"Selection ablation: {len(arms)} arms at {budget} {budget_unit}, seeds {','.join(map(str, seeds))}"
+        got = sorted({r["n_rows"] for r in results if r["arm"] != BASE and r.get("n_rows") is not None})
+        what = f"{got[0]} rows per arm" if len(got) == 1 else f"budget {budget} {budget_unit}"  # equal by construction
+        title = f"Selection ablation: {len(arms)} arms, {what} (budget {budget} {budget_unit}), seeds {','.join(map(str, seeds))}"
         notes = [
             (f"experiment_id {experiment_id}; student {base}; {steps} training steps per arm ({spec.path}); "
             f"eval {set_path}: {problems.height} problems, greedy pass@1"),
@@ -199,12 +204,8 @@ def experiment_flow(
             f"(same problem and seed) against {reference}; verdict 'no detectable difference' when its interval contains 0"),
         ]
         markdown = render_markdown(summary, title=title, notes=notes)
-        out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "results.md").write_text(markdown)
-        table.write_csv(out_dir / "results.csv")
-        png = plot_results(summary, out_dir / "results.png", title=title)
-        _artifacts(markdown, experiment_id)
+        out_dir, png = write_results(wh, output_dir, experiment_id, markdown, table, summary, title)
+        _artifacts(markdown, summary, png, experiment_id)
         stats = {"experiment_id": experiment_id, "pool": pool_report, "summary": summary.to_dicts(),
                  "markdown": str(out_dir / "results.md"), "plot": str(png)}
         run.n_out, run.n_rejected, run.stats = len(results), 0, stats
@@ -212,14 +213,29 @@ def experiment_flow(
 
 
 RESULT_COLUMNS = ("arm", "policy", "seed", "dataset_name", "dataset_version", "n_rows", "n_tokens", "mean_trace_tokens", "training_run_id",
-                  "n_steps", "is_truncated", "eval_id", "n_problems", "pass_at_1", "pass_at_k", "k", "mean_completion_tokens", "truncation_rate")
+                  "n_steps", "planned_steps", "is_truncated", "truncation_reason", "eval_id", "n_problems", "pass_at_1", "pass_at_k", "k", "mean_completion_tokens", "truncation_rate")
+
+
+# the arm's statistics (over all its seeds) repeated on each of its rows of meta.experiment_results
+STAT_COLUMNS = ("arm", "reference_arm", "pass_at_1_low", "pass_at_1_high", "diff_vs_reference", "diff_low", "diff_high", "verdict")
+
+
+def write_results(wh: Warehouse, output_dir: str | None, experiment_id: str, markdown: str, table: pl.DataFrame,
+                  summary: pl.DataFrame, title: str) -> tuple[Path, Path]:
+    """An experiment's results.md / results.csv / results.png, in `output_dir` or next to the warehouse's
+    checkpoints (`<root>/experiments/<experiment_id>/`); returns (folder, plot)."""
+    out_dir = Path(output_dir) if output_dir else default_output_root(wh).parent / "experiments" / experiment_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.md").write_text(markdown)
+    table.write_csv(out_dir / "results.csv")
+    return out_dir, Path(plot_results(summary, out_dir / "results.png", title=title))
 
 
 def _results_frame(results: list[dict], experiment_id: str, budget: int, budget_unit: str, run_id: str) -> pl.DataFrame:
     rows = [{c: r.get(c) for c in RESULT_COLUMNS} for r in results]
     schema = {"arm": pl.String, "policy": pl.String, "seed": pl.Int64, "dataset_name": pl.String, "dataset_version": pl.Int32,
               "n_rows": pl.Int64, "n_tokens": pl.Int64, "mean_trace_tokens": pl.Float64, "training_run_id": pl.String, "n_steps": pl.Int64,
-              "is_truncated": pl.Boolean, "eval_id": pl.String, "n_problems": pl.Int64, "pass_at_1": pl.Float64, "pass_at_k": pl.Float64,
+              "planned_steps": pl.Int64, "is_truncated": pl.Boolean, "truncation_reason": pl.String, "eval_id": pl.String, "n_problems": pl.Int64, "pass_at_1": pl.Float64, "pass_at_k": pl.Float64,
               "k": pl.Int32, "mean_completion_tokens": pl.Float64, "truncation_rate": pl.Float64}
     return pl.DataFrame(rows, schema=schema).rename({"is_truncated": "is_training_truncated"}).with_columns(
         experiment_id=pl.lit(experiment_id), budget=pl.lit(budget, pl.Int64), budget_unit=pl.lit(budget_unit), run_id=pl.lit(run_id),
@@ -233,11 +249,15 @@ def _summary(table: pl.DataFrame, compared: pl.DataFrame) -> pl.DataFrame:
     return compared.join(sizes, on="arm", how="left", maintain_order="left")
 
 
-def _artifacts(markdown: str, experiment_id: str) -> None:
-    from prefect.artifacts import create_markdown_artifact
+def _artifacts(markdown: str, summary: pl.DataFrame, png: Path, experiment_id: str) -> None:
+    """The results as Prefect artifacts: the markdown table, the per-arm rows as a table, a link to the plot."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(markdown=markdown, key=f"selection-ablation-{experiment_id[3:13]}".lower(),
-                             description="selection-ablation results: per-arm intervals and verdicts against random")
+    key = f"selection-ablation-{experiment_id[3:13]}".lower()
+    create_markdown_artifact(markdown=markdown, key=key, description="selection-ablation results: per-arm intervals and verdicts against random")
+    create_table_artifact(table=summary.to_dicts(), key=f"{key}-arms", description="selection ablation, one row per arm")
+    create_link_artifact(link=png.resolve().as_uri(), link_text=png.name, key=f"{key}-plot",
+                         description="selection ablation: pass@1 per arm with 95% intervals (PNG)")
 
 
 def compare_selections(wh: Warehouse | str | None, arms: list[str] | None = None, budget: int = 500,

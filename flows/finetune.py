@@ -243,6 +243,7 @@ def finetune_flow(
     seed: int | None = None,
     max_steps: int | None = None,
     method: str | None = None,
+    second_stage_steps: int | None = None,
 ) -> dict:
     """Fine-tune `base_model` (default: the recipe's) on the published dataset version `name@version`.
 
@@ -254,6 +255,8 @@ def finetune_flow(
         force: train again even if this exact run completed before.
         seed: overrides the recipe's train.seed (data order, initialisation of new weights, dropout).
         max_steps: overrides the recipe's train.max_steps (the step bound).
+        second_stage_steps: overrides the step bound of the REDI / OPD stage (redi.train.max_steps,
+            opd.train.max_steps); the methods ablation sets max_steps + second_stage_steps = its total.
     """
     log = get_run_logger()
     spec = load_train_recipe(recipe)
@@ -261,6 +264,14 @@ def finetune_flow(
     if seed is not None or max_steps is not None:  # an experiment's arm: its seed and step bound reach every stage
         overrides = {k: int(v) for k, v in (("seed", seed), ("max_steps", max_steps)) if v is not None}
         spec = spec.model_copy(update={"train": {**spec.train, **overrides}})
+    if seed is not None and spec.opd:  # ... and the OPD stage's rollouts
+        spec = spec.model_copy(update={"opd": {**spec.opd, "rollouts": {**spec.opd.get("rollouts", {}), "seed": int(seed)}}})
+    if second_stage_steps is not None:
+        if second_stage_steps < 1:
+            raise TrainError(f"finetune: second_stage_steps must be >= 1, not {second_stage_steps}")
+        spec = spec.model_copy(update={section: {**getattr(spec, section), "train": {**getattr(spec, section).get("train", {}),
+                                                                                       "max_steps": int(second_stage_steps)}}
+                                       for section in ("redi", "opd")})
     base = resolve_model_or_path(base_model) if base_model else spec.resolved_base_model()
     wh = Warehouse(warehouse)
     ds = resolve_dataset(wh, dataset)

@@ -3,7 +3,8 @@
 The warehouse is a DuckLake (see `warehouse/lake.py`): a folder with a SQLite catalog and Parquet
 data (the default, nothing to start), or a PostgreSQL catalog (`postgresql://...`) with a data path
 on shared storage. Readers never block writers; writers of one lake take turns per transaction
-(a lock file next to the catalog) and retry DuckLake commit conflicts with backoff.
+(a lock file next to a SQLite catalog, a PostgreSQL advisory lock for a PostgreSQL catalog) and
+retry DuckLake commit conflicts with backoff.
 
 A path ending in `.duckdb` (or ":memory:") is a single DuckDB file, the earlier format: it keeps
 working, and `potstill migrate-warehouse OLD.duckdb` copies it into a lake. DuckDB allows one
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -57,6 +59,7 @@ _registry_lock = threading.Lock()
 _write_depth: dict[str, int] = {}  # lake key -> nesting of writes holding the writers' lock in this process
 _instances: dict[tuple, duckdb.DuckDBPyConnection] = {}  # (pid, lake, read_only, snapshot) -> attached session
 _CONFLICT_RETRY_S = 120.0
+_ROW = "__potstill_row"  # row positions of a keyed load's incoming data
 
 
 class WarehouseError(RuntimeError):
@@ -167,7 +170,7 @@ class Warehouse:
             raise WarehouseError(f"{self.path}: reading as of a snapshot needs a lake, not a single DuckDB file")
         self.snapshot = snapshot
         self.read_only = read_only or snapshot is not None
-        self.last_snapshot: int | None = None  # lake: the snapshot the last transaction of this object committed
+        self.last_snapshot: int | None = None  # lake: the snapshot the last `transaction()` of this object committed
         if self.lake is not None:
             key = self.lake.catalog
         else:
@@ -202,15 +205,27 @@ class Warehouse:
             return [f"ATTACH {_lit(os.path.realpath(self.path))} AS warehouse (READ_ONLY);", "USE warehouse;"]
         return self.lake.attach_statements(read_only=read_only, snapshot=snapshot)
 
+    def exists(self) -> bool:
+        """Whether the warehouse was created (`potstill init` or a first write): the DuckDB file, the
+        lake's SQLite catalog, or DuckLake's tables in its PostgreSQL database."""
+        if self.path == ":memory:":
+            return True
+        if self.lake is None:
+            return Path(self.path).exists()
+        try:
+            return self.lake.exists()
+        except _lake.LakeError as exc:
+            raise WarehouseError(str(exc)) from exc
+
     def _lake_session(self) -> duckdb.DuckDBPyConnection:
         assert self.lake is not None
-        if self.read_only and not self.lake.exists():
-            raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
         key = (os.getpid(), self.lake.catalog, self.lake.data_path, self.read_only, self.snapshot,
                tuple(sorted((k, repr(v)) for k, v in self.config.items())))
         with _registry_lock:
             session = _instances.get(key)
             if session is None:
+                if self.read_only and not self.exists():
+                    raise WarehouseError(f"no warehouse at {self.path}; run `potstill init` or point --warehouse elsewhere")
                 try:
                     session = _lake.open_instance(self.lake, read_only=self.read_only, snapshot=self.snapshot,
                                                   config=self.config)
@@ -316,6 +331,8 @@ class Warehouse:
                 turn.__enter__()
             except TimeoutError as exc:
                 raise WarehouseBusyError(f"warehouse {self.path}: {exc}; retry later") from exc
+            except _lake.LakeError as exc:
+                raise WarehouseError(str(exc)) from exc
             _write_depth[self._key] = 1
             try:
                 yield
@@ -330,11 +347,12 @@ class Warehouse:
         return None if row is None else int(row[0])
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, *, record_snapshot: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: committed on success, rolled back on any error.
 
-        On a lake, writers of the lake take turns for the transaction and `last_snapshot` is the
-        snapshot it committed.
+        On a lake, writers of the lake take turns for the transaction and, with `record_snapshot`,
+        `last_snapshot` is the snapshot it committed (one catalog query after the commit; the
+        writes of `write`, `load` and `execute` skip it).
         """
         if self.read_only:
             raise WarehouseError(f"warehouse {self.path} was opened read-only")
@@ -352,7 +370,7 @@ class Warehouse:
                 con.execute("commit")
             except duckdb.Error as exc:
                 raise _translate_write_error(exc, self.path) from exc
-            if self.lake is not None:
+            if self.lake is not None and record_snapshot:
                 self.last_snapshot = self._current_snapshot(con)
 
     def write(self, fn, *, retry_s: float = _CONFLICT_RETRY_S):
@@ -363,7 +381,7 @@ class Warehouse:
         delay = 0.05
         while True:
             try:
-                with self.transaction() as con:
+                with self.transaction(record_snapshot=False) as con:
                     return fn(con)
             except (WarehouseError, duckdb.Error) as exc:
                 cause = exc.__cause__ if isinstance(exc, WarehouseError) else exc
@@ -455,9 +473,25 @@ class Warehouse:
                         con.execute("commit")
                 except duckdb.Error as exc:  # e.g. disk full: say so instead of a raw DuckDB error
                     raise _translate_write_error(exc, self.path, "views") from exc
+                if self.lake is not None:
+                    self._prime_table_stats(con)
             finally:
                 con.close()
         return applied_now
+
+    def _prime_table_stats(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Lake: statistics for tables that never held a row (see `lake.prime_table_stats`), in one
+        transaction. Only planning speed depends on it: a failure (a concurrent writer primed the
+        same table) is rolled back and left to the next process that migrates."""
+        con.execute("begin transaction")
+        try:
+            _lake.prime_table_stats(con)
+            con.execute("commit")
+        except duckdb.Error:
+            try:
+                con.execute("rollback")
+            except duckdb.Error:  # the failed commit already ended the transaction
+                pass
 
     def _view_files(self) -> list[Path]:
         return [p for layer in VIEW_LAYERS for p in sorted((self.views_dir / layer).glob("*.sql"))]
@@ -587,32 +621,62 @@ class Warehouse:
         if con is None:
             return self.write(lambda own: self.load(table, arrow, key=key, mode=mode, con=own))
         view = f"_incoming_{threading.get_ident()}"
-        con.register(view, arrow)
         try:
+            if key and mode != "append":
+                rows = self._rows_to_load(con, table, arrow, key, mode)
+                if rows is not None:
+                    if len(rows) == 0:
+                        return 0
+                    arrow = arrow.take(rows)
+            con.register(view, arrow)
             cols = ", ".join(_q(c) for c in arrow.column_names)
-            if key:
-                keys = ", ".join(_q(k) for k in key)
-                match = " and ".join(f"t.{_q(k)} is not distinct from s.{_q(k)}" for k in key)
-                source = view if _keys_unique(arrow, key) else \
-                    f"(select * from {view} qualify row_number() over (partition by {keys}) = 1)"
-                if mode == "replace":
-                    con.execute(f"delete from {table} t where exists (select 1 from {source} s where {match})")
-                    select = f"select {cols} from {source} s"
-                elif mode == "ignore":
-                    select = f"select {cols} from {source} s where not exists (select 1 from {table} t where {match})"
-                else:
-                    select = f"select {cols} from {view}"
-            else:
-                select = f"select {cols} from {view}"
-            inserted = con.execute(f"insert into {table} by name {select}").fetchone()
+            inserted = con.execute(f"insert into {table} by name select {cols} from {view}").fetchone()
             return int(inserted[0]) if inserted else 0
         except duckdb.Error as exc:
             raise _translate_write_error(exc, self.path, table) from exc
         finally:
             try:
                 con.unregister(view)
-            except duckdb.Error:  # the transaction already failed; its error is the one to report
+            except duckdb.Error:  # the transaction already failed (or nothing was registered)
                 pass
+
+    def _rows_to_load(self, con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, key: Sequence[str],
+                      mode: str) -> pa.Array | None:
+        """The positions of `arrow`'s rows a keyed load inserts, or None for all of them.
+
+        Only the key columns (and a row number) go into DuckDB for the comparison with `table`: an
+        anti-join of the whole incoming rows would build its hash table from every wide column
+        (completion texts) before the insert writes them again. `ignore` keeps the first
+        occurrence of each key not yet in `table`; `replace` deletes the stored rows of every
+        incoming key first and keeps each key's first occurrence.
+        """
+        missing = [k for k in key if k not in arrow.column_names]
+        if missing:
+            raise WarehouseError(f"load into {table}: key column(s) {', '.join(missing)} not in the data "
+                                 f"(columns: {', '.join(arrow.column_names)})")
+        unique = _keys_unique(arrow, key)
+        probe = arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
+        view = f"_incoming_keys_{threading.get_ident()}"
+        keys = ", ".join(_q(k) for k in key)
+        # `=` where the incoming key part has no NULL (the same result, and DuckDB pushes the join's
+        # key range into the table scan, skipping files outside it); NULL matches NULL otherwise
+        match = " and ".join(f"t.{_q(k)} {'=' if probe.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
+                             for k in key)
+        first = view if unique else f"(select * from {view} qualify row_number() over (partition by {keys} order by {_ROW}) = 1)"
+        con.register(view, probe)
+        try:
+            if mode == "replace":
+                con.execute(f"delete from {table} t where exists (select 1 from {view} s where {match})")
+                if unique:
+                    return None
+                found = con.execute(f"select {_ROW} from {first} s order by 1").to_arrow_table()
+            else:
+                found = con.execute(f"select s.{_ROW} from {first} s where not exists "
+                                    f"(select 1 from {table} t where {match}) order by 1").to_arrow_table()
+        finally:
+            con.unregister(view)
+        positions = found.column(0)
+        return None if len(positions) == arrow.num_rows else positions
 
 
 def _dependency_order(paths: list[Path]) -> list[Path]:

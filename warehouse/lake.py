@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.resources
 import os
 import re
@@ -64,7 +65,7 @@ class LakeLocation:
     location: str
     catalog: str  # what follows "ducklake:" in ATTACH
     data_path: str
-    lock_path: Path | None  # the writers' lock file; None when the data path is not a local folder
+    lock_path: Path | None  # SQLite catalogs: the writers' lock file (PostgreSQL catalogs use an advisory lock)
     kind: str  # sqlite | postgres
 
     @classmethod
@@ -77,11 +78,9 @@ class LakeLocation:
                     f"{_redact(location)}: a PostgreSQL catalog needs a data path: add ?data_path=/shared/lake "
                     "(or s3://bucket/lake) or set $POTSTILL_LAKE_DATA"
                 )
-            local = "://" not in data_path
-            if local:
+            if "://" not in data_path:
                 data_path = str(Path(data_path).expanduser().resolve())
-            lock = Path(data_path) / ".potstill-write.lock" if local else None
-            return cls(location, f"postgres:{dsn}", data_path.rstrip("/") + "/", lock, "postgres")
+            return cls(location, f"postgres:{dsn}", data_path.rstrip("/") + "/", None, "postgres")
         root = Path(location).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise LakeError(f"{root}: a lake is a folder (a single DuckDB file ends in .duckdb)")
@@ -94,7 +93,22 @@ class LakeLocation:
         return Path(self.catalog.removeprefix("sqlite:")).parent if self.kind == "sqlite" else None
 
     def exists(self) -> bool:
-        return self.kind == "postgres" or Path(self.catalog.removeprefix("sqlite:")).exists()
+        """Whether the lake was created: the SQLite catalog file, or DuckLake's tables in the
+        PostgreSQL database (asked on a short connection of its own; LakeError when unreachable)."""
+        if self.kind == "sqlite":
+            return Path(self.catalog.removeprefix("sqlite:")).exists()
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                   "autoload_known_extensions": False})
+        try:
+            con.execute(f"LOAD {_lit(str(extension_paths()['postgres_scanner']))}")
+            con.execute(f"ATTACH {_lit(self.catalog.removeprefix('postgres:'))} AS catalog_probe (TYPE postgres, READ_ONLY)")
+            row = con.execute("select * from postgres_query('catalog_probe', "
+                              "'select to_regclass(''ducklake_snapshot'') is not null')").fetchone()
+            return bool(row and row[0])
+        except duckdb.Error as exc:
+            raise LakeError(f"cannot reach the catalog of {_redact(self.location)}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            con.close()
 
     def prepare(self) -> None:
         """Create the local folders a writer needs. A new SQLite catalog is created in WAL mode
@@ -223,14 +237,17 @@ def open_instance(where: LakeLocation, *, read_only: bool = False, snapshot: int
 
 @contextmanager
 def write_lock(where: LakeLocation, timeout_s: float) -> Iterator[None]:
-    """Writers of one lake take turns (an flock on a file next to the catalog); readers never wait.
+    """Writers of one lake take turns; readers never wait.
 
-    Without a local data folder (PostgreSQL catalog + object storage) there is no shared lock:
-    writers rely on DuckLake's conflict detection and the caller's retry.
+    A SQLite catalog: an flock on a file next to the catalog (one machine). A PostgreSQL catalog:
+    a PostgreSQL advisory lock in the catalog's database, so writers on every machine that reaches
+    the catalog take turns, whatever storage the data path is on (see `advisory_lock`).
     """
-    if where.lock_path is None:
-        yield
+    if where.kind == "postgres":
+        with advisory_lock(where, timeout_s):
+            yield
         return
+    assert where.lock_path is not None
     where.prepare()
     fd = os.open(where.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -253,6 +270,75 @@ def write_lock(where: LakeLocation, timeout_s: float) -> Iterator[None]:
         os.close(fd)
 
 
+# the writers' advisory lock: one key per catalog database (advisory locks are per database)
+ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"potstill lake writers").digest()[:8], "big", signed=True)
+_LOCK_ALIAS = "potstill_writer_lock"
+_lockers: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}
+_lockers_guard = threading.Lock()
+
+
+def _locker(where: LakeLocation) -> duckdb.DuckDBPyConnection:
+    """This process's connection to the catalog's database that takes the writers' advisory lock."""
+    key = (os.getpid(), where.catalog)
+    with _lockers_guard:
+        con = _lockers.get(key)
+        if con is None:
+            con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                       "autoload_known_extensions": False})
+            try:
+                con.execute("set enable_progress_bar = false")
+                con.execute(f"LOAD {_lit(str(extension_paths()['postgres_scanner']))}")
+                con.execute(f"ATTACH {_lit(where.catalog.removeprefix('postgres:'))} AS {_LOCK_ALIAS} (TYPE postgres)")
+            except duckdb.Error as exc:
+                con.close()
+                raise LakeError(f"cannot reach the catalog of {_redact(where.location)} for the writers' lock: "
+                                f"{str(exc).splitlines()[0]}") from exc
+            _lockers[key] = con
+        return con
+
+
+@contextmanager
+def advisory_lock(where: LakeLocation, timeout_s: float) -> Iterator[None]:
+    """Hold the lake's writers' lock: `pg_try_advisory_xact_lock` in a PostgreSQL transaction of its
+    own connection, polled with backoff until `timeout_s`, released by ending that transaction.
+
+    PostgreSQL releases it when the holder's connection ends (a crashed or killed writer, another
+    machine going away), so a lock is never left behind. Raises TimeoutError after `timeout_s`.
+    """
+    con = _locker(where)
+    query = (f"select * from postgres_query('{_LOCK_ALIAS}', "
+             f"'select pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY}) as held')")
+    try:
+        con.execute("begin transaction")
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while not con.execute(query).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"another writer held the PostgreSQL advisory lock {ADVISORY_LOCK_KEY} of "
+                                   f"{_redact(where.location)} for over {timeout_s:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    except BaseException as exc:
+        _drop_locker(where, con)
+        if isinstance(exc, duckdb.Error):
+            raise LakeError(f"the writers' lock of {_redact(where.location)} failed: {str(exc).splitlines()[0]}") from exc
+        raise
+    try:
+        yield
+    finally:
+        try:
+            con.execute("rollback")  # ends the PostgreSQL transaction: the lock is released
+        except duckdb.Error:  # the connection broke: PostgreSQL released the lock with it
+            _drop_locker(where, con)
+
+
+def _drop_locker(where: LakeLocation, con: duckdb.DuckDBPyConnection) -> None:
+    with _lockers_guard:
+        _lockers.pop((os.getpid(), where.catalog), None)
+    with contextlib.suppress(duckdb.Error):
+        con.close()
+
+
 def lake_ddl(sql: str) -> str:
     """A migration's DDL in the form DuckLake accepts: no PRIMARY KEY / UNIQUE / CHECK constraints.
 
@@ -265,6 +351,61 @@ def lake_ddl(sql: str) -> str:
     return _DANGLING_COMMA.sub(r"\1\n\2", text)
 
 
+_UNSTATED_TABLES = f"""
+select s.schema_name, t.table_name
+from __ducklake_metadata_{CATALOG_ALIAS}.ducklake_table t
+join __ducklake_metadata_{CATALOG_ALIAS}.ducklake_schema s on s.schema_id = t.schema_id and s.end_snapshot is null
+left join __ducklake_metadata_{CATALOG_ALIAS}.ducklake_table_stats st on st.table_id = t.table_id
+where t.end_snapshot is null and st.table_id is null
+order by 1, 2
+"""
+_ZERO_VALUES = (  # a non-null value per DuckDB type family, for the NOT NULL columns of a priming row
+    (re.compile(r".*\]$"), "[]"),
+    (re.compile(r"^(VARCHAR|JSON)$"), "''"),
+    (re.compile(r"^BLOB$"), "''"),
+    (re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|U\w*INT|FLOAT|DOUBLE|DECIMAL.*)$"), "0"),
+    (re.compile(r"^BOOLEAN$"), "false"),
+    (re.compile(r"^(TIMESTAMP.*|DATE)$"), "'1970-01-01'"),
+    (re.compile(r"^MAP\(.*$"), "map()"),
+)
+
+
+def prime_table_stats(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Give every lake table that never held a row its (empty) statistics; returns the tables primed.
+
+    DuckLake 1.5 caches table statistics only for tables that have them: planning a query that
+    reads a never-written table re-reads the catalog's statistics once per referenced column and
+    join-order step (`cur_candidates` over a warehouse with empty signal tables: ~100 catalog
+    round trips, 5x the single-file time; duckdb/ducklake#1313 fixes this upstream, after 1.5.5).
+    A row inserted and deleted in one transaction leaves the table empty and its statistics
+    (record_count 0) in the catalog. Runs in the caller's open transaction; tables with a NOT NULL
+    column of a type without a known zero value are left as they are (only slower to plan).
+    """
+    primed: list[str] = []
+    for schema, table in con.execute(_UNSTATED_TABLES).fetchall():
+        columns = con.execute(
+            "select column_name, data_type, is_nullable from information_schema.columns"
+            " where table_catalog = ? and table_schema = ? and table_name = ? order by ordinal_position",
+            [CATALOG_ALIAS, schema, table]).fetchall()
+        values = []
+        for name, data_type, nullable in columns:
+            zero = "null" if nullable == "YES" else next(
+                (v for pattern, v in _ZERO_VALUES if pattern.match(data_type)), None)
+            if zero is None:
+                break
+            values.append(f"cast({zero} as {data_type}) as {_ident(name)}")
+        else:
+            target = f"{CATALOG_ALIAS}.{_ident(schema)}.{_ident(table)}"
+            con.execute(f"insert into {target} by name select {', '.join(values)}")
+            con.execute(f"delete from {target}")
+            primed.append(f"{schema}.{table}")
+    return primed
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def is_conflict(exc: BaseException) -> bool:
     """Whether `exc` is a DuckLake commit conflict with a concurrent writer (worth a retry)."""
     text = str(exc).lower()
@@ -272,5 +413,5 @@ def is_conflict(exc: BaseException) -> bool:
                                               or "could not serialize" in text)
 
 
-__all__ = ["CATALOG_ALIAS", "LakeError", "LakeLocation", "extension_paths", "is_conflict", "is_dsn", "is_lake",
-           "lake_ddl", "open_instance", "write_lock"]
+__all__ = ["ADVISORY_LOCK_KEY", "CATALOG_ALIAS", "LakeError", "LakeLocation", "advisory_lock", "extension_paths", "is_conflict", "is_dsn", "is_lake",
+           "lake_ddl", "open_instance", "prime_table_stats", "write_lock"]

@@ -31,8 +31,9 @@ def imported_trace_id(prompt_id: str, model_id: str, completion_text: str) -> st
 
 def _payload(config: Any) -> Any:
     """A dataclass / pydantic model / plain value as plain data."""
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):  # fields marked fingerprint=False are where/how, not what
+        out = dataclasses.asdict(config)
+        return {f.name: out[f.name] for f in dataclasses.fields(config) if f.metadata.get("fingerprint", True)}
     if hasattr(config, "model_dump"):
         return config.model_dump(mode="json")
     return config

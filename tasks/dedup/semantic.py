@@ -30,6 +30,7 @@ import importlib.util
 import math
 import operator
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import ClassVar
 import numpy as np
 import polars as pl
 
+from tasks.common import pyast
 from tasks.common.ids import config_fingerprint
 from tasks.common.text import normalize_text
 from tasks.dedup.decontam import CONTAMINATION_SCHEMA, Benchmark
@@ -76,9 +78,9 @@ class SemanticConfig:
         metadata={"help": "sentence-transformers model: all-MiniLM-L6-v2 (bundled, offline), a local folder or a hub id"},
     )
     threshold: float = field(
-        default=0.72,
-        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.72: paraphrase recall 0.925, "
-                          "0/26 number negatives (docs/semantic_dedup.md)"},
+        default=0.62,
+        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.62: paraphrase recall 0.91, "
+                          "false pairs 0.026 (held out: 0.85, 0.111; docs/semantic_dedup.md)"},
     )
     decontam_threshold: float = field(
         default=0.72, metadata={"help": "cosine to the nearest (guarded) benchmark item at or above which a prompt is contaminated"}
@@ -90,6 +92,18 @@ class SemanticConfig:
     )
     formula_guard: bool = field(
         default=True, metadata={"help": "two texts with one formula each must have arithmetically equal formulas"}
+    )
+    content_guard: bool = field(
+        default=True, metadata={"help": "a pair must not differ in a relation ('more'/'less'), a substituted word "
+                                        "('area'/'perimeter') or swapped roles ('48 by 6'/'6 by 48'): contents_agree"}
+    )
+    cluster_guard: bool = field(
+        default=True, metadata={"help": "complete linkage: every two members of a cluster must pass the guard (union-find "
+                                        "alone chains '4*(x+6)' to '4*x+6' through a prompt whose formula is unreadable)"}
+    )
+    max_substitution: int = field(
+        default=1, metadata={"help": "content guard: a pair whose texts differ by 1..this many tokens each, the rest "
+                                     "shared in order, is a substitution (different problems)"}
     )
     n_clusters: int | None = field(
         default=None, metadata={"help": "k-means clusters; None = sqrt(n), at most n/39 (faiss's minimum points per centroid)"}
@@ -114,6 +128,8 @@ class SemanticConfig:
             raise DedupError(f"SemanticConfig.levels must be 'prompt' and/or 'trace' (or empty), got {list(self.levels)}")
         if self.n_clusters is not None and self.n_clusters < 1:
             raise DedupError(f"SemanticConfig.n_clusters must be >= 1, got {self.n_clusters}")
+        if self.max_substitution < 0:
+            raise DedupError(f"SemanticConfig.max_substitution must be >= 0, got {self.max_substitution}")
         if self.n_probe < 1 or self.batch_size < 1 or self.kmeans_iter < 1:
             raise DedupError("SemanticConfig.n_probe, batch_size and kmeans_iter must be >= 1")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -167,6 +183,52 @@ def formula_spans(text: str) -> list[str]:
         elif spans[-1]:
             spans.append([])
     return ["".join(s) for s in spans if len(s) >= 3 and any(t in OPERATORS for t in s)]
+
+
+_STEP_OPS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+_STEP_WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+")
+
+
+def worded_steps(text: str) -> str | None:
+    """A function written as steps on one variable, as a formula: "multiply x by 4 and then
+    subtract 6" is '(((x)*4)-6)', "add 6 to x, then multiply by 4" '(((x)+6)*4)'. None unless every
+    arithmetic verb of the text reads as a step (add N [to V], subtract N [from V], multiply/divide
+    [V] by N), the first one names its variable and there are at least two steps.
+
+    >>> worded_steps("Implement f(x) in Python: multiply x by 4 and then subtract 6, returning the result.")
+    '(((x)*4)-6)'
+    >>> worded_steps("Add 3 to 11.") is None
+    True
+    """
+    words = _STEP_WORD.findall(normalize_text(text or "", casefold=True))
+    expr, steps, i = None, 0, 0
+    number = lambda w: bool(w) and w[0].isdigit()
+    var = lambda w: len(w) == 1 and w.isalpha() and w not in ("a", "i")
+    at = lambda k: words[k] if k < len(words) else ""
+    while i < len(words):
+        w = words[i]
+        op = _STEP_OPS.get(w)
+        if op is None:
+            i += 1
+            continue
+        if op in "+-" and number(at(i + 1)):  # add N [to V] / subtract N [from V]
+            operand, i = at(i + 1), i + 2
+            if at(i) in ("to", "from") and var(at(i + 1)):
+                if expr is not None:
+                    return None
+                expr, i = f"({at(i + 1)})", i + 2
+        elif op in "*/" and var(at(i + 1)) and at(i + 2) == "by" and number(at(i + 3)):  # multiply V by N
+            if expr is not None:
+                return None
+            expr, operand, i = f"({at(i + 1)})", at(i + 3), i + 4
+        elif op in "*/" and at(i + 1) == "by" and number(at(i + 2)):  # multiply by N
+            operand, i = at(i + 2), i + 3
+        else:
+            return None
+        if expr is None:
+            return None
+        expr, steps = f"({expr}{op}{operand})", steps + 1
+    return expr if steps >= 2 else None
 
 
 def _value(node: ast.AST, point: Mapping[str, float]) -> float:
@@ -248,7 +310,7 @@ def formula_signature(text: str) -> tuple | None:
     >>> formula_signature("Compute 7 + 5 * 3 - 4.")[:2]
     ('expr', ('+3.0*5.0 -4.0 +7.0', '-3.0*5.0 +4.0 -7.0'))
     """
-    spans = formula_spans(text)
+    spans = formula_spans(text) or [span for span in [worded_steps(text)] if span]
     if len(spans) != 1 or len(spans[0]) > 200:
         return None
     expr = _python_expr(spans[0])
@@ -257,7 +319,7 @@ def formula_signature(text: str) -> tuple | None:
     kind = "eq" if "=" in expr else "expr"
     source = "(" + expr.replace("=", ")-(") + ")"
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = pyast.parse(source, mode="eval")
         letters = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         values = tuple(round(_value(tree, _point(letters, w)), 9) for w in (0, 1))
         canon = (_canonical(tree.body, 1), _canonical(tree.body, -1))
@@ -289,18 +351,246 @@ def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
     return close(a[2], b[2]) or (kind == "eq" and close(a[2], tuple(-v for v in b[2])))
 
 
+# ---------------------------------------------------------------------------- content guard
+
+# Relation words and the relations they name: "sum" and "add" name one, "sum" and "product" two.
+# A comparative names two ("less" in "3 less than 11" subtracts, in "less than 20" compares).
+# Inflections are listed (the dependencies have no stemmer).
+_RELATION_WORDS = {
+    "add": "add adds added adding addition plus sum sums increase increases "
+           "increased increasing gain gains gained buy buys bought receive receives received win wins won rise "
+           "rises rose grow grows grew",
+    "sub": "subtract subtracts subtracted subtracting subtraction minus difference decrease decreases decreased "
+           "decreasing lose loses lost losing spend spends spent give gives gave giving away left remain remains "
+           "remaining fall falls fell drop drops dropped sell sells sold discount discounted reduce reduced off",
+    "mul": "multiply multiplies multiplied multiplying multiplication times product twice double doubled triple tripled",
+    "div": "divide divides divided dividing division quotient split splits half halve ratio",
+    "mod": "remainder mod modulo",
+    "mean": "mean average averages",
+    "median": "median middle",
+    "big": "largest biggest greatest maximum max highest larger bigger greater higher older taller longer heavier "
+           "ascending above over exceeds",
+    "small": "smallest least minimum min lowest smaller lower younger shorter lighter descending below under",
+    "root": "root roots sqrt",
+    "power": "power powers squared cubed exponent",
+}
+_AMBIGUOUS_RELATIONS = {"more": ("add", "big"), "less": ("sub", "small"), "fewer": ("sub", "small")}
+_SYMBOLS = {"+": "add", "-": "sub", "*": "mul", "×": "mul", "/": "div", "÷": "div", "^": "power"}
+RELATIONS = {w: (rel,) for rel, words in _RELATION_WORDS.items() for w in words.split()} | _AMBIGUOUS_RELATIONS
+_RELATION_NAMES = frozenset(_RELATION_WORDS)
+# The quantity a problem asks for or gives: "area" and "perimeter" of one rectangle are two problems.
+_QUANTITY_WORDS = {
+    "area": "area", "perimeter": "perimeter", "circumference": "circumference", "volume": "volume",
+    "diagonal": "diagonal", "hypotenuse": "hypotenuse", "slope": "slope", "gradient": "slope",
+    "distance": "distance", "far": "distance", "speed": "speed", "velocity": "speed", "fast": "speed",
+    "probability": "probability", "chance": "probability", "chances": "probability", "likely": "probability",
+    "radius": "radius", "diameter": "diameter", "angle": "angle", "angles": "angle",
+    **{shape: shape for shape in ("triangle", "rectangle", "circle", "cube", "sphere", "cylinder", "cone",
+                                  "pyramid", "prism", "polygon", "pentagon", "hexagon", "octagon", "trapezoid",
+                                  "parallelogram", "rhombus", "ellipse", "line", "segment", "point")},
+    **{shape + "s": shape for shape in ("triangle", "rectangle", "circle", "cube", "sphere", "line", "point")},
+}
+_COMMUTATIVE = frozenset({"add", "mul", "mean", "median", "big", "small"})  # operands can be listed in any order
+# Words that carry no problem content: articles, pronouns, auxiliaries, instruction verbs.
+_FILLER = frozenset([
+    "a", "an", "the", "of", "to", "in", "into", "on", "at", "for", "from", "by", "with", "and", "or", "as",
+    "than", "that", "this", "these", "those", "then", "so", "if", "when", "whether", "is", "are", "was", "were",
+    "be", "been", "being", "am", "it", "its", "do", "does", "did", "done", "has", "have", "had", "having",
+    "there", "their", "his", "her", "hers", "he", "she", "they", "them", "him", "you", "your", "we", "us",
+    "our", "i", "me", "my", "what", "which", "who", "whom", "whose", "how", "many", "much", "can", "could",
+    "will", "would", "should", "shall", "may", "might", "must", "let", "find", "compute", "calculate",
+    "evaluate", "determine", "work", "out", "give", "get", "show", "tell", "name", "write", "implement",
+    "solve", "answer", "result", "value", "please", "each", "every", "per", "all", "some", "any", "one",
+    "equal", "equals", "convert", "make", "makes", "given", "total", "altogether", "together", "combined",
+])
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    ]) if i != 1}  # "one" is also a pronoun
+_TENS = ("thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(_TENS, 3)})
+_UNITS = {"kg": "kilogram", "km": "kilometer", "kilometre": "kilometer", "cm": "centimeter", "mm": "millimeter",
+          "ml": "milliliter", "hr": "hour", "hrs": "hour", "sec": "second", "secs": "second", "mins": "minute",
+          "metre": "meter", "litre": "liter", "lb": "pound", "lbs": "pound"}
+_ABBREVIATIONS = {"gcd": ("greatest", "common", "divisor"), "gcf": ("greatest", "common", "factor"),
+                  "hcf": ("greatest", "common", "factor"), "lcm": ("least", "common", "multiple")}
+_WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[%+\-*×/÷^]")
+
+
+def _stem(word: str) -> str:
+    """A light English suffix strip (-ies, -es, -s, -ing, -ed, then a final -e), enough for
+    'apples'/'apple' and 'reversed'/'reverses'/'reverse'."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    elif len(word) > 5 and word.endswith("ing") and any(c in "aeiouy" for c in word[:-3]):
+        word = word[:-3]
+    elif len(word) > 4 and word.endswith("ed"):
+        word = word[:-2]
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def content_tokens(text: str) -> tuple[str, ...]:
+    """The content of a text in order: numbers (spelled-out ones as digits, 'percent' as '%'),
+    relations ('add', 'sub', ...; 'more|less' style for an ambiguous word) for relation words,
+    quantities and shapes ('q:area'), other words lightly stemmed; filler words dropped.
+
+    >>> content_tokens("What number is 3 more than eleven?")
+    ('number', '3', 'add|big', '11')
+    >>> content_tokens("Take 3 away from 11. What is left?")
+    ('take', '3', 'sub', '11', 'sub')
+    """
+    return content_of(text)[0]
+
+
+def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """`content_tokens` and the unit each number is written with: ('3', 'hour') for "3 hours"
+    (the word right after the number, when it is a content word).
+
+    >>> content_of("How many minutes are in 3 hours?")
+    (('minut', '3', 'hour'), (('3', 'hour'),))
+    """
+    out: list[str] = []
+    units: list[tuple[str, str]] = []
+    text = normalize_text(text or "", casefold=True).replace("'s ", " ").replace("°c", " celsius").replace("°f", " fahrenheit")
+    words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
+    for i, w in enumerate(words):
+        w = "%" if w == "percent" else _UNITS.get(w, _NUMBER_WORDS.get(w, w))
+        if i >= 2 and words[i - 2] == "how" and words[i - 1] in ("much", "many") and w in RELATIONS and (
+                set(RELATIONS[w]) & {"big", "small"}):
+            out.append("sub")  # "how much larger is 50 than 18?" asks a difference
+            continue
+        if w in _SYMBOLS:  # an operator symbol between numbers or variables names its relation
+            near = [words[k] for k in (i - 1, i + 1) if 0 <= k < len(words)]
+            if w != "-" or any(t[0].isdigit() or len(t) == 1 or t[-1:].isdigit() for t in near):
+                out.append(_SYMBOLS[w])
+        elif w in RELATIONS:
+            out.append("|".join(RELATIONS[w]))
+        elif w in _QUANTITY_WORDS:
+            out.append("q:" + _QUANTITY_WORDS[w])
+        elif w in _FILLER:
+            continue
+        elif w[0].isdigit() or w == "%" or len(w) == 1:
+            out.append(w)
+        else:
+            out.append(_stem(w))
+            previous = _NUMBER_WORDS.get(words[i - 1], words[i - 1]) if i else ""
+            if previous[:1].isdigit():
+                units.append((previous, out[-1]))
+    return tuple(out), tuple(sorted(units))
+
+
+def spoken_numbers(text: str) -> tuple[str, ...]:
+    """The numbers of a text, sorted (a multiset), spelled-out ones ('two' .. 'ninety') as digits.
+
+    >>> spoken_numbers("Round 3.746 to two decimal places.")
+    ('2', '3.746')
+    """
+    words = re.findall(r"[^\W\d_]+", normalize_text(text or "", casefold=True))
+    return tuple(sorted(numbers(text) + tuple(_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS)))
+
+
+def _relations(tokens: Sequence[str]) -> list[frozenset[str]]:
+    out = [frozenset(t.split("|")) for t in tokens if t.split("|")[0] in _RELATION_NAMES]
+    return out + [frozenset({"div"})] if frozenset({"mod"}) in out else out  # a remainder names its division
+
+
+def _resolve(tokens: Sequence[str], other: list[frozenset[str]]) -> tuple[str, ...]:
+    """An ambiguous relation ('add|big') read as the relation the other text names, if any."""
+    names = set().union(*other) if other else set()
+    out = []
+    for t in tokens:
+        if "|" in t:
+            t = next((r for r in t.split("|") if r in names), t)
+        out.append(t)
+    return tuple(out)
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    row = [0] * (len(b) + 1)
+    for x in a:
+        prev = 0
+        for j, y in enumerate(b):
+            prev, row[j + 1] = row[j + 1], prev + 1 if x == y else max(row[j + 1], row[j])
+    return row[-1]
+
+
+def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1,
+                   units_a: Sequence[tuple[str, str]] = (), units_b: Sequence[tuple[str, str]] = ()) -> bool:
+    """Whether two texts' `content_tokens` may be the same problem (embeddings cannot tell:
+    "3 more than 11" / "3 less than 11" have cosine 0.95). Three kinds of difference block a pair:
+
+    - a relation in each text that no relation of the other shares ("sum" / "product", "gives
+      away" / "buys"): the texts ask different operations, however the rest is worded;
+    - a substitution in the same sentence: all but 1 to `max_substitution` content tokens of each
+      text are common and in the same order ("area" / "perimeter", "Spanish" / "German"); the
+      swapped words are what the problem is about;
+    - the same content with two words or two numbers trading places ("Divide 48 by 6" / "Divide
+      6 by 48", "Celsius to Fahrenheit" / "Fahrenheit to Celsius"): roles swapped. Numbers may
+      trade places when every relation of the text is commutative ("sum of 17 and 25" / "add 25
+      to 17");
+    - a number written with another unit ("minutes in 3 hours" / "hours in 3 minutes", "5
+      minutes" / "5 hours"; `units_a`, `units_b` from `content_of`).
+
+    >>> contents_agree(content_tokens("What is 3 more than 11?"), content_tokens("Add 3 to 11."))
+    True
+    >>> contents_agree(content_tokens("What is 3 more than 11?"), content_tokens("What is 3 less than 11?"))
+    False
+    >>> contents_agree(content_tokens("Divide 48 by 6."), content_tokens("Divide 6 by 48."))
+    False
+    """
+    rel_a, rel_b = _relations(a), _relations(b)
+    units_of_a, units_of_b = {}, {}
+    for number, unit in units_a:
+        units_of_a.setdefault(number, set()).add(unit)
+    for number, unit in units_b:
+        units_of_b.setdefault(number, set()).add(unit)
+    if any(units_of_b.get(number, units) != units for number, units in units_of_a.items()):
+        return False
+    extra_a = any(not any(r & s for s in rel_b) for r in rel_a)
+    extra_b = any(not any(s & r for r in rel_a) for s in rel_b)
+    q_a, q_b = {t for t in a if t.startswith("q:")}, {t for t in b if t.startswith("q:")}
+    if (extra_a or q_a - q_b) and (extra_b or q_b - q_a):
+        return False
+    ca, cb = Counter(a), Counter(b)
+    if (extra_a and not cb - ca) or (extra_b and not ca - cb):
+        return False  # one text is the other plus an operation: "square of 144" / "square root of 144"
+    a, b = _resolve(a, rel_b), _resolve(b, rel_a)
+    ca, cb = Counter(a), Counter(b)
+    only_a, only_b = sum((ca - cb).values()), sum((cb - ca).values())
+    if (1 <= only_a <= max_substitution and 1 <= only_b <= max_substitution and len(a) > only_a
+            and _lcs(a, b) == len(a) - only_a):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(a) == len(b) >= 3 and len(diff) == 2:
+        i, j = diff
+        if a[i] == b[j] and a[j] == b[i]:
+            numeric = a[i][0].isdigit() and a[j][0].isdigit()
+            if numeric == (a[i][0].isdigit() or a[j][0].isdigit()):  # two numbers or two words trade places
+                commutative = bool(rel_a) and all(r <= _COMMUTATIVE or r & _COMMUTATIVE for r in rel_a)
+                return numeric and commutative
+    return True
+
 @dataclass(frozen=True)
 class Guard:
-    """Per-item facts a linked pair must agree on (numbers, formula)."""
+    """Per-item facts a linked pair must agree on (numbers, formula, content words)."""
 
     numbers: list[tuple[str, ...]] | None
     formulas: list[tuple | None] | None
+    contents: list[tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] | None = None
+    max_substitution: int = 1
 
     @classmethod
     def of(cls, texts: Sequence[str | None], cfg: SemanticConfig) -> Guard:
         return cls(
-            [numbers(t or "") for t in texts] if cfg.require_equal_numbers else None,
+            [spoken_numbers(t or "") for t in texts] if cfg.require_equal_numbers else None,
             [formula_signature(t or "") for t in texts] if cfg.formula_guard else None,
+            [content_of(t or "") for t in texts] if cfg.content_guard else None,
+            cfg.max_substitution,
         )
 
     def allows(self, a: int, b: int, other: Guard | None = None) -> bool:
@@ -308,7 +598,12 @@ class Guard:
         other = other or self
         if self.numbers is not None and self.numbers[a] != other.numbers[b]:
             return False
-        return self.formulas is None or formulas_agree(self.formulas[a], other.formulas[b])
+        if self.formulas is not None and not formulas_agree(self.formulas[a], other.formulas[b]):
+            return False
+        if self.contents is None:
+            return True
+        (ta, ua), (tb, ub) = self.contents[a], other.contents[b]
+        return contents_agree(ta, tb, self.max_substitution, ua, ub)
 
     def allows_pairs(self, pairs: np.ndarray) -> np.ndarray:
         """`allows` for many (a, b) pairs of this guard's items at once (a boolean mask)."""
@@ -323,6 +618,10 @@ class Guard:
             kind = np.array([0 if f is None else (1 if f[0] == "expr" else 2) for f in self.formulas], dtype=np.int8)
             cls = _codes([_formula_class(f) for f in self.formulas])
             ok &= (kind[a] == 0) | (kind[b] == 0) | (kind[a] != kind[b]) | (cls[a] == cls[b])
+        if self.contents is not None:  # per pair, on the pairs the cheap checks left (same content: agrees)
+            same = _codes(self.contents)
+            for k in np.flatnonzero(ok & (same[a] != same[b])).tolist():
+                ok[k] = self.allows(int(a[k]), int(b[k]))
         return ok
 
 
@@ -494,6 +793,39 @@ def _ranks(item_ids: Sequence[str], order_keys: Sequence | None) -> np.ndarray:
     return rank
 
 
+def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, sims: np.ndarray, guard: Guard) -> np.ndarray:
+    """Split union-find components so that every two members of a cluster pass the guard.
+
+    The guard is checked per linked pair, and it is not transitive: a prompt whose formula it cannot
+    read agrees with every formula, so "returns 4*(x + 6)" and "returns 4*x + 6" can both link to
+    it and union-find merges all three. Here the links are replayed most similar first, and two
+    clusters merge only when every member of one passes the guard against every member of the
+    other (agglomerative clustering with cannot-link constraints: the strongest links win a
+    chain's middle). Only items of one component are compared. Returns the new root of every
+    item: the best-ranked member of its cluster, the same representative rule as before.
+
+    >>> g = Guard.of(["f returns 4*(x + 6)", "f adds six to x and multiplies the sum by four", "f returns 4*x + 6"], SemanticConfig())
+    >>> complete_linkage(np.array([0, 0, 0]), np.array([0, 1, 2]), np.array([[0, 1], [1, 2]]), np.array([0.8, 0.9]), g).tolist()
+    [0, 1, 1]
+    """
+    out = roots.copy()
+    members: dict[int, list[int]] = {i: [i] for i in np.unique(pairs).tolist()}
+    cluster_of = {i: i for i in members}
+    for k in np.argsort(-sims, kind="stable").tolist():
+        ca, cb = cluster_of[int(pairs[k, 0])], cluster_of[int(pairs[k, 1])]
+        if ca == cb or not all(guard.allows(x, y) for x in members[ca] for y in members[cb]):
+            continue
+        if len(members[ca]) < len(members[cb]):
+            ca, cb = cb, ca
+        for y in members[cb]:
+            cluster_of[y] = ca
+        members[ca].extend(members.pop(cb))
+    for group in members.values():
+        rep = min(group, key=lambda i: ranks[i])
+        out[group] = rep
+    return out
+
+
 def semantic_clusters(
     item_ids: Sequence[str],
     texts: Sequence[str | None],
@@ -517,17 +849,23 @@ def semantic_clusters(
         group_ids = _codes(list(groups))
         same = group_ids[pairs[:, 0]] == group_ids[pairs[:, 1]]
         pairs, sims = pairs[same], sims[same]
-    allowed = Guard.of(texts, cfg).allows_pairs(pairs)
+    guard = Guard.of(texts, cfg)
+    allowed = guard.allows_pairs(pairs)
     n_guarded = int((~allowed).sum())
     pairs, sims = pairs[allowed], sims[allowed].astype(np.float64)
-    uf = UnionFind(_ranks(item_ids, order_keys))
+    ranks = _ranks(item_ids, order_keys)
+    uf = UnionFind(ranks)
     for a, b in pairs.tolist():
         uf.union(a, b)
     n_linked = len(pairs)
-    best = np.full(n, np.nan)
-    np.fmax.at(best, pairs[:, 0], sims)
-    np.fmax.at(best, pairs[:, 1], sims)
     roots = uf.roots() if n else np.zeros(0, dtype=np.int64)
+    n_components = int((np.bincount(roots, minlength=n) > 1).sum()) if n else 0
+    if cfg.cluster_guard and n_linked:
+        roots = complete_linkage(roots, ranks, pairs, sims, guard)
+    within = roots[pairs[:, 0]] == roots[pairs[:, 1]]  # links the split kept
+    best = np.full(n, np.nan)
+    np.fmax.at(best, pairs[within, 0], sims[within])
+    np.fmax.at(best, pairs[within, 1], sims[within])
     is_rep = roots == np.arange(n)
     in_cluster = np.bincount(roots, minlength=n)[roots] > 1 if n else np.zeros(0, dtype=bool)
     similarity = np.where(is_rep & in_cluster, 1.0, np.minimum(best, 1.0))
@@ -536,7 +874,8 @@ def semantic_clusters(
          "similarity": similarity},
         schema={"item_id": pl.String, "cluster_id": pl.String, "is_representative": pl.Boolean, "similarity": pl.Float64},
     ).with_columns(pl.col("similarity").fill_nan(None))
-    stats.update(n_linked_pairs=n_linked, n_guarded_pairs=n_guarded, n_duplicates=int((~is_rep).sum()),
+    stats.update(n_linked_pairs=n_linked, n_guarded_pairs=n_guarded, n_linked_components=n_components,
+                 n_split_links=int((~within).sum()), n_duplicates=int((~is_rep).sum()),
                  n_dup_clusters=int((is_rep & in_cluster).sum()), threshold=cfg.threshold)
     return NearDupResult(rows, stats)
 

@@ -32,6 +32,9 @@ class EvalConfig:
     batch_size: int = field(default=64, metadata={"help": "prompts decoded together", "engine": True})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda", "engine": True})
     shard_size: int = field(default=64, metadata={"help": "problems per Prefect task (one commit each)", "engine": True})
+    cpu_threads: int | None = field(
+        default=None, metadata={"help": "torch CPU threads for hf generation on CPU (None: torch's default)", "engine": True}
+    )
 
     def __post_init__(self) -> None:
         if self.k < 1:

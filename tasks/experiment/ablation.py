@@ -22,7 +22,7 @@ import polars as pl
 
 from tasks.common.ids import stable_hash
 from tasks.report.core import save_figure
-from tasks.select.policies import POLICIES, SelectionConfig, eligible_pool, required_scores
+from tasks.select.policies import POLICIES, SCORE_SOURCES, SelectionConfig, eligible_pool, required_scores
 
 BASE = "base"
 REFERENCE_ARM = "random"
@@ -47,10 +47,10 @@ class Preset:
 
 PRESETS = {
     # quick: two arms, one seed, 300 steps each (~1 min per arm at the 5.7 steps/s measured for the toy
-    # student on an idle 2-core CPU), greedy pass@1 (+1 sample) on the whole held-out set; meant to fit
-    # 20 minutes with the toy world (not yet timed end to end)
+    # student on an idle 2-core CPU), greedy pass@1 (+1 sample) on the whole held-out set, no base arm;
+    # sized for 20 minutes with the toy world on an idle machine (README: the wall time and load measured)
     "quick": Preset(arms=("random", "provenance"), seeds=(0,), max_steps=300, eval_k=1, include_base=False,
-                    description="random vs provenance, seed 0, 300 steps per arm, whole eval set"),
+                    description="random vs provenance, seed 0, 300 steps per arm, whole eval set, no base arm"),
     # paper: every arm of the paper's table x 3 seeds at the recipe's step bound; meant for a GPU worker
     "paper": Preset(arms=PAPER_ARMS, seeds=(0, 1, 2), max_steps=None, eval_k=None, include_base=True,
                     description="every arm x seeds 0,1,2 at the recipe's step bound (GPU)"),
@@ -107,6 +107,10 @@ def shared_pool(candidates: pl.DataFrame, arms: list[str], cfg: SelectionConfig,
             raise ExperimentError(f"arm(s) {users} need the score {col!r}, which no trace has; run the stage that computes it "
                                   f"(divergence scoring for provenance counts and student log-probs/ranks) or drop the arm")
         missing = pool.filter(pl.col(col).is_null())
+        if pool.height and missing.height == pool.height:
+            users = [a for a in arms if col in required_scores(parse_arm(a)[0], cfg)]
+            raise ExperimentError(f"arm(s) {users} need the score {col!r}, which none of the {pool.height} eligible traces has; "
+                                  f"{SCORE_SOURCES.get(col, 'run the stage that computes it')}, or drop the arm")
         report[f"excluded_missing_{col}"] = missing.height
         pool = pool.filter(pl.col(col).is_not_null())
     report["n_excluded_missing_scores"] = report["n_eligible"] - pool.height
@@ -150,8 +154,8 @@ def check_equal_data(arms: list[dict], budget_unit: str, max_trace_tokens: int) 
             raise ExperimentError(f"seed {seed}: an arm selected nothing ({sizes})")
 
 
-def check_equal_training(arms: list[dict]) -> None:
-    """Refuse arms whose training stopped early or made different numbers of steps.
+def check_equal_training(arms: list[dict], planned_steps: int | None = None) -> None:
+    """Refuse arms whose training stopped early, made different numbers of steps, or not `planned_steps`.
 
     Each arm: {"arm", "seed", "n_steps", "is_truncated", "truncation_reason"}.
     """
@@ -164,6 +168,11 @@ def check_equal_training(arms: list[dict]) -> None:
     if len(steps) > 1:
         listing = ", ".join(f"{a['arm']}/s{a['seed']}={a['n_steps']}" for a in arms)
         raise ExperimentError(f"arms trained for different numbers of steps ({listing}); an unequal comparison is refused")
+    off = [a for a in arms if planned_steps is not None and a["n_steps"] != planned_steps]
+    if off:
+        a = off[0]
+        raise ExperimentError(f"arm {a['arm']} seed {a['seed']}: trained {a['n_steps']} steps, not the experiment's {planned_steps}; "
+                              "arms are compared only at the step bound they were planned with")
 
 
 # -- report ----------------------------------------------------------------------------------------

@@ -129,6 +129,8 @@ def build_funnel(runs: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
                 level = stats.get(kind)
                 if isinstance(level, dict) and level.get("n_items") is not None:
                     n_items, n_dup = int(level["n_items"]), int(level.get("n_duplicates", 0))
+                    semantic = (stats.get("semantic") or {}).get(kind)  # items only semantic dedup removed (dup_semantic)
+                    n_dup += int(semantic.get("n_removed", 0)) if isinstance(semantic, dict) else 0
                     part = why.filter(~pl.col("is_contamination") & (pl.col("unit") == f"{kind}s")) if why.height else why
                     add(f"dedup ({kind}s)", f"{kind}s", n_items, n_items - n_dup, n_dup, part, run_id)
             decontam = stats.get("decontamination") or {}

@@ -39,6 +39,14 @@ SCORE_COLUMNS = {
     "provenance": ("n_teacher",), "teacher_ratio": ("n_teacher", "n_sentences"), "min_teacher": ("n_teacher",),
     "grape": ("student_mean_logprob",), "rsr": ("rsr",),
 }
+# where each score comes from: what to (re-)run when no trace has it
+SCORE_SOURCES = {
+    "n_teacher": "provenance counts come from the divergence stage: run `potstill run divergence`",
+    "n_sentences": "provenance counts come from the divergence stage: run `potstill run divergence`",
+    "student_mean_logprob": "the student's token log-probs come from the divergence stage: run `potstill run divergence`",
+    "rsr": ("the student's token ranks are stored by the divergence stage since migration 0160 (traces scored earlier have "
+            "none): run `potstill run divergence --set rescore_ranks=true`"),
+}
 MAIN, POSITIVE, NEGATIVE, LOW_T, HIGH_T = "main", "positive", "negative", "low_temp", "high_temp"
 REQUIRED = ("trace_id", "prompt_id", "n_completion_tokens")
 
@@ -218,6 +226,10 @@ def _best_per_prompt(pool: pl.DataFrame, cfg: SelectionConfig, policy: str, by: 
     cols = SCORE_COLUMNS.get(policy, ())
     _need(pool, policy, *cols)
     scored = pool.filter(pl.all_horizontal([pl.col(c).is_not_null() for c in cols])) if cols else pool
+    if pool.height and not scored.height:
+        absent = [c for c in cols if pool[c].is_null().all()]
+        raise SelectionError(f"policy {policy!r}: none of the {pool.height} eligible traces has a {'/'.join(absent)} score; "
+                             f"{SCORE_SOURCES.get(absent[0], 'run the stage that computes it')}")
     keys, desc = [*by, "n_completion_tokens"], [*descending, False]
     if "n_completion_tokens" in by:
         keys, desc = by, descending

@@ -47,6 +47,12 @@ class TrainConfig:
         metadata={"help": "module names that get LoRA adapters (method=lora)"},
     )
     device: str = field(default="auto", metadata={"help": "auto (cuda when present, else cpu), cpu or cuda"})
+    cpu_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch CPU threads while training on CPU (None: torch's default, one per core); 1 keeps a tiny "
+                          "student fast when other processes share the cores (with 2 threads it can slow 30-50x there)",
+                  "fingerprint": False},
+    )
     precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA with bf16 support, else fp32), bf16 or fp32"})
     activation_checkpointing: bool | None = field(
         default=None,

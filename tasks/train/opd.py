@@ -23,7 +23,6 @@ boundary is also a teacher boundary; rows where that fails are rejected as
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from tasks.train.sft import (
     finish_training,
     load_student,
     lora_config,
+    run_trainer,
     trainer_args,
 )
 
@@ -210,9 +210,7 @@ def train_opd(
     )
     add_callbacks(trainer, callbacks)
     n_completion_tokens = sum(len(e["completion_ids"]) for e in keep)
-    started = time.monotonic()
-    output = trainer.train()
-    seconds = time.monotonic() - started
+    output, seconds = run_trainer(trainer, cfg, device)
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(keep),
                            run_info["examples_hash"], device, precision, n_completion_tokens,
                            extra={"stage": "opd", "n_truncated": sum(bool(e.get("is_truncated")) for e in examples)}, stopped=stopped)

@@ -17,7 +17,6 @@ Data, tokenisation and collation are TRL's preference format (`prompt`/`chosen`/
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from tasks.train.sft import (
     finish_training,
     load_student,
     lora_config,
+    run_trainer,
     trainer_args,
 )
 
@@ -155,9 +155,7 @@ def train_redi(
     data = trainer.train_dataset
     add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(len(x) for x in data["chosen_ids"]) + sum(len(x) for x in data["rejected_ids"]))
-    started = time.monotonic()
-    output = trainer.train()
-    seconds = time.monotonic() - started
+    output, seconds = run_trainer(trainer, cfg, device)
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(examples),
                            run_info["examples_hash"], device, precision, n_completion_tokens,
                            extra={"stage": "redi", "redi_alpha": alpha}, stopped=stopped)

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from tasks.common.ids import config_fingerprint
+from tasks.common.threads import torch_threads
 from tasks.train.config import TrainConfig, TrainError, resolve_device
 from tasks.train.data import examples_hash, to_sft_examples
 
@@ -243,6 +244,14 @@ def lora_config(cfg: TrainConfig, model, base_model: str | Path):
                       target_modules=targets, task_type="CAUSAL_LM")
 
 
+def run_trainer(trainer, cfg: TrainConfig, device: str) -> tuple[Any, float]:
+    """`trainer.train()` with the recipe's CPU thread count (`train.cpu_threads`, CPU only); returns (output, seconds)."""
+    started = time.monotonic()
+    with torch_threads(cfg.cpu_threads if device == "cpu" else None):
+        output = trainer.train()
+    return output, time.monotonic() - started
+
+
 def train_sft(
     rows: pl.DataFrame,
     base_model: str | Path,
@@ -291,9 +300,7 @@ def train_sft(
     )
     add_callbacks(trainer, callbacks)
     n_completion_tokens = int(sum(sum(1 for t in labels if t != -100) for labels in trainer.train_dataset["labels"]))
-    started = time.monotonic()
-    output = trainer.train()
-    seconds = time.monotonic() - started
+    output, seconds = run_trainer(trainer, cfg, device)
     return finish_training(trainer, cfg, tokenizer, output_dir, sidecar, losses, output, seconds, len(examples),
                            run_info["examples_hash"], device, precision, n_completion_tokens, stopped=stopped)
 

@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasks.common import pyast
+
 MAX_DEPTH = 64  # nesting of decoded values and of evaluated expressions
 MAX_SEQ = 10_000_000  # largest sequence the judge builds (repeat, range)
 MAX_INT_BITS = 100_000  # operands of ** and << beyond this are refused
@@ -209,7 +211,7 @@ class _Planner:
                         raise Unsupported(f"{name.id} has no literal form to pass to the candidate") from exc
                     if isinstance(value, (list, dict, set, bytearray)):
                         self.passed_mutable.add(name.id)  # the candidate gets a copy: its in-place changes are not seen
-                    return ast.parse(text, mode="eval").body
+                    return pyast.parse(text, mode="eval").body
                 return name
 
         return ast.unparse(Inline().visit(_copy(node)))
@@ -291,7 +293,7 @@ class _Planner:
 
 
 def _copy(node: ast.expr) -> ast.expr:
-    return ast.parse(ast.unparse(node), mode="eval").body
+    return pyast.parse(ast.unparse(node), mode="eval").body
 
 
 def _simple_target(target: ast.expr) -> bool:
@@ -314,7 +316,7 @@ def _bind(target: ast.expr, value: Any, env: dict[str, Any]) -> None:
 def defined_names(program: str) -> set[str]:
     """Every name the program binds anywhere (defs, classes, imports, assignments); empty if it does not parse."""
     try:
-        tree = ast.parse(program)
+        tree = pyast.parse(program)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names: set[str] = set()
@@ -346,7 +348,7 @@ def plan_tests(tests: list[str], program: str | None = None) -> Plan:
         derived_before, imported_before = set(planner.derived), set(planner.imported)
         passed_before = set(planner.passed_mutable)
         try:
-            tree = ast.parse(test, mode="exec")
+            tree = pyast.parse(test, mode="exec")
             actions = [a for stmt in tree.body for a in planner.statement(stmt)]
             plans.append(tuple(actions))
             problems.append(None)

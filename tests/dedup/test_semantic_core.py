@@ -149,3 +149,97 @@ def test_vectorised_guard_matches_the_pairwise_one():
     guard = Guard.of(texts, SemanticConfig())
     pairs = np.array([(i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))])
     assert guard.allows_pairs(pairs).tolist() == [guard.allows(i, j) for i, j in pairs.tolist()]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("What number is 3 more than 11?", "Add 3 to 11. Which number do you get?", True),
+        ("What number is 3 more than 11?", "What number is 3 less than 11?", False),  # relation
+        ("What is the sum of 17 and 25?", "What is the product of 17 and 25?", False),  # relation
+        ("Add 25 to 17.", "What is the sum of 17 and 25?", True),  # commutative: numbers may trade places
+        ("Divide 48 by 6.", "Divide 6 by 48.", False),  # roles swapped
+        ("Convert 100 degrees Celsius to Fahrenheit.", "Convert 100 degrees Fahrenheit to Celsius.", False),
+        ("How many minutes are there in 3 hours?", "Convert 3 hours into minutes.", True),
+        ("How many minutes are there in 3 hours?", "How many hours are there in 3 minutes?", False),  # unit
+        ("A rectangle has length 8 and width 5. What is its area?",
+         "A rectangle has length 8 and width 5. What is its perimeter?", False),  # quantity
+        ("How many sides does a hexagon have?", "How many sides does an octagon have?", False),  # shape
+        ("What is the capital of France?", "What is the capital of Germany?", False),  # substituted word
+        ("What is the square of 144?", "What is the square root of 144?", False),  # one more operation
+        ("What fraction of 60 is 15?", "15 is what fraction of 60?", True),  # a moved clause
+        ("Round 3.746 to two decimal places.", "What is 3.746 rounded to 2 decimal places?", True),
+        ("What is the remainder when 29 is divided by 4?", "Compute 29 mod 4.", True),
+        ("How much larger is 50 than 18?", "What is the difference between 50 and 18?", True),
+    ],
+)
+def test_content_guard(a, b, same):
+    g = Guard.of([a, b], SemanticConfig())
+    assert g.allows(0, 1) is same
+    assert g.allows(1, 0) is same
+    assert g.allows_pairs(np.array([[0, 1]]))[0] == same
+    assert Guard.of([a, b], SemanticConfig(content_guard=False)).allows(0, 1)  # numbers and formula alone pass
+
+
+CHAIN = [  # the toy world's chain: a worded prompt the formula guard cannot read links two formulas
+    "Write a Python function f(x) that returns 4*(x + 6).",
+    "Implement f(x) in Python that adds six to x and multiplies the sum by four.",
+    "Write a Python function f(x) that returns 4*x + 6.",
+]
+
+
+def test_union_find_alone_chains_different_formulas_and_complete_linkage_splits_them():
+    from tasks.dedup.semantic import semantic_clusters
+
+    # 0-1 and 1-2 pass the guard (1 is unreadable), 0-2 does not; 0-2 is even the closest pair
+    emb = _unit([[1, 0.3, 0], [1, 0, 0.3], [1, 0.3, 0.1]])
+    ids, order = ["a", "b", "c"], [1, 2, 3]
+    g = Guard.of(CHAIN, SemanticConfig())
+    assert g.allows(0, 1) and g.allows(1, 2) and not g.allows(0, 2)
+    chained = semantic_clusters(ids, CHAIN, emb, SemanticConfig(threshold=0.9, cluster_guard=False), order_keys=order)
+    assert chained.rows["cluster_id"].to_list() == ["a", "a", "a"]  # "4*(x + 6)" merged with "4*x + 6"
+    split = semantic_clusters(ids, CHAIN, emb, SemanticConfig(threshold=0.9), order_keys=order)
+    clusters = split.rows["cluster_id"].to_list()
+    assert clusters[0] != clusters[2]  # never together
+    assert clusters[1] in (clusters[0], clusters[2])  # the middle joins its most similar side
+    assert split.stats["n_split_links"] >= 1 and split.stats["n_linked_pairs"] == 2
+
+
+def test_complete_linkage_keeps_every_cluster_guard_consistent():
+    """Random links over texts with two formula classes and unreadable ones: no cluster holds a pair the guard rejects."""
+    from tasks.dedup.semantic import complete_linkage
+
+    rng = np.random.default_rng(1)
+    texts = [CHAIN[i % 3] for i in range(30)]
+    g = Guard.of(texts, SemanticConfig())
+    pairs = np.array([(i, j) for i in range(30) for j in range(i + 1, 30) if rng.random() < 0.3 and g.allows(i, j)])
+    sims = rng.random(len(pairs))
+    roots = complete_linkage(np.zeros(30, dtype=np.int64), np.arange(30), pairs, sims, g)
+    for r in set(roots.tolist()):
+        m = np.flatnonzero(roots == r).tolist()
+        assert r == min(m)  # the best-ranked member represents its cluster
+        assert all(g.allows(a, b) for a in m for b in m if a < b)
+
+
+@pytest.mark.parametrize(
+    ("text", "formula"),
+    [
+        ("Implement f(x) in Python: multiply x by 4 and then subtract 6, returning the result.", "(((x)*4)-6)"),
+        ("Implement f(x) in Python: add 6 to x and then multiply by 4, returning the result.", "(((x)+6)*4)"),
+        ("Subtract 2 from y, then divide by 5.", "(((y)-2)/5)"),
+        ("Add 3 to 11.", None),  # no variable
+        ("Multiply x by 4.", None),  # one step: not a function of steps
+        ("Multiply x by 4 and then take the square root.", None),  # 'take ... root' is no step: one step read
+    ],
+)
+def test_worded_steps(text, formula):
+    from tasks.dedup.semantic import worded_steps
+
+    assert worded_steps(text) == formula
+
+
+def test_worded_steps_read_as_formulas_in_the_guard():
+    texts = ["Implement f(x) in Python: multiply x by 4 and then subtract 6, returning the result.",
+             "Write a Python function f(x) that returns 4*x - 6.", "Write a Python function f(x) that returns 4*(x - 6)."]
+    g = Guard.of(texts, SemanticConfig())
+    assert g.allows(0, 1) and not g.allows(0, 2)

@@ -56,3 +56,15 @@ def test_stage_generator_is_reproducible_and_batch_independent(tiny_lm):
     assert alone[0] == both[1]  # seeds come from (seed, prompt, index), not from the batch
     greedy = gen.generate(["Hi"], n=1, **{**kwargs, "temperature": 0.0})
     assert greedy == gen.generate(["Hi"], n=1, **{**kwargs, "temperature": 0.0, "seed": 99})
+
+
+def test_evaluate_flow_takes_every_eval_config_field():
+    """A recipe's evaluate section is passed to evaluate_flow as keywords (fine-tune on publish, experiments)."""
+    import dataclasses
+    import inspect
+
+    from flows.evaluate import evaluate_flow
+    from tasks.evaluate.config import EvalConfig
+
+    params = set(inspect.signature(evaluate_flow.fn).parameters)
+    assert {f.name for f in dataclasses.fields(EvalConfig)} <= params

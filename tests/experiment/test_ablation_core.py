@@ -65,6 +65,18 @@ def test_missing_score_column_names_the_arm():
         shared_pool(CANDS, ["random", "grape"], SelectionConfig(), count_tokens=words)
 
 
+def test_a_score_no_trace_has_refuses_in_one_line_naming_what_to_rerun():
+    # a warehouse scored before migration 0160: the student's log-probs are there, its token ranks are not
+    cands = CANDS.with_columns(student_mean_logprob=pl.lit(-1.0), rsr=pl.lit(None, pl.Float64))
+    with pytest.raises(ExperimentError, match=r"\['rsr'\] need the score 'rsr', which none of the 6 eligible traces has; .*"
+                                              r"potstill run divergence --set rescore_ranks=true"):
+        shared_pool(cands, ["random", "provenance", "rsr"], SelectionConfig(), count_tokens=words)
+    # some traces ranked: the others leave every arm, counted
+    part = CANDS.with_columns(student_mean_logprob=pl.lit(-1.0), rsr=pl.when(pl.col("trace_id").is_in(["a1", "b2", "c1"])).then(2.0))
+    pool, report = shared_pool(part, ["random", "rsr"], SelectionConfig(), count_tokens=words)
+    assert sorted(pool["trace_id"]) == ["a1", "b2", "c1"] and report["excluded_missing_rsr"] == 5
+
+
 @pytest.mark.parametrize("arms, unit, match", [
     ([("random", 3, 90), ("provenance", 2, 70)], "traces", "different numbers of rows"),
     ([("random", 3, 90), ("provenance", 5, 300)], "tokens", "token totals differ by 210"),
@@ -87,6 +99,9 @@ def test_truncated_or_unequal_training_is_refused():
         check_equal_training([ok, {**ok, "arm": "longest", "n_steps": 696}])
     with pytest.raises(ExperimentError, match="truncated \\(time_cap"):
         check_equal_training([ok, {**ok, "arm": "longest", "n_steps": 696, "is_truncated": True, "truncation_reason": "time_cap: 4 min"}])
+    check_equal_training([ok, {**ok, "arm": "provenance"}], planned_steps=800)
+    with pytest.raises(ExperimentError, match="trained 800 steps, not the experiment's 300"):
+        check_equal_training([ok, {**ok, "arm": "provenance"}], planned_steps=300)
 
 
 def test_arms_seeds_presets():

@@ -66,6 +66,19 @@ def test_compare_selections_equal_arms_seeds_intervals_and_reproduces(prefect_ha
     assert stats.select((pl.col("pass_at_1_low") <= pl.col("pass_at_1")) & (pl.col("pass_at_1") <= pl.col("pass_at_1_high"))).to_series().all()
     assert stats.filter(pl.col("arm") == "random")["verdict"][0] is None
     assert set(stats.filter(pl.col("arm") != "random")["verdict"]) <= {"better", "worse", "no detectable difference"}
+    # every row carries what a reviewer checks in SQL alone (README, "Checking equality in SQL")
+    check = wh.query("select seed, min(n_rows) = max(n_rows) as equal_rows, min(n_steps) = max(n_steps) as equal_steps, "
+                     "bool_and(n_steps = planned_steps and not is_training_truncated) as at_step_bound "
+                     "from meta.experiment_results where arm <> 'base' group by seed")
+    assert check.height == 2 and check.select(pl.all_horizontal("equal_rows", "equal_steps", "at_step_bound")).to_series().all()
+    per_row = wh.query("select r.arm, r.verdict, r.pass_at_1_low, r.pass_at_1_high, r.diff_low, r.diff_high, r.reference_arm, "
+                       "s.verdict as s_verdict, s.pass_at_1_low as s_low, s.diff_high as s_diff_high "
+                       "from meta.experiment_results r join meta.experiment_arm_stats s using (experiment_id, arm)")
+    assert per_row.height == 8 and (per_row["reference_arm"] == "random").all()
+    assert per_row.select((pl.col("pass_at_1_low") == pl.col("s_low")) & (pl.col("verdict").eq_missing(pl.col("s_verdict")))
+                          & (pl.col("diff_high").eq_missing(pl.col("s_diff_high")))).to_series().all()
+    assert per_row.filter(pl.col("arm") == "random")["verdict"].is_null().all()
+    assert per_row.filter(pl.col("arm") != "random")["verdict"].is_not_null().all()
     md = (tmp_path / "exp" / "results.md").read_text()
     assert "| random#1 | 2 | 6 |" in md and "(reference)" in md
     assert (tmp_path / "exp" / "results.png").is_file()
@@ -86,4 +99,5 @@ def test_truncated_training_is_marked_and_the_comparison_refused(prefect_harness
     with pytest.raises(ExperimentError, match="training truncated \\(time_cap: train.max_train_minutes=0.0001 reached at step"):
         compare_selections(wh, arms=["random", "longest"], budget=6, recipe=str(recipe), output_dir=str(tmp_path / "exp"))
     runs = wh.query("select is_truncated, truncation_reason, max_steps from meta.training_runs")
+    assert runs.height == 1, "the first truncated arm stops the experiment before the next one trains"
     assert runs["is_truncated"].all() and runs["max_steps"].to_list()[0] == 500

@@ -223,3 +223,35 @@ def test_write_reruns_a_transaction_that_lost_a_commit_conflict(wh):
     with pytest.raises(ValueError):  # anything else is not retried
         wh.write(lambda con: (calls.append(1), (_ for _ in ()).throw(ValueError("bad row"))))
     assert len(calls) == 3
+
+
+def test_keyed_load_compares_keys_only_and_keeps_first_occurrences(wh):
+    """Keyed loads: only new keys go in (NULL key parts match NULL), each key's first row wins,
+    `replace` swaps the stored rows, and a key column missing from the data is named."""
+    def runs(rows: list[tuple[str, str | None, str]]) -> pl.DataFrame:
+        return pl.DataFrame({"run_id": [r[0] for r in rows], "host": [r[1] for r in rows],
+                             "stage": [r[2] for r in rows], "flow_name": "f", "status": "completed",
+                             "started_at": [datetime(2026, 1, 1)] * len(rows)})
+
+    key = ["run_id", "host"]
+    assert wh.load("meta.runs", runs([("a", None, "first"), ("a", "h1", "x"), ("b", None, "x"), ("a", None, "dup")]),
+                   key=key) == 3
+    assert wh.load("meta.runs", runs([("a", None, "again"), ("c", None, "new"), ("c", None, "dup")]), key=key) == 1
+    stages = dict(wh.query("select run_id || '/' || coalesce(host, '-') as k, stage from meta.runs").iter_rows())
+    assert stages == {"a/-": "first", "a/h1": "x", "b/-": "x", "c/-": "new"}
+    assert wh.load("meta.runs", runs([("a", None, "replaced"), ("a", None, "later")]), key=key, mode="replace") == 1
+    assert wh.query("select stage from meta.runs where run_id = 'a' and host is null")["stage"].to_list() == ["replaced"]
+    assert wh.count_rows("meta.runs") == 4
+    with pytest.raises(WarehouseError, match="key column.*pid"):
+        wh.load("meta.runs", runs([("d", None, "x")]), key=["run_id", "pid"])
+
+
+def test_every_lake_table_has_statistics_after_migrating(wh):
+    """Tables that never held a row get their (empty) statistics, so planning a query over them
+    does not re-read the catalog per column (DuckLake 1.5 caches only tables with statistics)."""
+    wh.ensure()
+    missing = wh.query("select t.table_name from __ducklake_metadata_lake.ducklake_table t "
+                       "left join __ducklake_metadata_lake.ducklake_table_stats s using (table_id) "
+                       "where t.end_snapshot is null and s.table_id is null")
+    assert missing.height == 0, missing
+    assert wh.count_rows("raw.raw_verifications") == 0 and wh.count_rows("meta.dq_results") == 0

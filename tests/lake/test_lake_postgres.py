@@ -1,8 +1,10 @@
 """A lake with a real PostgreSQL catalog (a cluster started for the test in a temp dir, unix socket):
-4 writer processes commit shards while a reader queries; every row lands exactly once."""
+4 writer processes commit shards while a reader queries; every row lands exactly once. Writers on
+any machine take turns through a PostgreSQL advisory lock, which a killed writer does not leave behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -10,11 +12,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from warehouse import Warehouse
+from warehouse import Warehouse, WarehouseBusyError
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -27,8 +30,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pg_lake():
+    """One cluster for the module (its tests write different tables); the DSN of its lake."""
     if not HAVE_PG:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     root = Path(tempfile.mkdtemp(prefix="pglake-"))  # short: a unix socket path is limited to ~100 bytes
@@ -70,7 +74,7 @@ READER = textwrap.dedent(
     wh = Warehouse(sys.argv[1], read_only=True)
     counts = []
     while True:
-        n = wh.scalar("select count(*) from meta.runs")
+        n = wh.scalar("select count(*) from meta.runs where flow_name like 'w%'")
         counts.append(n)
         if n >= int(sys.argv[2]):
             break
@@ -103,5 +107,63 @@ def test_postgres_catalog_with_four_writers_and_a_reader(pg_lake):
     assert reader.returncode == 0, err
     polls, seen = map(int, out.split())
     assert polls >= 1 and seen == expected
-    assert wh.scalar("select count(*) from meta.runs") == expected
-    assert wh.scalar("select count(distinct run_id) from meta.runs") == expected
+    assert wh.scalar("select count(*) from meta.runs where flow_name like 'w%'") == expected
+    assert wh.scalar("select count(distinct run_id) from meta.runs where flow_name like 'w%'") == expected
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from warehouse import Warehouse
+    wh = Warehouse(sys.argv[1])
+    with wh._writer_turn():
+        print("held", flush=True)
+        time.sleep(120)
+    """
+)
+
+
+def test_writers_take_turns_through_a_postgres_advisory_lock(pg_lake):
+    """A writer in another process (as on another machine: no lock file, nothing shared but the
+    catalog) holds the writers' turn: a writer here waits and then fails naming the advisory lock;
+    once the holder is killed, PostgreSQL drops its lock with its connection and the write goes through."""
+    wh = Warehouse(pg_lake, writer_timeout_s=0.5)
+    wh.ensure()
+    wh.execute("create table meta.lock_probe (note varchar)")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, pg_lake], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline().strip() == "held", holder.stderr.read()
+        t0 = time.monotonic()
+        with pytest.raises(WarehouseBusyError, match="PostgreSQL advisory lock"):
+            wh.execute("insert into meta.lock_probe values ('blocked')")
+        assert time.monotonic() - t0 < 10
+        assert wh.scalar("select count(*) from meta.lock_probe") == 0  # readers never wait
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
+    Warehouse(pg_lake, writer_timeout_s=30).execute("insert into meta.lock_probe values ('after')")
+    assert wh.scalar("select list(note) from meta.lock_probe") == ["after"]
+    assert wh.lake is not None and wh.lake.lock_path is None
+    assert not list(Path(wh.lake.data_path).rglob(".potstill-write.lock"))
+
+
+@pytest.mark.slow  # the CLI's start-up: ~10 s idle, 40 s on a busy machine
+def test_status_marks_abandoned_runs_of_a_postgres_lake(pg_lake):
+    """`potstill status` migrates a `postgresql://` lake and marks runs whose process died, as for a folder."""
+    from datetime import datetime
+
+    import polars as pl
+
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended
+    dead_pid.wait()
+    wh = Warehouse(pg_lake)
+    wh.load("meta.runs", pl.DataFrame({"run_id": ["dead-run"], "flow_name": "status-probe", "stage": "score",
+                                       "status": "running", "started_at": [datetime(2026, 1, 1)],
+                                       "pid": [dead_pid.pid], "host": [socket.gethostname()]}), key=["run_id"])
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "--warehouse", pg_lake, "status", "--json"],
+                          capture_output=True, text=True, timeout=180, env=ENV, check=False)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["tables"]["meta.runs"] >= 1
+    assert wh.scalar("select status from meta.runs where run_id = 'dead-run'") == "abandoned"

@@ -62,3 +62,18 @@ def test_markdown_table_truncates_and_rounds():
     text = markdown_table(pl.DataFrame({"a": list(range(5))}), max_rows=2)
     assert text.splitlines()[-1] == "_… 3 more rows_"
     assert markdown_table(pl.DataFrame({"x": [0.14166666, 1234567.0]})).splitlines()[2:] == ["| 0.142 |", "| 1,234,567 |"]
+
+
+def test_funnel_counts_prompts_only_semantic_dedup_removed():
+    # 10 prompts: 2 exact/near duplicates, 3 more that only semantic dedup removed (reason dup_semantic)
+    runs = pl.DataFrame({
+        "run_id": ["d"], "stage": ["dedup"], "n_in": [10], "n_out": [8], "n_rejected": [5],
+        "stats_json": [json.dumps({"prompt": {"n_items": 10, "n_duplicates": 2},
+                                   "semantic": {"prompt": {"n_items": 10, "n_duplicates": 4, "n_removed": 3}}})],
+        "config_json": ["{}"],
+    })
+    reasons = pl.DataFrame({"run_id": ["d", "d"], "is_contamination": [False, False], "unit": ["prompts", "prompts"],
+                            "reason_code": ["dup_exact", "dup_semantic"], "n": [2, 3]})
+    assert build_funnel(runs, reasons).select("stage", "n_in", "n_out", "n_rejected", "reconciles").rows() == [
+        ("dedup (prompts)", 10, 5, 5, True)
+    ]

@@ -60,3 +60,22 @@ def test_missing_base_model_is_a_clear_error(tmp_path):
 
 def test_checkpoint_name_is_step_padded():
     assert [checkpoint_name(s) for s in (0, 7, 123456)] == ["step-000000", "step-000007", "step-123456"]
+
+
+def test_cpu_threads_apply_while_training_only_and_leave_the_fingerprint(tiny_lm, tmp_path):
+    import torch
+    from transformers import TrainerCallback
+
+    seen: list[int] = []
+
+    class Threads(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    cfg = TrainConfig(device="cpu", cpu_threads=want, **{**FAST, "max_steps": 2})
+    train_sft(ROWS, tiny_lm, cfg, tmp_path, callbacks=[Threads()])
+    assert seen == [want, want] and torch.get_num_threads() == before
+    # where/how it ran is not what it trained: run ids (fingerprints) do not change with the thread count
+    assert str(cfg) == str(TrainConfig(device="cpu", **{**FAST, "max_steps": 2}))
