@@ -437,10 +437,19 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
-def surface_words(text: str | None) -> tuple[str, ...]:
-    """Every word and number of a text in order, filler included (for `contents_agree`'s
-    near-identical rule: is this the same sentence with a few words changed?)."""
-    return tuple(_WORD.findall(_NEGATION.sub(" not ", prepare(text))))
+_SENTENCE_END = re.compile(r"[?!;]+|[.:](?!\d)")  # not inside 1.5 or 9:15
+
+
+def surface_words(text: str | None) -> tuple[tuple[str, ...], ...]:
+    """Every word and number of a text in order, filler included, per sentence (for
+    `contents_agree`'s near-identical rules: the same text, or the same setup sentence, with a
+    few words changed?).
+
+    >>> surface_words("A car goes 1.5 km. How far?")
+    (('a', 'car', 'goes', '1.5', 'km'), ('how', 'far'))
+    """
+    text = _NEGATION.sub(" not ", prepare(text))
+    return tuple(words for part in _SENTENCE_END.split(text) if (words := tuple(_WORD.findall(part))))
 
 
 def content_tokens(text: str) -> tuple[str, ...]:
@@ -559,7 +568,8 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
 
 def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1,
                    units_a: Sequence[tuple[str, str]] = (), units_b: Sequence[tuple[str, str]] = (),
-                   near_identical: float = 1.0, surface_a: Sequence[str] = (), surface_b: Sequence[str] = ()) -> bool:
+                   near_identical: float = 1.0, surface_a: Sequence[Sequence[str]] = (),
+                   surface_b: Sequence[Sequence[str]] = ()) -> bool:
     """Whether two texts' `content_tokens` may be the same problem (embeddings cannot tell:
     "3 more than 11" / "3 less than 11" have cosine 0.95). Three kinds of difference block a pair:
 
@@ -611,7 +621,11 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
         if not changed and ca == cb and a != b:  # the same words in another order: a word that moved changes roles
             commutative = bool(rel_a) and all(r <= _COMMUTATIVE or r & _COMMUTATIVE for r in rel_a)
             changed = not commutative or [t for t in a if not t[0].isdigit()] != [t for t in b if not t[0].isdigit()]
-        if changed and _lcs(surface_a, surface_b) >= near_identical * max(len(surface_a), len(surface_b)):
+        whole_a, whole_b = [w for s in surface_a for w in s], [w for s in surface_b for w in s]
+        if changed and _lcs(whole_a, whole_b) >= near_identical * max(len(whole_a), len(whole_b)):
+            return False
+        if changed and (len(surface_a) > 1 or len(surface_b) > 1) and any(  # the same setup, another question
+                min(len(x), len(y)) >= 4 and _lcs(x, y) >= 0.9 * max(len(x), len(y)) for x in surface_a for y in surface_b):
             return False
     diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
     if len(a) == len(b) >= 3 and len(diff) == 2:
@@ -630,7 +644,7 @@ class Guard:
     numbers: list[tuple[tuple[str, ...], tuple[frozenset[str], ...]]] | None
     formulas: list[tuple | None] | None
     contents: list[tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] | None = None
-    surfaces: list[tuple[str, ...]] | None = None
+    surfaces: list[tuple[tuple[str, ...], ...]] | None = None
     max_substitution: int = 1
     near_identical: float = 1.0
 
