@@ -569,9 +569,11 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
 def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1,
                    units_a: Sequence[tuple[str, str]] = (), units_b: Sequence[tuple[str, str]] = (),
                    near_identical: float = 1.0, surface_a: Sequence[Sequence[str]] = (),
-                   surface_b: Sequence[Sequence[str]] = ()) -> bool:
+                   surface_b: Sequence[Sequence[str]] = (), same_formula: bool = False) -> bool:
     """Whether two texts' `content_tokens` may be the same problem (embeddings cannot tell:
-    "3 more than 11" / "3 less than 11" have cosine 0.95). Three kinds of difference block a pair:
+    "3 more than 11" / "3 less than 11" have cosine 0.95). These differences block a pair:
+
+    - a negation in one text only ("divisible by 7" / "not divisible by 7");
 
     - a relation in each text that no relation of the other shares ("sum" / "product", "gives
       away" / "buys"): the texts ask different operations, however the rest is worded;
@@ -583,7 +585,15 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
       trade places when every relation of the text is commutative ("sum of 17 and 25" / "add 25
       to 17");
     - a number written with another unit ("minutes in 3 hours" / "hours in 3 minutes", "5
-      minutes" / "5 hours"; `units_a`, `units_b` from `content_of`).
+      minutes" / "5 hours"; `units_a`, `units_b` from `content_of`);
+    - near-identical texts (`near_identical` < 1, `surface_a`, `surface_b` from `surface_words`):
+      when the longest common subsequence of all their words covers at least `near_identical` of
+      the longer text, the texts are one sentence edited, and any content word changed, added,
+      dropped or moved changes the problem ("three consecutive integers" / "three consecutive even
+      integers", "gives 4 to Sam" / "Sam gives him 4"); when they share a setup sentence (90% of
+      its words in order), another question is another problem ("How many slices are left?" /
+      "What fraction of the pizza did he eat?"). Moved words do not count when both texts hold a
+      formula that agrees (`same_formula`: "Compute 1 + 8 + 3 - 8" / "Evaluate 1 + 3 - 8 + 8").
 
     >>> contents_agree(content_tokens("What is 3 more than 11?"), content_tokens("Add 3 to 11."))
     True
@@ -618,7 +628,7 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
         return False
     if near_identical < 1.0 and surface_a and surface_b:  # the same sentence with a few words changed, added or dropped
         changed = any(not (t[0].isdigit() or t == "%") for t in ((ca - cb) + (cb - ca)).elements())
-        if not changed and ca == cb and a != b:  # the same words in another order: a word that moved changes roles
+        if not changed and ca == cb and a != b and not same_formula:  # the same words in another order: roles changed
             commutative = bool(rel_a) and all(r <= _COMMUTATIVE or r & _COMMUTATIVE for r in rel_a)
             changed = not commutative or [t for t in a if not t[0].isdigit()] != [t for t in b if not t[0].isdigit()]
         whole_a, whole_b = [w for s in surface_a for w in s], [w for s in surface_b for w in s]
@@ -669,7 +679,9 @@ class Guard:
         if self.contents is None:
             return True
         (ta, ua), (tb, ub) = self.contents[a], other.contents[b]
-        return contents_agree(ta, tb, self.max_substitution, ua, ub, self.near_identical, self.surfaces[a], other.surfaces[b])
+        same_formula = self.formulas is not None and self.formulas[a] is not None and other.formulas[b] is not None
+        return contents_agree(ta, tb, self.max_substitution, ua, ub, self.near_identical, self.surfaces[a], other.surfaces[b],
+                              same_formula)
 
     def allows_pairs(self, pairs: np.ndarray) -> np.ndarray:
         """`allows` for many (a, b) pairs of this guard's items at once (a boolean mask)."""
