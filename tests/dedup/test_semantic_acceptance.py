@@ -5,7 +5,8 @@ and the guard were first chosen on the development set (PARAPHRASES, NUMBER_NEGA
 WORDING_NEGATIVES). Four held-out sets are reported on their own: HOLDOUT_* (written before the
 content guard), HOLDOUT2_* (with the guard of that round frozen), HOLDOUT3_* (written before this
 round's signature guard; its failures were then analysed, so it is no longer clean) and HOLDOUT4_*
-(written at the same time as set 3 and measured once, with the guard final: the honest figure).
+(written at the same time as set 3 and measured once, with the guard final: the honest figure),
+HOLDOUT5_* (written after the guard was final, measured once).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from tests.dedup.semantic_cases import (
     HOLDOUT3_PARAPHRASES,
     HOLDOUT4_NEGATIVES,
     HOLDOUT4_PARAPHRASES,
+    HOLDOUT5_NEGATIVES,
+    HOLDOUT5_PARAPHRASES,
     HOLDOUT_NEGATIVES,
     HOLDOUT_PARAPHRASES,
     NUMBER_NEGATIVES,
@@ -82,6 +85,9 @@ def test_semantic_dedup_finds_paraphrases_not_hard_negatives(embedder):
     ("held out 3", HOLDOUT3_PARAPHRASES, HOLDOUT3_NEGATIVES, 0.78, 0.12),
     # fourth holdout, measured once with the guard final: 34/42 and 6/43 (the previous guard: 32/42, 11/43)
     ("held out 4", HOLDOUT4_PARAPHRASES, HOLDOUT4_NEGATIVES, 0.78, 0.17),
+    # fifth holdout, written after the guard was final by someone who knew its rules, measured once:
+    # 35/40 and 1/40 (the previous guard: 32/40, 3/40)
+    ("held out 5", HOLDOUT5_PARAPHRASES, HOLDOUT5_NEGATIVES, 0.85, 0.05),
 ])
 def test_held_out_cases(embedder, name, paraphrases, negatives, min_recall, max_false):
     """Reported apart from the development set; the bounds only catch a regression from the measured values."""
