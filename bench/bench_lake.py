@@ -1,14 +1,19 @@
 """The lake: `Warehouse.load` into a DuckLake vs a bare DuckLake insert; curated views on lake vs file.
 
-Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--traces 4000] [--repeats 7]
+Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--existing 0] [--traces 4000] [--repeats 7]
 Writes bench/results/lake.json.
-  - load: the same Arrow batches of synthetic traces (bench/synth.py) go into `raw.raw_traces` of a
-    fresh lake, one transaction per batch: the keyed idempotent load every stage uses (writers'
-    turn, key-only anti-join on `trace_id`, insert, commit) vs a bare `insert ... select` in a
-    plain DuckDB session that attached the same kind of lake. Each repetition runs both on fresh
-    lakes, in alternating order; ratio = bare time / keyed time of that repetition (1.0 = no
-    overhead), also for this process's CPU time (steadier than wall time on a busy machine).
-    Reported: the median ratio and its spread (min, max) over `--repeats` repetitions.
+  - load: the same Arrow batches of synthetic traces (bench/synth.py) go into `raw.raw_traces`, one
+    transaction per batch: the keyed idempotent load every stage uses (`Warehouse.load(...,
+    key=["trace_id"])`: writers' turn, one `insert ... select` that skips keys already stored,
+    commit) vs a bare `insert into raw.raw_traces by name select * from incoming` in a plain DuckDB
+    session that attached the lake with the statements `potstill sql --attach-sql` prints. Both
+    sides start from the same state: a lake freshly migrated by `Warehouse.ensure()` (every table,
+    view and table statistic of the schema) holding the same `--existing` trace rows (0: an empty
+    table), loaded untimed by a plain insert. Each repetition runs both on fresh lakes, in
+    alternating order; ratio = bare time / keyed time of that repetition (1.0 = no overhead),
+    also for this process's CPU time (steadier than wall time on a busy machine). Reported: the
+    median ratio and its spread (min, max) over `--repeats` repetitions, and the time of an
+    idempotent re-load of the same batches (every key present, nothing inserted).
   - views: the same synthetic warehouse (traces, prompts; the signal tables empty) in a lake and in
     a single DuckDB file; each curated/staging query runs `--repeats` times on both, alternating;
     ratio = lake / file time per repetition, median and spread reported.
@@ -30,10 +35,10 @@ sys.path.insert(0, str(REPO))
 import duckdb
 import pyarrow as pa
 
-from bench.bench_warehouse import make_batches, table_ddl
+from bench.bench_warehouse import make_batches
 from bench.synth import SynthConfig, write_synthetic
 from warehouse import Warehouse
-from warehouse.lake import LakeLocation, lake_ddl
+from warehouse.lake import LakeLocation
 
 QUERIES = {
     "stg_traces_count": "select count(*) from staging.stg_traces",
@@ -42,6 +47,25 @@ QUERIES = {
     "traces_join_prompts": "select p.domain, count(*) from staging.stg_traces t join staging.stg_prompts p "
                            "using (prompt_id) group by 1",
 }
+
+
+def fresh_lake(root: Path, existing: list[pa.Table]) -> None:
+    """A migrated lake (`Warehouse.ensure()`) whose `raw.raw_traces` holds the `existing` rows."""
+    Warehouse(root).ensure()
+    con = plain_session(root)
+    for b in existing:
+        con.register("existing", b)
+        con.execute("insert into raw.raw_traces by name select * from existing")
+        con.unregister("existing")
+    con.close()
+
+
+def plain_session(root: Path) -> duckdb.DuckDBPyConnection:
+    """A plain DuckDB session with the lake attached by the statements `potstill sql --attach-sql` prints."""
+    con = duckdb.connect()
+    for statement in LakeLocation.parse(str(root)).attach_statements():
+        con.execute(statement)
+    return con
 
 
 def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, float, int]:
@@ -58,16 +82,11 @@ def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, 
     return first, cpu, time.perf_counter() - t0, inserted
 
 
-def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[float, float, int]:
-    """A plain DuckDB session on a fresh lake: `insert ... select` of each Arrow batch, one commit each.
-    Returns (wall s, CPU s of this process, rows)."""
-    where = LakeLocation.parse(str(root))
-    where.prepare()
-    con = duckdb.connect()
-    for statement in where.attach_statements():
-        con.execute(statement)
-    con.execute("create schema if not exists raw")
-    con.execute(lake_ddl(ddl))
+def bare_lake_insert(batches: list[pa.Table], root: Path) -> tuple[float, float, int]:
+    """A plain DuckDB session on the lake: `insert ... select` of each Arrow batch, one commit each.
+    Returns (wall s, CPU s of this process, rows inserted)."""
+    con = plain_session(root)
+    before = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     for b in batches:
         con.execute("begin transaction")
@@ -76,7 +95,7 @@ def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[flo
         con.unregister("incoming")
         con.execute("commit")
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    n = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
+    n = con.execute("select count(*) from raw.raw_traces").fetchone()[0] - before
     con.close()
     return elapsed, cpu, n
 
@@ -97,22 +116,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--existing", type=int, default=0,
+                        help="trace rows both sides' table holds before the timed load (same rows on both)")
     parser.add_argument("--traces", type=int, default=4_000, help="synthetic traces for the view queries")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    batches = make_batches(args.rows, args.batch)
+    every = make_batches(args.existing + args.rows, args.batch)
+    existing, batches = every[:args.existing // args.batch], every[args.existing // args.batch:]
+    if args.existing % args.batch:
+        parser.error("--existing must be a multiple of --batch")
     n = sum(b.num_rows for b in batches)
-    ddl = table_ddl()
     runs: dict[str, list[float]] = {"keyed": [], "reload": [], "bare": [], "ratio": [], "cpu_ratio": []}
     views: dict[str, dict[str, list[float]]] = {name: {"lake": [], "file": [], "ratio": []} for name in QUERIES}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
             order = ("keyed", "bare") if rep % 2 == 0 else ("bare", "keyed")
             for which in order:
+                root = Path(tmp) / f"{which}{rep}"
+                fresh_lake(root, existing)
                 if which == "keyed":
-                    keyed, keyed_cpu, reload, inserted = keyed_lake_load(batches, Path(tmp) / f"keyed{rep}")
+                    keyed, keyed_cpu, reload, inserted = keyed_lake_load(batches, root)
                 else:
-                    bare, bare_cpu, bare_rows = bare_lake_insert(batches, Path(tmp) / f"bare{rep}", ddl)
+                    bare, bare_cpu, bare_rows = bare_lake_insert(batches, root)
             if not inserted == bare_rows == n:
                 raise RuntimeError(f"row counts differ: keyed {inserted}, bare {bare_rows}, expected {n}")
             for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare), ("ratio", bare / keyed),
@@ -134,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "lake",
         "duckdb": duckdb.__version__,
         "rows": n,
+        "existing_rows": sum(b.num_rows for b in existing),
+        "start_state": "a lake migrated by Warehouse.ensure() holding existing_rows trace rows, the same on both sides",
         "batches": len(batches),
         "repeats": args.repeats,
         "bare_lake_insert_s": spread(runs["bare"]),
@@ -146,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                          "lake_vs_file_time_ratio": spread(v["ratio"], 2)} for name, v in views.items()},
     }
     ratio = result["keyed_load_vs_bare_lake_insert_ratio"]
-    print(f"{n} rows in {len(batches)} batches, {args.repeats} repetitions (median [min-max]): bare DuckLake insert "
+    print(f"{n} rows in {len(batches)} batches into a migrated lake holding {result['existing_rows']} rows, {args.repeats} repetitions (median [min-max]): bare DuckLake insert "
           f"{_fmt(result['bare_lake_insert_s'])} s, keyed lake load {_fmt(result['potstill_keyed_lake_load_s'])} s, "
           f"ratio {_fmt(ratio)} (CPU time {_fmt(result['keyed_load_vs_bare_lake_insert_cpu_ratio'])}); idempotent re-load {_fmt(result['potstill_keyed_lake_reload_s'])} s")
     for name, row in result["views"].items():

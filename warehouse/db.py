@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -217,7 +216,7 @@ class Warehouse:
         except _lake.LakeError as exc:
             raise WarehouseError(str(exc)) from exc
 
-    def _lake_session(self) -> duckdb.DuckDBPyConnection:
+    def _lake_session(self, *, begin: bool = False) -> duckdb.DuckDBPyConnection:
         assert self.lake is not None
         key = (os.getpid(), self.lake.catalog, self.lake.data_path, self.read_only, self.snapshot,
                tuple(sorted((k, repr(v)) for k, v in self.config.items())))
@@ -233,7 +232,12 @@ class Warehouse:
                     raise WarehouseError(str(exc)) from exc
                 _instances[key] = session
         cursor = session.cursor()
-        cursor.execute(f"use {_lake.CATALOG_ALIAS}" + ("" if self.config.get("lock_configuration") else "; set enable_progress_bar = false"))
+        # `use` looks the catalog up, which DuckLake does in a transaction: on its own (autocommit)
+        # that is a catalog read of its own (~2-3 ms); in the transaction of a write it is part of
+        # the one catalog snapshot that transaction reads anyway, so `begin` comes first
+        statements = [] if self.config.get("lock_configuration") else ["set enable_progress_bar = false"]
+        statements += ["begin transaction"] if begin else []
+        cursor.execute("; ".join([*statements, f"use {_lake.CATALOG_ALIAS}"]))
         return cursor
 
     def _connect_once(self) -> duckdb.DuckDBPyConnection:
@@ -269,17 +273,25 @@ class Warehouse:
                 delay = min(delay * 2, 1.0)
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, *, begin: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection (migrated on first use in this process); closed on exit.
 
         Inside `session()` (same thread) it is a cursor on the session's open connection: its own
-        transaction, no reopening of the file.
+        transaction, no reopening of the file. With `begin` it comes inside a transaction begun.
         """
         self.ensure()
         with self._lock:
             held = self._held()
-            con = held.cursor() if held is not None else self._connect()
+            if held is not None:
+                con = held.cursor()
+            elif begin and self.lake is not None:
+                con = self._lake_session(begin=True)  # begun before its `use` (see `_lake_session`)
+                begin = False
+            else:
+                con = self._connect()
             try:
+                if begin:
+                    con.execute("begin transaction")
                 yield con
             finally:
                 con.close()
@@ -356,8 +368,7 @@ class Warehouse:
         """
         if self.read_only:
             raise WarehouseError(f"warehouse {self.path} was opened read-only")
-        with self._writer_turn(), self.connect() as con:
-            con.execute("begin transaction")
+        with self._writer_turn(), self.connect(begin=True) as con:
             try:
                 yield con
             except BaseException:
@@ -621,16 +632,15 @@ class Warehouse:
         if con is None:
             return self.write(lambda own: self.load(table, arrow, key=key, mode=mode, con=own))
         view = f"_incoming_{threading.get_ident()}"
+        keyed = bool(key) and mode != "append"
+        if keyed:
+            arrow = _first_occurrences(table, arrow, key)
         try:
-            if key and mode != "append":
-                rows = self._rows_to_load(con, table, arrow, key, mode)
-                if rows is not None:
-                    if len(rows) == 0:
-                        return 0
-                    arrow = arrow.take(rows)
             con.register(view, arrow)
-            cols = ", ".join(_q(c) for c in arrow.column_names)
-            inserted = con.execute(f"insert into {table} by name select {cols} from {view}").fetchone()
+            if keyed and mode == "replace":
+                con.execute(_delete_stored_sql(table, view, arrow, key))
+            statement = keyed_insert_sql(table, view, arrow, key if keyed and mode == "ignore" else None)
+            inserted = con.execute(statement).fetchone()  # the insert's own count of the rows it inserted
             return int(inserted[0]) if inserted else 0
         except duckdb.Error as exc:
             raise _translate_write_error(exc, self.path, table) from exc
@@ -639,44 +649,6 @@ class Warehouse:
                 con.unregister(view)
             except duckdb.Error:  # the transaction already failed (or nothing was registered)
                 pass
-
-    def _rows_to_load(self, con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, key: Sequence[str],
-                      mode: str) -> pa.Array | None:
-        """The positions of `arrow`'s rows a keyed load inserts, or None for all of them.
-
-        Only the key columns (and a row number) go into DuckDB for the comparison with `table`: an
-        anti-join of the whole incoming rows would build its hash table from every wide column
-        (completion texts) before the insert writes them again. `ignore` keeps the first
-        occurrence of each key not yet in `table`; `replace` deletes the stored rows of every
-        incoming key first and keeps each key's first occurrence.
-        """
-        missing = [k for k in key if k not in arrow.column_names]
-        if missing:
-            raise WarehouseError(f"load into {table}: key column(s) {', '.join(missing)} not in the data "
-                                 f"(columns: {', '.join(arrow.column_names)})")
-        unique = _keys_unique(arrow, key)
-        probe = arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
-        view = f"_incoming_keys_{threading.get_ident()}"
-        keys = ", ".join(_q(k) for k in key)
-        # `=` where the incoming key part has no NULL (the same result, and DuckDB pushes the join's
-        # key range into the table scan, skipping files outside it); NULL matches NULL otherwise
-        match = " and ".join(f"t.{_q(k)} {'=' if probe.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
-                             for k in key)
-        first = view if unique else f"(select * from {view} qualify row_number() over (partition by {keys} order by {_ROW}) = 1)"
-        con.register(view, probe)
-        try:
-            if mode == "replace":
-                con.execute(f"delete from {table} t where exists (select 1 from {view} s where {match})")
-                if unique:
-                    return None
-                found = con.execute(f"select {_ROW} from {first} s order by 1").to_arrow_table()
-            else:
-                found = con.execute(f"select s.{_ROW} from {first} s where not exists "
-                                    f"(select 1 from {table} t where {match}) order by 1").to_arrow_table()
-        finally:
-            con.unregister(view)
-        positions = found.column(0)
-        return None if len(positions) == arrow.num_rows else positions
 
 
 def _dependency_order(paths: list[Path]) -> list[Path]:
@@ -698,6 +670,68 @@ def _dependency_order(paths: list[Path]) -> list[Path]:
     for path in paths:
         visit(path)
     return ordered
+
+
+def _first_occurrences(table: str, arrow: pa.Table, key: Sequence[str]) -> pa.Table:
+    """`arrow` with only the first row of each key (all of it when no key repeats, the usual case).
+
+    Raises WarehouseError naming the load's table when a key column is not in the data.
+    """
+    missing = [k for k in key if k not in arrow.column_names]
+    if missing:
+        raise WarehouseError(f"load into {table}: key column(s) {', '.join(missing)} not in the data "
+                             f"(columns: {', '.join(arrow.column_names)})")
+    if _keys_unique(arrow, key):
+        return arrow
+    keys = pl.from_arrow(arrow.select(list(key)))
+    first = keys.with_row_index(_ROW).unique(subset=list(key), keep="first", maintain_order=True)  # NULL matches NULL
+    return arrow.take(first.get_column(_ROW).to_arrow())
+
+
+def _key_match(arrow: pa.Table, key: Sequence[str]) -> str:
+    """SQL condition: stored row `t` has the key of incoming row `s`, NULL key parts matching NULL
+    (`=` for the parts without a NULL in `arrow`)."""
+    return " and ".join(f"t.{_q(k)} {'=' if arrow.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
+                        for k in key)
+
+
+def _has_null(arrow: pa.Table, key: Sequence[str]) -> bool:
+    return any(arrow.column(k).null_count for k in key)
+
+
+def keyed_insert_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str] | None) -> str:
+    """The one statement that inserts the rows of `arrow` (registered as `view`) into `table`;
+    with `key`, only those whose key is not stored yet.
+
+    Keys without NULL: `where (s.key) not in (the stored keys among the incoming keys)`. DuckDB
+    plans the inner part as a semi join of the key columns alone (filtered by the incoming keys'
+    range, which DuckLake checks against each data file's min/max statistics, so files outside it
+    are not read), and the `not in` as a mark join on the few keys found, through which the
+    incoming rows stream into the insert: the check is part of the insert, not a query of its own,
+    and the wide columns never go into a hash table (`not exists` is planned as an anti join that
+    hashes every incoming column and reads every file). A key part with a NULL, which must match a
+    stored NULL, keeps `not exists ... is not distinct from`.
+    """
+    cols = ", ".join(_q(c) for c in arrow.column_names)
+    where = ""
+    if key and _has_null(arrow, key):
+        where = f" where not exists (select 1 from {table} t where {_key_match(arrow, key)})"
+    elif key:
+        incoming = ", ".join(f"s.{_q(k)}" for k in key)
+        stored = ", ".join(f"t.{_q(k)}" for k in key)
+        on = " and ".join(f"t.{_q(k)} = i.{_q(k)}" for k in key)
+        where = f" where ({incoming}) not in (select {stored} from {table} t semi join {view} i on {on})"
+    return f"insert into {table} by name select {cols} from {view} s{where}"
+
+
+def _delete_stored_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str]) -> str:
+    """The statement that deletes the rows of `table` whose key is among the incoming ones (`view`):
+    `(t.key) in (...)` prunes files by their statistics as above; `exists` where NULL matches NULL."""
+    if _has_null(arrow, key):
+        return f"delete from {table} t where exists (select 1 from {view} s where {_key_match(arrow, key)})"
+    stored = ", ".join(f"t.{_q(k)}" for k in key)
+    incoming = ", ".join(f"s.{_q(k)}" for k in key)
+    return f"delete from {table} t where ({stored}) in (select {incoming} from {view} s)"
 
 
 def _keys_unique(arrow: pa.Table, key: Sequence[str]) -> bool:
