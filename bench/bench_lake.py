@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "potstill_keyed_lake_reload_s": spread(runs["reload"]),
         "keyed_load_vs_bare_lake_insert_ratio": spread(runs["ratio"]),
         "keyed_load_vs_bare_lake_insert_cpu_ratio": spread(runs["cpu_ratio"]),
+        "load_repetitions": {name: [round(v, 4) for v in values] for name, values in runs.items()},
         "view_traces": args.traces,
         "views": {name: {"lake_s": spread(v["lake"], 4), "file_s": spread(v["file"], 4),
                          "lake_vs_file_time_ratio": spread(v["ratio"], 2)} for name, v in views.items()},

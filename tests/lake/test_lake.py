@@ -188,6 +188,18 @@ def test_maintenance_merges_files_and_keeps_published_snapshots(wh):
     assert as_of.scalar("select count(*) from meta.runs where run_id = 'r0'") == 1
 
 
+
+def test_maintenance_after_deleting_rows_of_parquet_files(wh):
+    """Maintenance after rows of one Parquet file were deleted and another file added: flushing inlined
+    rows and merging files are two commits (DuckLake 1.5.5 refuses both in one)."""
+    assert wh.load("meta.runs", _runs([f"r{i}" for i in range(40)]), key=["run_id"]) == 40  # a Parquet file
+    wh.execute("delete from meta.runs where run_id in ('r1', 'r2')")
+    assert wh.load("meta.runs", _runs([f"n{i}" for i in range(30)]), key=["run_id"]) == 30
+    report = maintain(wh, keep_days=0)
+    assert report.expired and wh.count_rows("meta.runs") == 68
+    assert wh.scalar("select count(*) from meta.runs where run_id in ('r1', 'r2')") == 0
+
+
 @pytest.mark.slow
 def test_migrate_warehouse_copies_a_single_file(tmp_path, file_wh_path):
     from flows.ingest import run_ingest
@@ -305,3 +317,39 @@ def test_keyed_load_reads_only_the_files_its_key_range_overlaps(wh):
     assert wh.load("meta.test_ranges", pa.table({"k": pa.array([2150, 9001], pa.int64()), "v": ["y", "y"]}),
                    key=["k"]) == 1
     assert wh.count_rows("meta.test_ranges") == 4001
+
+
+def test_a_copied_or_moved_lake_folder_opens_with_its_own_data(wh_path, tmp_path):
+    """The catalog keeps the absolute data path the lake was created with; a lake opens with the
+    data folder beside its catalog instead, so a folder moved or copied elsewhere reads whole, and
+    writing and maintaining the copy leaves the original's files alone."""
+    import shutil
+
+    original = Path(wh_path)
+    write = ("import sys, datetime, polars as pl; from warehouse import Warehouse; "
+             "Warehouse(sys.argv[1]).load('meta.runs', pl.DataFrame({'run_id': [f'r{i}' for i in range(40)], "
+             "'flow_name': 'f', 'stage': 's', 'status': 'completed', "
+             "'started_at': [datetime.datetime(2026, 1, 1)] * 40}), key=['run_id'])")
+    # in a process of its own, so the catalog is whole in its file when copied
+    subprocess.run([sys.executable, "-c", write, str(original)], check=True, env=ENV, timeout=180)
+    original_files = sorted(p.relative_to(original) for p in (original / "data").rglob("*.parquet"))
+    assert original_files, "40 rows are written to a Parquet file, not kept in the catalog"
+    copy, moved = tmp_path / "elsewhere" / "copy", tmp_path / "moved"
+    shutil.copytree(original, copy)
+    shutil.copytree(original, moved)
+
+    twin = Warehouse(copy)
+    assert twin.count_rows("meta.runs") == 40
+    assert twin.scalar("select count(distinct run_id) from meta.runs") == 40  # reads the Parquet rows themselves
+    twin.execute("delete from meta.runs where run_id in ('r1', 'r2')")
+    assert twin.load("meta.runs", _runs([f"n{i}" for i in range(30)]), key=["run_id"]) == 30
+    maintain(twin, keep_days=0)
+    files = twin.query("select data_file from ducklake_list_files('lake', 'runs', schema => 'meta')")["data_file"]
+    assert files.len() and all(f.startswith(f"{copy}/data/") for f in files), files.to_list()
+    assert twin.count_rows("meta.runs") == 68
+
+    assert sorted(p.relative_to(original) for p in (original / "data").rglob("*.parquet")) == original_files
+    shutil.rmtree(original)  # the original path is gone: the moved folder reads its own files
+    assert Warehouse(moved).scalar("select count(distinct run_id) from meta.runs") == 40
+    attach = Warehouse(moved).attach_statements()
+    assert any("OVERRIDE_DATA_PATH" in s and f"{moved}/data/" in s for s in attach)
