@@ -4,14 +4,15 @@ Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--existing 0] [-
 Writes bench/results/lake.json.
   - load: the same Arrow batches of synthetic traces (bench/synth.py) go into `raw.raw_traces`, one
     transaction per batch: the keyed idempotent load every stage uses (`Warehouse.load(...,
-    key=["trace_id"])`: writers' turn, one `insert ... select` that skips keys already stored,
+    key=["trace_id"])`: writers' turn, the key check (key columns only), insert of the new rows,
     commit) vs a bare `insert into raw.raw_traces by name select * from incoming` in a plain DuckDB
     session that attached the lake with the statements `potstill sql --attach-sql` prints. Both
     sides start from the same state: a lake freshly migrated by `Warehouse.ensure()` (every table,
     view and table statistic of the schema) holding the same `--existing` trace rows (0: an empty
-    table), loaded untimed by a plain insert. Each repetition runs both on fresh lakes, in
-    alternating order; ratio = bare time / keyed time of that repetition (1.0 = no overhead),
-    also for this process's CPU time (steadier than wall time on a busy machine). Reported: the
+    table), loaded untimed by a plain insert. Each repetition runs both on fresh lakes, batch by
+    batch in alternating order (keyed, bare, bare, keyed, ...: a busy machine's ups and downs fall
+    on both); ratio = bare time / keyed time of that repetition (1.0 = no overhead), also for
+    this process's CPU time. Reported: the
     median ratio and its spread (min, max) over `--repeats` repetitions, and the time of an
     idempotent re-load of the same batches (every key present, nothing inserted).
   - views: the same synthetic warehouse (traces, prompts; the signal tables empty) in a lake and in
@@ -68,36 +69,47 @@ def plain_session(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, float, int]:
-    """(wall s, CPU s of this process, wall s of an idempotent re-load, rows inserted)."""
-    wh = Warehouse(root)
+def paired_load(batches: list[pa.Table], keyed_root: Path, bare_root: Path, first: str) -> dict[str, float]:
+    """Both loads of one repetition, batch by batch in alternating order (a busy machine's ups and
+    downs fall on both): `Warehouse.load(..., key=["trace_id"])` into `keyed_root`, and a bare
+    `insert ... select` of the same Arrow batch in a plain DuckDB session on `bare_root`, each batch
+    its own transaction on both sides. Then an idempotent keyed re-load of every batch.
+    Returns wall and CPU seconds (this process) per side, the re-load's wall seconds, rows inserted."""
+    wh = Warehouse(keyed_root)
     wh.ensure()
-    t0, c0 = time.perf_counter(), time.process_time()
-    inserted = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
-    first, cpu = time.perf_counter() - t0, time.process_time() - c0
-    t0 = time.perf_counter()
-    again = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
-    if again:
-        raise RuntimeError(f"a keyed re-load inserted {again} rows; it must insert none")
-    return first, cpu, time.perf_counter() - t0, inserted
-
-
-def bare_lake_insert(batches: list[pa.Table], root: Path) -> tuple[float, float, int]:
-    """A plain DuckDB session on the lake: `insert ... select` of each Arrow batch, one commit each.
-    Returns (wall s, CPU s of this process, rows inserted)."""
-    con = plain_session(root)
+    con = plain_session(bare_root)
     before = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
-    t0, c0 = time.perf_counter(), time.process_time()
-    for b in batches:
+
+    def keyed(b: pa.Table) -> int:
+        return wh.load("raw.raw_traces", b, key=["trace_id"])
+
+    def bare(b: pa.Table) -> int:
         con.execute("begin transaction")
         con.register("incoming", b)
         con.execute("insert into raw.raw_traces by name select * from incoming")
         con.unregister("incoming")
         con.execute("commit")
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    n = con.execute("select count(*) from raw.raw_traces").fetchone()[0] - before
+        return b.num_rows
+
+    out = {"keyed": 0.0, "keyed_cpu": 0.0, "bare": 0.0, "bare_cpu": 0.0, "keyed_rows": 0}
+    sides = {"keyed": keyed, "bare": bare}
+    order = [first, "bare" if first == "keyed" else "keyed"]
+    for i, b in enumerate(batches):
+        for side in order if i % 2 == 0 else order[::-1]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            rows = sides[side](b)
+            out[side] += time.perf_counter() - t0
+            out[f"{side}_cpu"] += time.process_time() - c0
+            if side == "keyed":
+                out["keyed_rows"] += rows
+    out["bare_rows"] = con.execute("select count(*) from raw.raw_traces").fetchone()[0] - before
     con.close()
-    return elapsed, cpu, n
+    t0 = time.perf_counter()
+    again = sum(keyed(b) for b in batches)
+    if again:
+        raise RuntimeError(f"a keyed re-load inserted {again} rows; it must insert none")
+    out["reload"] = time.perf_counter() - t0
+    return out
 
 
 def time_query(wh: Warehouse, sql: str) -> float:
@@ -130,18 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     views: dict[str, dict[str, list[float]]] = {name: {"lake": [], "file": [], "ratio": []} for name in QUERIES}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
-            order = ("keyed", "bare") if rep % 2 == 0 else ("bare", "keyed")
-            for which in order:
-                root = Path(tmp) / f"{which}{rep}"
+            keyed_root, bare_root = Path(tmp) / f"keyed{rep}", Path(tmp) / f"bare{rep}"
+            for root in (keyed_root, bare_root):
                 fresh_lake(root, existing)
-                if which == "keyed":
-                    keyed, keyed_cpu, reload, inserted = keyed_lake_load(batches, root)
-                else:
-                    bare, bare_cpu, bare_rows = bare_lake_insert(batches, root)
-            if not inserted == bare_rows == n:
-                raise RuntimeError(f"row counts differ: keyed {inserted}, bare {bare_rows}, expected {n}")
-            for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare), ("ratio", bare / keyed),
-                                ("cpu_ratio", bare_cpu / keyed_cpu)):
+            got = paired_load(batches, keyed_root, bare_root, first="keyed" if rep % 2 == 0 else "bare")
+            if not got["keyed_rows"] == got["bare_rows"] == n:
+                raise RuntimeError(f"row counts differ: keyed {got['keyed_rows']}, bare {got['bare_rows']}, expected {n}")
+            for name, value in (("keyed", got["keyed"]), ("reload", got["reload"]), ("bare", got["bare"]),
+                                ("ratio", got["bare"] / got["keyed"]), ("cpu_ratio", got["bare_cpu"] / got["keyed_cpu"])):
                 runs[name].append(value)
         lake, single = Warehouse(Path(tmp) / "views-lake"), Warehouse(Path(tmp) / "views.duckdb")
         for wh in (lake, single):

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -636,11 +637,19 @@ class Warehouse:
         if keyed:
             arrow = _first_occurrences(table, arrow, key)
         try:
+            if keyed and mode == "ignore":
+                stored = _stored_rows(con, table, arrow, key)
+                if len(stored) == arrow.num_rows:
+                    return 0  # a re-load: nothing to insert, no insert statement
+                if len(stored):
+                    keep = np.ones(arrow.num_rows, dtype=bool)
+                    keep[stored] = False
+                    arrow = arrow.filter(pa.array(keep))
             con.register(view, arrow)
             if keyed and mode == "replace":
                 con.execute(_delete_stored_sql(table, view, arrow, key))
-            statement = keyed_insert_sql(table, view, arrow, key if keyed and mode == "ignore" else None)
-            inserted = con.execute(statement).fetchone()  # the insert's own count of the rows it inserted
+            cols = ", ".join(_q(c) for c in arrow.column_names)
+            inserted = con.execute(f"insert into {table} by name select {cols} from {view}").fetchone()
             return int(inserted[0]) if inserted else 0
         except duckdb.Error as exc:
             raise _translate_write_error(exc, self.path, table) from exc
@@ -699,34 +708,48 @@ def _has_null(arrow: pa.Table, key: Sequence[str]) -> bool:
     return any(arrow.column(k).null_count for k in key)
 
 
-def keyed_insert_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str] | None) -> str:
-    """The one statement that inserts the rows of `arrow` (registered as `view`) into `table`;
-    with `key`, only those whose key is not stored yet.
+def key_probe(arrow: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The key columns of `arrow` and each row's position: all of the incoming rows that the key
+    check sends into DuckDB (the wide columns stay out of its hash tables)."""
+    return arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
 
-    Keys without NULL: `where (s.key) not in (the stored keys among the incoming keys)`. DuckDB
-    plans the inner part as a semi join of the key columns alone (filtered by the incoming keys'
-    range, which DuckLake checks against each data file's min/max statistics, so files outside it
-    are not read), and the `not in` as a mark join on the few keys found, through which the
-    incoming rows stream into the insert: the check is part of the insert, not a query of its own,
-    and the wide columns never go into a hash table (`not exists` is planned as an anti join that
-    hashes every incoming column and reads every file). A key part with a NULL, which must match a
-    stored NULL, keeps `not exists ... is not distinct from`.
+
+def stored_rows_sql(table: str, probe_view: str, probe: pa.Table, key: Sequence[str]) -> str:
+    """The query of the positions of the incoming rows (`key_probe`, registered as `probe_view`)
+    whose key `table` already stores; key columns only.
+
+    Keys without NULL: `(s.key) in (the stored keys among the incoming ones)`. DuckDB plans the
+    inner part as a semi join that filters the scan of `table` by the incoming keys' range, which
+    DuckLake checks against each data file's min/max statistics, so files outside it are not read
+    (keys that grow with time, or a batch of one dataset version, skip the older files; a join
+    of the incoming rows against `table` read every file). A key part with a NULL, which matches
+    a stored NULL, is joined with `is not distinct from` (every file read).
     """
-    cols = ", ".join(_q(c) for c in arrow.column_names)
-    where = ""
-    if key and _has_null(arrow, key):
-        where = f" where not exists (select 1 from {table} t where {_key_match(arrow, key)})"
-    elif key:
-        incoming = ", ".join(f"s.{_q(k)}" for k in key)
-        stored = ", ".join(f"t.{_q(k)}" for k in key)
-        on = " and ".join(f"t.{_q(k)} = i.{_q(k)}" for k in key)
-        where = f" where ({incoming}) not in (select {stored} from {table} t semi join {view} i on {on})"
-    return f"insert into {table} by name select {cols} from {view} s{where}"
+    if _has_null(probe, key):
+        return f"select s.{_q(_ROW)} from {probe_view} s semi join {table} t on {_key_match(probe, key)}"
+    incoming = ", ".join(f"s.{_q(k)}" for k in key)
+    stored = ", ".join(f"t.{_q(k)}" for k in key)
+    on = " and ".join(f"t.{_q(k)} = i.{_q(k)}" for k in key)
+    return (f"select s.{_q(_ROW)} from {probe_view} s where ({incoming}) in "
+            f"(select {stored} from {table} t semi join {probe_view} i on {on})")
+
+
+def _stored_rows(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """Positions of the rows of `arrow` whose key is in `table` (see `stored_rows_sql`)."""
+    probe = key_probe(arrow, key)
+    view = f"_incoming_keys_{threading.get_ident()}"
+    con.register(view, probe)
+    try:
+        found = con.execute(stored_rows_sql(table, view, probe, key)).fetchnumpy()[_ROW]
+    finally:
+        con.unregister(view)
+    return np.asarray(found, dtype=np.int64)
 
 
 def _delete_stored_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str]) -> str:
     """The statement that deletes the rows of `table` whose key is among the incoming ones (`view`):
-    `(t.key) in (...)` prunes files by their statistics as above; `exists` where NULL matches NULL."""
+    `(t.key) in (...)`, whose key range prunes files by their statistics (as in `stored_rows_sql`;
+    a correlated `exists` read every file); `exists` where NULL matches NULL."""
     if _has_null(arrow, key):
         return f"delete from {table} t where exists (select 1 from {view} s where {_key_match(arrow, key)})"
     stored = ", ".join(f"t.{_q(k)}" for k in key)

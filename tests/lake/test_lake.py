@@ -274,8 +274,8 @@ def _pairs(rows: list[tuple[str, int, str]]) -> pl.DataFrame:
 
 
 def test_keyed_load_of_null_free_keys_is_exact(wh):
-    """Keys without NULL take the one-statement path (`not in` the stored keys among the incoming
-    ones): exact counts on partial overlaps and re-runs, first occurrence wins, `replace` swaps."""
+    """Keys without NULL (matched with `=`): exact counts on partial overlaps and re-runs, first
+    occurrence wins, `replace` swaps."""
     wh.execute("create table meta.test_pairs (a varchar not null, b bigint not null, v varchar)")
     key = ["a", "b"]
     assert wh.load("meta.test_pairs", _pairs([("x", 1, "first"), ("x", 2, "y"), ("y", 1, "z"), ("x", 1, "dup")]),
@@ -296,7 +296,7 @@ def test_keyed_load_reads_only_the_files_its_key_range_overlaps(wh):
     read. Measured on the statements `load` runs, with EXPLAIN ANALYZE."""
     import pyarrow as pa
 
-    from warehouse.db import _delete_stored_sql, keyed_insert_sql
+    from warehouse.db import _delete_stored_sql, key_probe, stored_rows_sql
 
     wh.execute("create table meta.test_ranges (k bigint not null, v varchar)")
     for i in range(4):  # one data file per load: keys [1000 i, 1000 i + 1000)
@@ -305,11 +305,13 @@ def test_keyed_load_reads_only_the_files_its_key_range_overlaps(wh):
     cases = {"a new range": (range(9000, 9500), 0), "inside the third file": (range(2100, 2200), 1)}
     for name, (keys, files) in cases.items():
         incoming = pa.table({"k": pa.array(keys, pa.int64()), "v": ["y"] * len(keys)})
-        for statement in (keyed_insert_sql("meta.test_ranges", "incoming", incoming, ["k"]),
+        probe = key_probe(incoming, ["k"])
+        for statement in (stored_rows_sql("meta.test_ranges", "probe", probe, ["k"]),
                           _delete_stored_sql("meta.test_ranges", "incoming", incoming, ["k"])):
             with wh.connect() as con:
                 con.execute("begin transaction")
                 con.register("incoming", incoming)
+                con.register("probe", probe)
                 plan = con.execute("explain analyze " + statement).fetchall()[0][1]
                 con.execute("rollback")
             read = [int(n) for n in re.findall(r"Total Files Read: (\d+)", plan)]
