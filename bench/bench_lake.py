@@ -1,14 +1,20 @@
 """The lake: `Warehouse.load` into a DuckLake vs a bare DuckLake insert; curated views on lake vs file.
 
-Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--traces 4000] [--repeats 7]
+Run: python bench/bench_lake.py [--rows 40000] [--batch 10000] [--existing 0] [--traces 4000] [--repeats 7]
 Writes bench/results/lake.json.
-  - load: the same Arrow batches of synthetic traces (bench/synth.py) go into `raw.raw_traces` of a
-    fresh lake, one transaction per batch: the keyed idempotent load every stage uses (writers'
-    turn, key-only anti-join on `trace_id`, insert, commit) vs a bare `insert ... select` in a
-    plain DuckDB session that attached the same kind of lake. Each repetition runs both on fresh
-    lakes, in alternating order; ratio = bare time / keyed time of that repetition (1.0 = no
-    overhead), also for this process's CPU time (steadier than wall time on a busy machine).
-    Reported: the median ratio and its spread (min, max) over `--repeats` repetitions.
+  - load: the same Arrow batches of synthetic traces (bench/synth.py) go into `raw.raw_traces`, one
+    transaction per batch: the keyed idempotent load every stage uses (`Warehouse.load(...,
+    key=["trace_id"])`: writers' turn, the key check (key columns only), insert of the new rows,
+    commit) vs a bare `insert into raw.raw_traces by name select * from incoming` in a plain DuckDB
+    session that attached the lake with the statements `potstill sql --attach-sql` prints. Both
+    sides start from the same state: a lake freshly migrated by `Warehouse.ensure()` (every table,
+    view and table statistic of the schema) holding the same `--existing` trace rows (0: an empty
+    table), loaded untimed by a plain insert. Each repetition runs both on fresh lakes, batch by
+    batch in alternating order (keyed, bare, bare, keyed, ...: a busy machine's ups and downs fall
+    on both); ratio = bare time / keyed time of that repetition (1.0 = no overhead), also for
+    this process's CPU time. Reported: the
+    median ratio and its spread (min, max) over `--repeats` repetitions, and the time of an
+    idempotent re-load of the same batches (every key present, nothing inserted).
   - views: the same synthetic warehouse (traces, prompts; the signal tables empty) in a lake and in
     a single DuckDB file; each curated/staging query runs `--repeats` times on both, alternating;
     ratio = lake / file time per repetition, median and spread reported.
@@ -30,10 +36,10 @@ sys.path.insert(0, str(REPO))
 import duckdb
 import pyarrow as pa
 
-from bench.bench_warehouse import make_batches, table_ddl
+from bench.bench_warehouse import make_batches
 from bench.synth import SynthConfig, write_synthetic
 from warehouse import Warehouse
-from warehouse.lake import LakeLocation, lake_ddl
+from warehouse.lake import LakeLocation
 
 QUERIES = {
     "stg_traces_count": "select count(*) from staging.stg_traces",
@@ -44,41 +50,66 @@ QUERIES = {
 }
 
 
-def keyed_lake_load(batches: list[pa.Table], root: Path) -> tuple[float, float, float, int]:
-    """(wall s, CPU s of this process, wall s of an idempotent re-load, rows inserted)."""
-    wh = Warehouse(root)
-    wh.ensure()
-    t0, c0 = time.perf_counter(), time.process_time()
-    inserted = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
-    first, cpu = time.perf_counter() - t0, time.process_time() - c0
-    t0 = time.perf_counter()
-    again = sum(wh.load("raw.raw_traces", b, key=["trace_id"]) for b in batches)
-    if again:
-        raise RuntimeError(f"a keyed re-load inserted {again} rows; it must insert none")
-    return first, cpu, time.perf_counter() - t0, inserted
+def fresh_lake(root: Path, existing: list[pa.Table]) -> None:
+    """A migrated lake (`Warehouse.ensure()`) whose `raw.raw_traces` holds the `existing` rows."""
+    Warehouse(root).ensure()
+    con = plain_session(root)
+    for b in existing:
+        con.register("existing", b)
+        con.execute("insert into raw.raw_traces by name select * from existing")
+        con.unregister("existing")
+    con.close()
 
 
-def bare_lake_insert(batches: list[pa.Table], root: Path, ddl: str) -> tuple[float, float, int]:
-    """A plain DuckDB session on a fresh lake: `insert ... select` of each Arrow batch, one commit each.
-    Returns (wall s, CPU s of this process, rows)."""
-    where = LakeLocation.parse(str(root))
-    where.prepare()
+def plain_session(root: Path) -> duckdb.DuckDBPyConnection:
+    """A plain DuckDB session with the lake attached by the statements `potstill sql --attach-sql` prints."""
     con = duckdb.connect()
-    for statement in where.attach_statements():
+    for statement in LakeLocation.parse(str(root)).attach_statements():
         con.execute(statement)
-    con.execute("create schema if not exists raw")
-    con.execute(lake_ddl(ddl))
-    t0, c0 = time.perf_counter(), time.process_time()
-    for b in batches:
+    return con
+
+
+def paired_load(batches: list[pa.Table], keyed_root: Path, bare_root: Path, first: str) -> dict[str, float]:
+    """Both loads of one repetition, batch by batch in alternating order (a busy machine's ups and
+    downs fall on both): `Warehouse.load(..., key=["trace_id"])` into `keyed_root`, and a bare
+    `insert ... select` of the same Arrow batch in a plain DuckDB session on `bare_root`, each batch
+    its own transaction on both sides. Then an idempotent keyed re-load of every batch.
+    Returns wall and CPU seconds (this process) per side, the re-load's wall seconds, rows inserted."""
+    wh = Warehouse(keyed_root)
+    wh.ensure()
+    con = plain_session(bare_root)
+    before = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
+
+    def keyed(b: pa.Table) -> int:
+        return wh.load("raw.raw_traces", b, key=["trace_id"])
+
+    def bare(b: pa.Table) -> int:
         con.execute("begin transaction")
         con.register("incoming", b)
         con.execute("insert into raw.raw_traces by name select * from incoming")
         con.unregister("incoming")
         con.execute("commit")
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    n = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
+        return b.num_rows
+
+    out = {"keyed": 0.0, "keyed_cpu": 0.0, "bare": 0.0, "bare_cpu": 0.0, "keyed_rows": 0}
+    sides = {"keyed": keyed, "bare": bare}
+    order = [first, "bare" if first == "keyed" else "keyed"]
+    for i, b in enumerate(batches):
+        for side in order if i % 2 == 0 else order[::-1]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            rows = sides[side](b)
+            out[side] += time.perf_counter() - t0
+            out[f"{side}_cpu"] += time.process_time() - c0
+            if side == "keyed":
+                out["keyed_rows"] += rows
+    out["bare_rows"] = con.execute("select count(*) from raw.raw_traces").fetchone()[0] - before
     con.close()
-    return elapsed, cpu, n
+    t0 = time.perf_counter()
+    again = sum(keyed(b) for b in batches)
+    if again:
+        raise RuntimeError(f"a keyed re-load inserted {again} rows; it must insert none")
+    out["reload"] = time.perf_counter() - t0
+    return out
 
 
 def time_query(wh: Warehouse, sql: str) -> float:
@@ -97,26 +128,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--existing", type=int, default=0,
+                        help="trace rows both sides' table holds before the timed load (same rows on both)")
     parser.add_argument("--traces", type=int, default=4_000, help="synthetic traces for the view queries")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    batches = make_batches(args.rows, args.batch)
+    every = make_batches(args.existing + args.rows, args.batch)
+    existing, batches = every[:args.existing // args.batch], every[args.existing // args.batch:]
+    if args.existing % args.batch:
+        parser.error("--existing must be a multiple of --batch")
     n = sum(b.num_rows for b in batches)
-    ddl = table_ddl()
     runs: dict[str, list[float]] = {"keyed": [], "reload": [], "bare": [], "ratio": [], "cpu_ratio": []}
     views: dict[str, dict[str, list[float]]] = {name: {"lake": [], "file": [], "ratio": []} for name in QUERIES}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
-            order = ("keyed", "bare") if rep % 2 == 0 else ("bare", "keyed")
-            for which in order:
-                if which == "keyed":
-                    keyed, keyed_cpu, reload, inserted = keyed_lake_load(batches, Path(tmp) / f"keyed{rep}")
-                else:
-                    bare, bare_cpu, bare_rows = bare_lake_insert(batches, Path(tmp) / f"bare{rep}", ddl)
-            if not inserted == bare_rows == n:
-                raise RuntimeError(f"row counts differ: keyed {inserted}, bare {bare_rows}, expected {n}")
-            for name, value in (("keyed", keyed), ("reload", reload), ("bare", bare), ("ratio", bare / keyed),
-                                ("cpu_ratio", bare_cpu / keyed_cpu)):
+            keyed_root, bare_root = Path(tmp) / f"keyed{rep}", Path(tmp) / f"bare{rep}"
+            for root in (keyed_root, bare_root):
+                fresh_lake(root, existing)
+            got = paired_load(batches, keyed_root, bare_root, first="keyed" if rep % 2 == 0 else "bare")
+            if not got["keyed_rows"] == got["bare_rows"] == n:
+                raise RuntimeError(f"row counts differ: keyed {got['keyed_rows']}, bare {got['bare_rows']}, expected {n}")
+            for name, value in (("keyed", got["keyed"]), ("reload", got["reload"]), ("bare", got["bare"]),
+                                ("ratio", got["bare"] / got["keyed"]), ("cpu_ratio", got["bare_cpu"] / got["keyed_cpu"])):
                 runs[name].append(value)
         lake, single = Warehouse(Path(tmp) / "views-lake"), Warehouse(Path(tmp) / "views.duckdb")
         for wh in (lake, single):
@@ -134,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "lake",
         "duckdb": duckdb.__version__,
         "rows": n,
+        "existing_rows": sum(b.num_rows for b in existing),
+        "start_state": "a lake migrated by Warehouse.ensure() holding existing_rows trace rows, the same on both sides",
         "batches": len(batches),
         "repeats": args.repeats,
         "bare_lake_insert_s": spread(runs["bare"]),
@@ -141,12 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         "potstill_keyed_lake_reload_s": spread(runs["reload"]),
         "keyed_load_vs_bare_lake_insert_ratio": spread(runs["ratio"]),
         "keyed_load_vs_bare_lake_insert_cpu_ratio": spread(runs["cpu_ratio"]),
+        "load_repetitions": {name: [round(v, 4) for v in values] for name, values in runs.items()},
         "view_traces": args.traces,
         "views": {name: {"lake_s": spread(v["lake"], 4), "file_s": spread(v["file"], 4),
                          "lake_vs_file_time_ratio": spread(v["ratio"], 2)} for name, v in views.items()},
     }
     ratio = result["keyed_load_vs_bare_lake_insert_ratio"]
-    print(f"{n} rows in {len(batches)} batches, {args.repeats} repetitions (median [min-max]): bare DuckLake insert "
+    print(f"{n} rows in {len(batches)} batches into a migrated lake holding {result['existing_rows']} rows, {args.repeats} repetitions (median [min-max]): bare DuckLake insert "
           f"{_fmt(result['bare_lake_insert_s'])} s, keyed lake load {_fmt(result['potstill_keyed_lake_load_s'])} s, "
           f"ratio {_fmt(ratio)} (CPU time {_fmt(result['keyed_load_vs_bare_lake_insert_cpu_ratio'])}); idempotent re-load {_fmt(result['potstill_keyed_lake_reload_s'])} s")
     for name, row in result["views"].items():

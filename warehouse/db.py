@@ -217,7 +217,7 @@ class Warehouse:
         except _lake.LakeError as exc:
             raise WarehouseError(str(exc)) from exc
 
-    def _lake_session(self) -> duckdb.DuckDBPyConnection:
+    def _lake_session(self, *, begin: bool = False) -> duckdb.DuckDBPyConnection:
         assert self.lake is not None
         key = (os.getpid(), self.lake.catalog, self.lake.data_path, self.read_only, self.snapshot,
                tuple(sorted((k, repr(v)) for k, v in self.config.items())))
@@ -233,7 +233,12 @@ class Warehouse:
                     raise WarehouseError(str(exc)) from exc
                 _instances[key] = session
         cursor = session.cursor()
-        cursor.execute(f"use {_lake.CATALOG_ALIAS}" + ("" if self.config.get("lock_configuration") else "; set enable_progress_bar = false"))
+        # `use` looks the catalog up, which DuckLake does in a transaction: on its own (autocommit)
+        # that is a catalog read of its own (~2-3 ms); in the transaction of a write it is part of
+        # the one catalog snapshot that transaction reads anyway, so `begin` comes first
+        statements = [] if self.config.get("lock_configuration") else ["set enable_progress_bar = false"]
+        statements += ["begin transaction"] if begin else []
+        cursor.execute("; ".join([*statements, f"use {_lake.CATALOG_ALIAS}"]))
         return cursor
 
     def _connect_once(self) -> duckdb.DuckDBPyConnection:
@@ -269,17 +274,25 @@ class Warehouse:
                 delay = min(delay * 2, 1.0)
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, *, begin: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection (migrated on first use in this process); closed on exit.
 
         Inside `session()` (same thread) it is a cursor on the session's open connection: its own
-        transaction, no reopening of the file.
+        transaction, no reopening of the file. With `begin` it comes inside a transaction begun.
         """
         self.ensure()
         with self._lock:
             held = self._held()
-            con = held.cursor() if held is not None else self._connect()
+            if held is not None:
+                con = held.cursor()
+            elif begin and self.lake is not None:
+                con = self._lake_session(begin=True)  # begun before its `use` (see `_lake_session`)
+                begin = False
+            else:
+                con = self._connect()
             try:
+                if begin:
+                    con.execute("begin transaction")
                 yield con
             finally:
                 con.close()
@@ -356,8 +369,7 @@ class Warehouse:
         """
         if self.read_only:
             raise WarehouseError(f"warehouse {self.path} was opened read-only")
-        with self._writer_turn(), self.connect() as con:
-            con.execute("begin transaction")
+        with self._writer_turn(), self.connect(begin=True) as con:
             try:
                 yield con
             except BaseException:
@@ -621,14 +633,21 @@ class Warehouse:
         if con is None:
             return self.write(lambda own: self.load(table, arrow, key=key, mode=mode, con=own))
         view = f"_incoming_{threading.get_ident()}"
+        keyed = bool(key) and mode != "append"
+        if keyed:
+            arrow = _first_occurrences(table, arrow, key)
         try:
-            if key and mode != "append":
-                rows = self._rows_to_load(con, table, arrow, key, mode)
-                if rows is not None:
-                    if len(rows) == 0:
-                        return 0
-                    arrow = arrow.take(rows)
+            if keyed and mode == "ignore":
+                stored = _stored_rows(con, table, arrow, key)
+                if len(stored) == arrow.num_rows:
+                    return 0  # a re-load: nothing to insert, no insert statement
+                if len(stored):
+                    keep = np.ones(arrow.num_rows, dtype=bool)
+                    keep[stored] = False
+                    arrow = arrow.filter(pa.array(keep))
             con.register(view, arrow)
+            if keyed and mode == "replace":
+                con.execute(_delete_stored_sql(table, view, arrow, key))
             cols = ", ".join(_q(c) for c in arrow.column_names)
             inserted = con.execute(f"insert into {table} by name select {cols} from {view}").fetchone()
             return int(inserted[0]) if inserted else 0
@@ -639,44 +658,6 @@ class Warehouse:
                 con.unregister(view)
             except duckdb.Error:  # the transaction already failed (or nothing was registered)
                 pass
-
-    def _rows_to_load(self, con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, key: Sequence[str],
-                      mode: str) -> pa.Array | None:
-        """The positions of `arrow`'s rows a keyed load inserts, or None for all of them.
-
-        Only the key columns (and a row number) go into DuckDB for the comparison with `table`: an
-        anti-join of the whole incoming rows would build its hash table from every wide column
-        (completion texts) before the insert writes them again. `ignore` keeps the first
-        occurrence of each key not yet in `table`; `replace` deletes the stored rows of every
-        incoming key first and keeps each key's first occurrence.
-        """
-        missing = [k for k in key if k not in arrow.column_names]
-        if missing:
-            raise WarehouseError(f"load into {table}: key column(s) {', '.join(missing)} not in the data "
-                                 f"(columns: {', '.join(arrow.column_names)})")
-        unique = _keys_unique(arrow, key)
-        probe = arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
-        view = f"_incoming_keys_{threading.get_ident()}"
-        keys = ", ".join(_q(k) for k in key)
-        # `=` where the incoming key part has no NULL (the same result, and DuckDB pushes the join's
-        # key range into the table scan, skipping files outside it); NULL matches NULL otherwise
-        match = " and ".join(f"t.{_q(k)} {'=' if probe.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
-                             for k in key)
-        first = view if unique else f"(select * from {view} qualify row_number() over (partition by {keys} order by {_ROW}) = 1)"
-        con.register(view, probe)
-        try:
-            if mode == "replace":
-                con.execute(f"delete from {table} t where exists (select 1 from {view} s where {match})")
-                if unique:
-                    return None
-                found = con.execute(f"select {_ROW} from {first} s order by 1").to_arrow_table()
-            else:
-                found = con.execute(f"select s.{_ROW} from {first} s where not exists "
-                                    f"(select 1 from {table} t where {match}) order by 1").to_arrow_table()
-        finally:
-            con.unregister(view)
-        positions = found.column(0)
-        return None if len(positions) == arrow.num_rows else positions
 
 
 def _dependency_order(paths: list[Path]) -> list[Path]:
@@ -698,6 +679,82 @@ def _dependency_order(paths: list[Path]) -> list[Path]:
     for path in paths:
         visit(path)
     return ordered
+
+
+def _first_occurrences(table: str, arrow: pa.Table, key: Sequence[str]) -> pa.Table:
+    """`arrow` with only the first row of each key (all of it when no key repeats, the usual case).
+
+    Raises WarehouseError naming the load's table when a key column is not in the data.
+    """
+    missing = [k for k in key if k not in arrow.column_names]
+    if missing:
+        raise WarehouseError(f"load into {table}: key column(s) {', '.join(missing)} not in the data "
+                             f"(columns: {', '.join(arrow.column_names)})")
+    if _keys_unique(arrow, key):
+        return arrow
+    keys = pl.from_arrow(arrow.select(list(key)))
+    first = keys.with_row_index(_ROW).unique(subset=list(key), keep="first", maintain_order=True)  # NULL matches NULL
+    return arrow.take(first.get_column(_ROW).to_arrow())
+
+
+def _key_match(arrow: pa.Table, key: Sequence[str]) -> str:
+    """SQL condition: stored row `t` has the key of incoming row `s`, NULL key parts matching NULL
+    (`=` for the parts without a NULL in `arrow`)."""
+    return " and ".join(f"t.{_q(k)} {'=' if arrow.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
+                        for k in key)
+
+
+def _has_null(arrow: pa.Table, key: Sequence[str]) -> bool:
+    return any(arrow.column(k).null_count for k in key)
+
+
+def key_probe(arrow: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The key columns of `arrow` and each row's position: all of the incoming rows that the key
+    check sends into DuckDB (the wide columns stay out of its hash tables)."""
+    return arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
+
+
+def stored_rows_sql(table: str, probe_view: str, probe: pa.Table, key: Sequence[str]) -> str:
+    """The query of the positions of the incoming rows (`key_probe`, registered as `probe_view`)
+    whose key `table` already stores; key columns only.
+
+    Keys without NULL: `(s.key) in (the stored keys among the incoming ones)`. DuckDB plans the
+    inner part as a semi join that filters the scan of `table` by the incoming keys' range, which
+    DuckLake checks against each data file's min/max statistics, so files outside it are not read
+    (keys that grow with time, or a batch of one dataset version, skip the older files; a join
+    of the incoming rows against `table` read every file). A key part with a NULL, which matches
+    a stored NULL, is joined with `is not distinct from` (every file read).
+    """
+    if _has_null(probe, key):
+        return f"select s.{_q(_ROW)} from {probe_view} s semi join {table} t on {_key_match(probe, key)}"
+    incoming = ", ".join(f"s.{_q(k)}" for k in key)
+    stored = ", ".join(f"t.{_q(k)}" for k in key)
+    on = " and ".join(f"t.{_q(k)} = i.{_q(k)}" for k in key)
+    return (f"select s.{_q(_ROW)} from {probe_view} s where ({incoming}) in "
+            f"(select {stored} from {table} t semi join {probe_view} i on {on})")
+
+
+def _stored_rows(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """Positions of the rows of `arrow` whose key is in `table` (see `stored_rows_sql`)."""
+    probe = key_probe(arrow, key)
+    view = f"_incoming_keys_{threading.get_ident()}"
+    con.register(view, probe)
+    try:
+        found = con.execute(stored_rows_sql(table, view, probe, key)).fetchnumpy()[_ROW]
+    finally:
+        con.unregister(view)
+    return np.asarray(found, dtype=np.int64)
+
+
+def _delete_stored_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str]) -> str:
+    """The statement that deletes the rows of `table` whose key is among the incoming ones (`view`):
+    `(t.key) in (...)`, whose key range prunes files by their statistics (as in `stored_rows_sql`;
+    a correlated `exists` read every file); `exists` where NULL matches NULL."""
+    if _has_null(arrow, key):
+        return f"delete from {table} t where exists (select 1 from {view} s where {_key_match(arrow, key)})"
+    stored = ", ".join(f"t.{_q(k)}" for k in key)
+    incoming = ", ".join(f"s.{_q(k)}" for k in key)
+    return f"delete from {table} t where ({stored}) in (select {incoming} from {view} s)"
 
 
 def _keys_unique(arrow: pa.Table, key: Sequence[str]) -> bool:

@@ -140,6 +140,11 @@ class LakeLocation:
         paths = extension_paths(extension_dir)
         needed = ["ducklake", "sqlite_scanner" if self.kind == "sqlite" else "postgres_scanner"]
         options = [f"DATA_PATH {_lit(self.data_path)}"]
+        if self.kind == "sqlite":
+            # the folder's own data folder: the catalog keeps the absolute data path the lake was
+            # created with, and DuckLake refuses another unless told to override it; file paths in
+            # the catalog are relative to it, so a lake folder moved or copied elsewhere opens whole
+            options.append("OVERRIDE_DATA_PATH true")
         if read_only:
             options.append("READ_ONLY")
         if snapshot is not None:

@@ -74,12 +74,11 @@ def maintain(wh: Warehouse, *, keep_days: float = 7.0, now: datetime | None = No
               if int(r["snapshot_id"]) not in referenced and int(r["snapshot_id"]) != newest
               and r["snapshot_time"] is not None and _aware(r["snapshot_time"]) < cutoff]
 
-    def run(con) -> None:
-        con.execute(f"call ducklake_flush_inlined_data('{CATALOG_ALIAS}')")  # rows small commits kept in the catalog
-        con.execute(f"call ducklake_merge_adjacent_files('{CATALOG_ALIAS}')")
-
     with wh._writer_turn():  # maintenance is a writer: it takes its turn
-        wh.write(run)
+        # each in its own transaction: DuckLake 1.5.5 refuses to commit one that flushes inlined rows
+        # and merges files ("can either make changes OR perform compaction"), e.g. after a delete
+        wh.execute(f"call ducklake_flush_inlined_data('{CATALOG_ALIAS}')")  # rows small commits kept in the catalog
+        wh.execute(f"call ducklake_merge_adjacent_files('{CATALOG_ALIAS}')")
         with wh.connect() as con:
             if expire:
                 con.execute(f"call ducklake_expire_snapshots('{CATALOG_ALIAS}', versions => ?)", [expire])

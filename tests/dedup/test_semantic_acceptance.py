@@ -1,9 +1,12 @@
 """Acceptance: paraphrase pairs MinHash misses vs hard negatives, with the bundled all-MiniLM-L6-v2.
 
 The measurement behind SemanticConfig's default threshold (docs/semantic_dedup.md): the threshold
-and the content guard were chosen on the development set (PARAPHRASES, NUMBER_NEGATIVES,
-WORDING_NEGATIVES); the held-out set (HOLDOUT_*) was written with the second round of development
-cases, before the content guard, and is reported on its own.
+and the guard were first chosen on the development set (PARAPHRASES, NUMBER_NEGATIVES,
+WORDING_NEGATIVES). Four held-out sets are reported on their own: HOLDOUT_* (written before the
+content guard), HOLDOUT2_* (with the guard of that round frozen), HOLDOUT3_* (written before this
+round's signature guard; its failures were then analysed, so it is no longer clean) and HOLDOUT4_*
+(written at the same time as set 3 and measured once, with the guard final: the honest figure),
+HOLDOUT5_* (written after the guard was final, measured once).
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from tasks.dedup.semantic import Embedder, Guard, SemanticConfig, semantic_clust
 from tests.dedup.semantic_cases import (
     HOLDOUT2_NEGATIVES,
     HOLDOUT2_PARAPHRASES,
+    HOLDOUT3_NEGATIVES,
+    HOLDOUT3_PARAPHRASES,
+    HOLDOUT4_NEGATIVES,
+    HOLDOUT4_PARAPHRASES,
+    HOLDOUT5_NEGATIVES,
+    HOLDOUT5_PARAPHRASES,
     HOLDOUT_NEGATIVES,
     HOLDOUT_PARAPHRASES,
     NUMBER_NEGATIVES,
@@ -61,18 +70,24 @@ def test_semantic_dedup_finds_paraphrases_not_hard_negatives(embedder):
     print(f"development, threshold {CFG.threshold}: paraphrase recall {recall:.3f} ({len(PARAPHRASES)} pairs); false "
           f"pairs {false_all:.3f}: number/operator changed {false_number.mean():.3f} ({len(NUMBER_NEGATIVES)}), same "
           f"numbers, wording/relation/roles changed {false_wording.mean():.3f} ({len(WORDING_NEGATIVES)})")
-    assert recall >= 0.9  # measured 0.909 (50/55)
-    assert false_all <= 0.05  # measured 0.026 (2/76)
+    assert recall >= 0.9  # measured 0.945 (52/55)
+    assert false_all <= 0.05  # measured 0.000 (0/76)
     assert false_number.mean() == 0.0
 
 
 @pytest.mark.parametrize(("name", "paraphrases", "negatives", "min_recall", "max_false"), [
-    # first holdout: measured 17/20 and 1/27 (before the unit rule 3/27; its failures were looked at
-    # before that rule was added, so it is not clean for it)
-    ("held out 1", HOLDOUT_PARAPHRASES, HOLDOUT_NEGATIVES, 0.8, 0.1),
-    # second holdout, written with the guard frozen: measured 13/15 and 3/20 ("3 cubed" / "3 squared",
-    # "perfect square" / "prime number", "nearest whole number" / "nearest tenth")
-    ("held out 2", HOLDOUT2_PARAPHRASES, HOLDOUT2_NEGATIVES, 0.8, 0.2),
+    # first holdout: measured 17/20 and 0/27 (before this round's guard 17/20 and 1/27)
+    ("held out 1", HOLDOUT_PARAPHRASES, HOLDOUT_NEGATIVES, 0.8, 0.05),
+    # second holdout: measured 13/15 and 1/20, "perfect square" / "prime number" (before: 13/15, 3/20)
+    ("held out 2", HOLDOUT2_PARAPHRASES, HOLDOUT2_NEGATIVES, 0.8, 0.1),
+    # third holdout, written before this round's changes: before them 32/46 and 15/46; measured
+    # 38/46 and 4/46 after (its failures were analysed on the way: not clean)
+    ("held out 3", HOLDOUT3_PARAPHRASES, HOLDOUT3_NEGATIVES, 0.78, 0.12),
+    # fourth holdout, measured once with the guard final: 34/42 and 6/43 (the previous guard: 32/42, 11/43)
+    ("held out 4", HOLDOUT4_PARAPHRASES, HOLDOUT4_NEGATIVES, 0.78, 0.17),
+    # fifth holdout, written after the guard was final by someone who knew its rules, measured once:
+    # 35/40 and 1/40 (the previous guard: 32/40, 3/40)
+    ("held out 5", HOLDOUT5_PARAPHRASES, HOLDOUT5_NEGATIVES, 0.85, 0.05),
 ])
 def test_held_out_cases(embedder, name, paraphrases, negatives, min_recall, max_false):
     """Reported apart from the development set; the bounds only catch a regression from the measured values."""
@@ -123,7 +138,7 @@ def test_end_to_end_clusters_on_the_paraphrase_set(embedder, cluster_guard):
           f"{len(negatives)} negatives in a cluster {merged}; {inconsistent} member pairs the guard rejects; {res.stats}")
     if cluster_guard:
         assert inconsistent == 0
-        assert found >= 0.85  # measured 0.891 = 49/55 (0.909 pairwise: one pair loses its chain's middle)
-        assert len(merged) / len(negatives) <= 0.05  # measured 3/76 = 0.039
+        assert found >= 0.85  # measured 0.927 = 51/55 (0.945 pairwise: one pair loses its chain's middle)
+        assert len(merged) / len(negatives) <= 0.05  # measured 2/76 = 0.026
     else:
         assert inconsistent > 0  # measured: union-find alone leaves guard-rejected pairs inside clusters

@@ -7,6 +7,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from tasks.dedup.decontam import Benchmark
+from tasks.dedup.mathtext import number_signature, numbers_agree, worded_math
 from tasks.dedup.minhash import DedupError
 from tasks.dedup.semantic import (
     Guard,
@@ -179,6 +180,53 @@ def test_content_guard(a, b, same):
     assert g.allows(1, 0) is same
     assert g.allows_pairs(np.array([[0, 1]]))[0] == same
     assert Guard.of([a, b], SemanticConfig(content_guard=False)).allows(0, 1)  # numbers and formula alone pass
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        # numbers however written (tasks/dedup/mathtext.py)
+        ("Twelve workers build a wall in 6 days.", "12 workers build a wall in 6 days.", True),
+        ("What is 50% of 90?", "What is half of 90?", True),
+        ("Half of 64 is what number?", "What do you get when 64 is divided by 2?", True),
+        ("Anna is twice as old as her brother, who is 7.", "Anna is two times as old as her brother, who is 7.", True),
+        ("Evaluate 2^5 - 3^2.", "What is 2 to the fifth power minus 3 squared?", True),
+        ("Find the value of 3 cubed.", "Find the value of 3 squared.", False),  # worded numbers 3 and 2
+        ("Two dice are rolled.", "Three dice are rolled.", False),
+        ("A bag has 5 marbles.", "A bag has four marbles.", False),
+        ("Find x such that x/4 + 2 = 7.", "If one quarter of x plus 2 equals 7, what is x?", True),  # worded formula
+        ("Solve 2a + 6 = 14 for a.", "Solve 2b + 6 = 14 for b.", True),  # one unknown: its name does not matter
+        ("x is twice y and y is 7. Find x.", "y is twice x and y is 7. Find x.", False),
+        # negation
+        ("How many integers from 1 to 100 are divisible by 7?", "How many integers from 1 to 100 are not divisible by 7?", False),
+        ("Is 97 a prime number?", "Determine whether or not 97 is a prime number.", True),
+        # the same sentence with a content word changed, added or moved
+        ("The sum of three consecutive integers is 42. What are the integers?",
+         "The sum of three consecutive even integers is 42. What are the integers?", False),
+        ("Tom has 12 marbles and gives 4 to Sam. How many marbles does Tom have now?",
+         "Tom has 12 marbles and Sam gives him 4. How many marbles does Tom have now?", False),
+        ("Subtract 7 from 20.", "Subtract 20 from 7.", False),
+        ("A box holds 24 pencils. How many pencils are in 5 boxes?",
+         "If there are 24 pencils per box, how many pencils do 5 boxes contain?", True),  # reworded: not one sentence
+        # the same setup sentence, another question
+        ("A pizza is cut into 8 slices and Tim eats 3. How many slices are left?",
+         "A pizza is cut into 8 slices and Tim eats 3. What fraction of the pizza did he eat?", False),
+    ],
+)
+def test_signature_guard(a, b, same):
+    g = Guard.of([a, b], SemanticConfig())
+    assert g.allows(0, 1) is same
+    assert g.allows(1, 0) is same
+    assert g.allows_pairs(np.array([[0, 1]]))[0] == same
+
+
+def test_number_signature_and_worded_math():
+    assert number_signature("What is 2.50 plus twenty-five?") == (("2.5",), (frozenset({"25"}),))
+    assert number_signature("A square of 64 m²") == (("64",), ())  # m² is a unit, not the number 2
+    assert numbers_agree(number_signature("What is 25% of 64?"), number_signature("Find a quarter of 64."))
+    assert not numbers_agree(number_signature("What is 20% of 64?"), number_signature("Find a quarter of 64."))
+    assert worded_math("Compute 5 raised to the third power.") == "compute 5^3."
+    assert formula_signature("What is 6 squared plus 8 squared?") == formula_signature("Compute 8^2 + 6^2.")
 
 
 CHAIN = [  # the toy world's chain: a worded prompt the formula guard cannot read links two formulas

@@ -188,6 +188,18 @@ def test_maintenance_merges_files_and_keeps_published_snapshots(wh):
     assert as_of.scalar("select count(*) from meta.runs where run_id = 'r0'") == 1
 
 
+
+def test_maintenance_after_deleting_rows_of_parquet_files(wh):
+    """Maintenance after rows of one Parquet file were deleted and another file added: flushing inlined
+    rows and merging files are two commits (DuckLake 1.5.5 refuses both in one)."""
+    assert wh.load("meta.runs", _runs([f"r{i}" for i in range(40)]), key=["run_id"]) == 40  # a Parquet file
+    wh.execute("delete from meta.runs where run_id in ('r1', 'r2')")
+    assert wh.load("meta.runs", _runs([f"n{i}" for i in range(30)]), key=["run_id"]) == 30
+    report = maintain(wh, keep_days=0)
+    assert report.expired and wh.count_rows("meta.runs") == 68
+    assert wh.scalar("select count(*) from meta.runs where run_id in ('r1', 'r2')") == 0
+
+
 @pytest.mark.slow
 def test_migrate_warehouse_copies_a_single_file(tmp_path, file_wh_path):
     from flows.ingest import run_ingest
@@ -255,3 +267,91 @@ def test_every_lake_table_has_statistics_after_migrating(wh):
                        "where t.end_snapshot is null and s.table_id is null")
     assert missing.height == 0, missing
     assert wh.count_rows("raw.raw_verifications") == 0 and wh.count_rows("meta.dq_results") == 0
+
+
+def _pairs(rows: list[tuple[str, int, str]]) -> pl.DataFrame:
+    return pl.DataFrame({"a": [r[0] for r in rows], "b": [r[1] for r in rows], "v": [r[2] for r in rows]})
+
+
+def test_keyed_load_of_null_free_keys_is_exact(wh):
+    """Keys without NULL (matched with `=`): exact counts on partial overlaps and re-runs, first
+    occurrence wins, `replace` swaps."""
+    wh.execute("create table meta.test_pairs (a varchar not null, b bigint not null, v varchar)")
+    key = ["a", "b"]
+    assert wh.load("meta.test_pairs", _pairs([("x", 1, "first"), ("x", 2, "y"), ("y", 1, "z"), ("x", 1, "dup")]),
+                   key=key) == 3
+    assert wh.load("meta.test_pairs", _pairs([("x", 1, "again"), ("x", 3, "new"), ("y", 1, "again")]), key=key) == 1
+    assert wh.load("meta.test_pairs", _pairs([("x", 1, "again"), ("x", 3, "again")]), key=key) == 0
+    rows = {(a, b): v for a, b, v in wh.query("select a, b, v from meta.test_pairs").iter_rows()}
+    assert rows == {("x", 1): "first", ("x", 2): "y", ("y", 1): "z", ("x", 3): "new"}
+    assert wh.load("meta.test_pairs", _pairs([("x", 2, "swapped"), ("z", 9, "added"), ("x", 2, "later")]), key=key,
+                   mode="replace") == 2
+    rows = {(a, b): v for a, b, v in wh.query("select a, b, v from meta.test_pairs").iter_rows()}
+    assert rows == {("x", 1): "first", ("x", 2): "swapped", ("y", 1): "z", ("x", 3): "new", ("z", 9): "added"}
+
+
+def test_keyed_load_reads_only_the_files_its_key_range_overlaps(wh):
+    """The key check of a keyed load (and the delete of a `replace`) is filtered by the incoming
+    keys' range, which DuckLake checks against each data file's min/max: files outside it are not
+    read. Measured on the statements `load` runs, with EXPLAIN ANALYZE."""
+    import pyarrow as pa
+
+    from warehouse.db import _delete_stored_sql, key_probe, stored_rows_sql
+
+    wh.execute("create table meta.test_ranges (k bigint not null, v varchar)")
+    for i in range(4):  # one data file per load: keys [1000 i, 1000 i + 1000)
+        batch = pa.table({"k": pa.array(range(i * 1000, (i + 1) * 1000), pa.int64()), "v": ["x" * 40] * 1000})
+        assert wh.load("meta.test_ranges", batch, key=["k"]) == 1000
+    cases = {"a new range": (range(9000, 9500), 0), "inside the third file": (range(2100, 2200), 1)}
+    for name, (keys, files) in cases.items():
+        incoming = pa.table({"k": pa.array(keys, pa.int64()), "v": ["y"] * len(keys)})
+        probe = key_probe(incoming, ["k"])
+        for statement in (stored_rows_sql("meta.test_ranges", "probe", probe, ["k"]),
+                          _delete_stored_sql("meta.test_ranges", "incoming", incoming, ["k"])):
+            with wh.connect() as con:
+                con.execute("begin transaction")
+                con.register("incoming", incoming)
+                con.register("probe", probe)
+                plan = con.execute("explain analyze " + statement).fetchall()[0][1]
+                con.execute("rollback")
+            read = [int(n) for n in re.findall(r"Total Files Read: (\d+)", plan)]
+            assert read == [files], (name, statement, plan)
+    assert wh.load("meta.test_ranges", pa.table({"k": pa.array([2150, 9001], pa.int64()), "v": ["y", "y"]}),
+                   key=["k"]) == 1
+    assert wh.count_rows("meta.test_ranges") == 4001
+
+
+def test_a_copied_or_moved_lake_folder_opens_with_its_own_data(wh_path, tmp_path):
+    """The catalog keeps the absolute data path the lake was created with; a lake opens with the
+    data folder beside its catalog instead, so a folder moved or copied elsewhere reads whole, and
+    writing and maintaining the copy leaves the original's files alone."""
+    import shutil
+
+    original = Path(wh_path)
+    write = ("import sys, datetime, polars as pl; from warehouse import Warehouse; "
+             "Warehouse(sys.argv[1]).load('meta.runs', pl.DataFrame({'run_id': [f'r{i}' for i in range(40)], "
+             "'flow_name': 'f', 'stage': 's', 'status': 'completed', "
+             "'started_at': [datetime.datetime(2026, 1, 1)] * 40}), key=['run_id'])")
+    # in a process of its own, so the catalog is whole in its file when copied
+    subprocess.run([sys.executable, "-c", write, str(original)], check=True, env=ENV, timeout=180)
+    original_files = sorted(p.relative_to(original) for p in (original / "data").rglob("*.parquet"))
+    assert original_files, "40 rows are written to a Parquet file, not kept in the catalog"
+    copy, moved = tmp_path / "elsewhere" / "copy", tmp_path / "moved"
+    shutil.copytree(original, copy)
+    shutil.copytree(original, moved)
+
+    twin = Warehouse(copy)
+    assert twin.count_rows("meta.runs") == 40
+    assert twin.scalar("select count(distinct run_id) from meta.runs") == 40  # reads the Parquet rows themselves
+    twin.execute("delete from meta.runs where run_id in ('r1', 'r2')")
+    assert twin.load("meta.runs", _runs([f"n{i}" for i in range(30)]), key=["run_id"]) == 30
+    maintain(twin, keep_days=0)
+    files = twin.query("select data_file from ducklake_list_files('lake', 'runs', schema => 'meta')")["data_file"]
+    assert files.len() and all(f.startswith(f"{copy}/data/") for f in files), files.to_list()
+    assert twin.count_rows("meta.runs") == 68
+
+    assert sorted(p.relative_to(original) for p in (original / "data").rglob("*.parquet")) == original_files
+    shutil.rmtree(original)  # the original path is gone: the moved folder reads its own files
+    assert Warehouse(moved).scalar("select count(distinct run_id) from meta.runs") == 40
+    attach = Warehouse(moved).attach_statements()
+    assert any("OVERRIDE_DATA_PATH" in s and f"{moved}/data/" in s for s in attach)
