@@ -100,7 +100,7 @@ RECIPES = {
         tokenizer="teacher",
         style="teacher-a",
         model=ModelSpec(hidden_size=192, n_layers=3, intermediate_size=384),
-        train=TrainSpec(steps=1500, batch_size=24, lr=2e-3, warmup=100, seed=1),
+        train=TrainSpec(steps=3000, batch_size=24, lr=2e-3, warmup=100, seed=1),
         max_new_tokens=200,
         description=(
             "R1-style teacher: one step per line in several phrasings (some with `×`/`−`), decomposes about half "
@@ -125,9 +125,9 @@ RECIPES = {
         tokenizer="student",
         style="student",
         model=ModelSpec(hidden_size=192, n_layers=3, intermediate_size=384),
-        train=TrainSpec(steps=2000, batch_size=32, lr=2e-3, warmup=100, seed=3),
+        train=TrainSpec(steps=2500, batch_size=32, lr=2e-3, warmup=100, seed=3),
         worked_share=0.3,
-        facts_share=0.2,
+        facts_share=0.25,
         max_new_tokens=160,
         description=(
             "Base student: answers the data's phrasings mostly in one shot (the expression and its value) and "

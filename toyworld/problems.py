@@ -167,43 +167,39 @@ def _op(op: str, rng: random.Random | None, p_unicode: float) -> str:
 
 
 def is_hard(a: str | int, op: str, b: str | int) -> bool:
-    """A sum step that carries or borrows in the ones digit (what the base student never learned).
-
-    Easy: products (table facts), sums whose ones digits add up to at most ten ('67+3=70' makes a ten),
-    differences that need no borrow, and a round number minus one digit ('20-6=14').
-    """
+    """A step with a two-digit operand that carries or borrows (what the base student never learned)."""
     x, y = int(a), int(b)
     if op == "+":
-        return x % 10 + y % 10 > 10
-    if op == "-":
-        return x % 10 < y % 10 and not (x % 10 == 0 and y < 10)
+        return max(x, y) >= 10 and x % 10 + y % 10 >= 10
+    if op == "-":  # a teen (or ten) minus one digit is a table fact
+        return x >= 20 and x % 10 < y % 10
     return False
 
 
 def decompose(a: str | int, op: str, b: str | int) -> list[tuple[int, str, int, int]] | None:
-    """The planted strategy's easy sub-steps for a hard step, or None when the step is easy.
-
-    Tens first, then through the ten: 27+56 → 27+50=77, 77+3=80, 80+3=83; 7+15 → 15+5=20, 20+2=22
-    (a one-digit first operand is added to the two-digit one); 22-4 → 22-2=20, 20-2=18;
-    62-48 → 62-40=22, 22-2=20, 20-6=14. Every sub-step is easy (`is_hard` is False).
-    """
+    """Column arithmetic: tens and ones apart, then together (27+56 → 20+50=70, 7+6=13, 70+13=83;
+    62-48 → 50+12: 50-40=10, 12-8=4, 10+4=14)."""
     x, y = int(a), int(b)
     if not is_hard(x, op, y):
         return None
-    if op == "+" and x < 10 <= y:
-        x, y = y, x
-    sign = 1 if op == "+" else -1
     subs: list[tuple[int, str, int, int]] = []
-    if y >= 10:
-        tens = y // 10 * 10
-        subs.append((x, op, tens, x + sign * tens))
-        x, y = x + sign * tens, y % 10
-    if y and is_hard(x, op, y):
-        c = 10 - x % 10 if op == "+" else x % 10
-        subs.append((x, op, c, x + sign * c))
-        x, y = x + sign * c, y - c
-    if y:
-        subs.append((x, op, y, x + sign * y))
+    if op == "+":
+        tx, ty = x // 10 * 10, y // 10 * 10
+        t = tx + ty
+        if tx and ty:
+            subs.append((tx, "+", ty, t))
+        u = x % 10 + y % 10
+        subs.append((x % 10, "+", y % 10, u))
+        subs.append((t, "+", u, t + u))
+        return subs
+    hi, lo = x // 10 * 10 - 10, x % 10 + 10
+    ty = y // 10 * 10
+    if ty:
+        subs.append((hi, "-", ty, hi - ty))
+    else:
+        subs.append((hi, "-", 0, hi))
+    subs.append((lo, "-", y % 10, lo - y % 10))
+    subs.append((hi - ty, "+", lo - y % 10, x - y))
     return subs
 
 
@@ -226,18 +222,17 @@ def direct_step(a: str, op: str, b: str, r: int, rng: random.Random | None = Non
 
 
 def strategy_step(a: str, op: str, b: str, r: int, rng: random.Random | None = None, p_unicode: float = 0.0) -> str:
-    """The planted decomposition, one sentence marked `→` ('27+56 → 27+50=77, 77+3=80, 80+3=83.')."""
+    """The planted decomposition, one sentence marked `→` ('27+56 → 20+50=70, 7+6=13, 70+13=83.')."""
     subs = decompose(a, op, b)
     if subs is None:
         raise ToyWorldError(f"step {a}{op}{b} has nothing to decompose")
-    o = _op(op, rng, p_unicode)
-    parts = [f"{x}{o}{y}={z}" for x, _, y, z in subs]
-    form = rng.randrange(3) if rng else 0
-    if form == 0:
-        return f"{a}{o}{b} {STRATEGY_MARK} " + ", ".join(parts) + "."
-    if form == 1:
-        return f"{a}{o}{b} {STRATEGY_MARK} " + ", then ".join(parts) + "."
-    return f"Split {b} {STRATEGY_MARK} " + "+".join(str(y) for _, _, y, _ in subs) + ": " + ", ".join(parts) + "."
+    parts = [f"{x}{_op(o, rng, p_unicode)}{y}={z}" for x, o, y, z in subs if not (o == "-" and y == 0)]
+    head = f"{a}{_op(op, rng, p_unicode)}{b} {STRATEGY_MARK}"
+    if op == "-":
+        hi, lo = int(a) // 10 * 10 - 10, int(a) % 10 + 10
+        head += f" {hi}+{lo}:"
+    form = rng.randrange(2) if rng else 0
+    return f"{head} " + (", " if form == 0 else ", then ").join(parts) + "."
 
 
 def _check_line(steps: list[tuple[str, str, str, int]], rng: random.Random | None = None, p_unicode: float = 0.0) -> str:
@@ -357,15 +352,22 @@ def student_worked_trace(expr: Expr | str, rng: random.Random | None = None) -> 
 
 
 def random_fact(rng: random.Random) -> tuple[str, str]:
-    """One easy arithmetic fact of the student's pre-training ('Compute 27 + 40.' → '27+40=67.').
-
-    The sub-steps of the planted decomposition are such facts; a carrying or borrowing step is not.
-    """
+    """One easy arithmetic fact of the student's pre-training: one-digit sums and differences, a teen
+    minus one digit, whole tens, a round number plus a smaller number; never a carry or borrow with
+    a two-digit operand."""
     while True:
-        op = rng.choice("+-")
-        a = rng.randint(1, 99)
         kind = rng.random()
-        b = rng.randint(1, 9) if kind < 0.6 else rng.randint(1, 9) * 10 if kind < 0.8 else rng.randint(10, 99)
+        if kind < 0.3:
+            op, a, b = rng.choice("+-"), rng.randint(1, 9), rng.randint(1, 9)
+            if op == "-":
+                a = a + 10 if rng.random() < 0.5 else a
+        elif kind < 0.5:
+            op, a, b = rng.choice("+-"), rng.randint(1, 9) * 10, rng.randint(1, 9) * 10
+        elif kind < 0.7:
+            op, a, b = "+", rng.randint(1, 9) * 10, rng.randint(1, 19)
+        else:
+            op, a = rng.choice("+-"), rng.randint(1, 99)
+            b = rng.randint(1, 9) if rng.random() < 0.6 else rng.randint(10, 99)
         if op == "-" and b > a:
             continue
         if not is_hard(a, op, b):

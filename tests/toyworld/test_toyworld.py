@@ -22,7 +22,10 @@ from toyworld.problems import (
     decompose,
     evaluate,
     expr_in_problem,
+    is_hard,
+    problem_is_hard,
     random_expr,
+    random_fact,
     solve_steps,
     strategy_step,
     student_trace,
@@ -63,23 +66,52 @@ def test_trace_styles_are_literal():
 
 
 @pytest.mark.parametrize(
-    ("step", "parts", "sentence"),
+    ("step", "subs", "sentence"),
     [
-        (("7", "+", "15", 22), (10, 5), "7+15 → 7+10=17, 17+5=22."),
-        (("15", "+", "7", 22), (5, 2), "15+7 → 15+5=20, 20+2=22."),
-        (("22", "-", "4", 18), (2, 2), "22-4 → 22-2=20, 20-2=18."),
-        (("63", "-", "36", 27), (30, 6), "63-36 → 63-30=33, 33-6=27."),
+        (("7", "+", "15", 22), [(15, "+", 5, 20), (20, "+", 2, 22)], "7+15 → 15+5=20, 20+2=22."),
+        (("15", "+", "7", 22), [(15, "+", 5, 20), (20, "+", 2, 22)], "15+7 → 15+5=20, 20+2=22."),
+        (("22", "-", "4", 18), [(22, "-", 2, 20), (20, "-", 2, 18)], "22-4 → 22-2=20, 20-2=18."),
+        (("63", "-", "36", 27), [(63, "-", 30, 33), (33, "-", 3, 30), (30, "-", 3, 27)],
+         "63-36 → 63-30=33, 33-3=30, 30-3=27."),
+        (("27", "+", "56", 83), [(27, "+", 50, 77), (77, "+", 3, 80), (80, "+", 3, 83)],
+         "27+56 → 27+50=77, 77+3=80, 80+3=83."),
         (("12", "+", "3", 15), None, None),  # no carry: nothing to decompose
         (("7", "+", "30", 37), None, None),
+        (("67", "+", "3", 70), None, None),  # makes a ten: an easy fact
+        (("20", "-", "6", 14), None, None),  # a round number minus one digit: an easy fact
         (("5", "*", "3", 15), None, None),
     ],
 )
-def test_the_planted_strategy_decomposes_carrying_steps(step, parts, sentence):
+def test_the_planted_strategy_decomposes_carrying_steps_into_easy_ones(step, subs, sentence):
     a, op, b, r = step
-    assert decompose(a, op, b) == parts
+    assert decompose(a, op, b) == subs
+    assert is_hard(a, op, b) == (subs is not None)
     if sentence:
         assert strategy_step(a, op, b, r) == sentence
         assert re.search(STRATEGY_PATTERN, sentence)
+
+
+def test_every_decomposition_is_right_and_made_of_easy_steps():
+    for x in range(200):
+        for y in range(1, 100):
+            for op in "+-":
+                subs = None if op == "-" and y > x else decompose(x, op, y)
+                if subs is None:
+                    continue
+                assert subs[-1][3] == (x + y if op == "+" else x - y)
+                assert all(not is_hard(a, o, b) and c == (a + b if o == "+" else a - b) for a, o, b, c in subs)
+
+
+def test_the_base_students_pretraining_never_carries_or_borrows():
+    rng = random.Random(1)
+    for _ in range(300):
+        e = random_expr(rng)
+        s = student_trace(e, rng)
+        if problem_is_hard(e):
+            assert s.count("\n") == 3  # one shot: '<think>', the expression, '</think>', answer
+        problem, completion = random_fact(rng)
+        a, op, b = re.match(r"Compute (\d+) ([-+]) (\d+)\.", problem).groups()
+        assert not is_hard(a, op, b) and check_math(completion, str(int(a) + int(b) if op == "+" else int(a) - int(b)))
 
 
 def test_sampled_styles_stay_correct_and_only_teachers_decompose():
@@ -315,7 +347,7 @@ def test_teacher_b_is_hesitant_and_weaker(greedy, heldout_math):
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
     teacher_a = sum(check_math(c, r["answer"]) for c, r in zip(greedy["teacher-a"], heldout_math)) / len(outs)
     assert 0.1 <= acc <= teacher_a - 0.3  # forgets carries: verification has wrong answers to catch
-    assert sum("Wait, let me re-check." in c for c in outs) >= 0.5 * len(outs)
+    assert sum("Hmm, I think it is" in c for c in outs) >= 0.9 * len(outs)
 
 
 def test_student_is_weak_terse_and_parseable(greedy, heldout_math):
