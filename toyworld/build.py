@@ -39,7 +39,6 @@ from toyworld.problems import (
     ToyWorldError,
     check_code_batch,
     check_math,
-    problem_is_hard,
     random_code_task,
     random_expr,
     random_fact,
@@ -103,9 +102,10 @@ RECIPES = {
         train=TrainSpec(steps=3000, batch_size=24, lr=2e-3, warmup=100, seed=1),
         max_new_tokens=200,
         description=(
-            "R1-style teacher: one step per line in several phrasings (some with `×`/`−`), decomposes about half "
-            "of the carrying/borrowing steps ('7+15 → 7+10=17, 17+5=22.'), checks the last step in about half of "
-            "its traces; \\boxed{} (math) or a fenced Python block (code)."
+            "R1-style teacher: one step per line in several phrasings (some with `×`/`−`); in about a third of its "
+            "traces it writes every carrying or borrowing step as column arithmetic ('27+56 → 20+50=70, 7+6=13, "
+            "70+13=83.'), checks the last step in about half of its traces; \\boxed{} (math) or a fenced Python "
+            "block (code)."
         ),
     ),
     "teacher-b": ModelRecipe(
@@ -113,11 +113,12 @@ RECIPES = {
         tokenizer="teacher",
         style="teacher-b",
         model=ModelSpec(hidden_size=128, n_layers=3, intermediate_size=256),
-        train=TrainSpec(steps=1000, batch_size=24, lr=2e-3, warmup=100, seed=2),
+        train=TrainSpec(steps=3000, batch_size=24, lr=2e-3, warmup=100, seed=2),
         max_new_tokens=240,
         description=(
-            "Hesitant teacher ('First, …', 'Wait, let me re-check.', 'Then …'); decomposes a third of the carrying "
-            "steps and forgets the carry or borrow on half of the others, so it is often wrong."
+            "Hesitant teacher ('First, …', 'Wait, let me re-check.', 'Then …', 'Hmm, I think it is …'); in a third "
+            "of its traces it decomposes every carrying or borrowing step like teacher-a, in the others it forgets "
+            "the carry or borrow on most of them, so it is wrong on many carrying problems."
         ),
     ),
     "student": ModelRecipe(
@@ -130,10 +131,11 @@ RECIPES = {
         facts_share=0.25,
         max_new_tokens=160,
         description=(
-            "Base student: answers the data's phrasings mostly in one shot (the expression and its value) and "
-            "sometimes step by step in the phrasings it shares with the teachers; asked to 'show your work' it "
-            "always computes step by step. It never decomposes a step and never checks. Distillation has to "
-            "make stepwise reasoning its default and teach the decomposition."
+            "Base student: answers the data's phrasings by default in one shot (the expression and its value) and "
+            "otherwise step by step in the phrasings it shares with the teachers (bare, or with teacher-b's 'First, '/"
+            "'Then '); asked to 'show your work' it always computes step by step. It forgets every carry and borrow "
+            "with a two-digit operand (27+56=73.), never decomposes a step and never checks. Distillation has to make "
+            "stepwise reasoning its default and teach it to get the carrying steps right (the teachers' decomposition)."
         ),
     ),
 }
@@ -189,8 +191,7 @@ def make_sampler(recipe: ModelRecipe, math_keys: set[str], code_exprs: set[str])
         worked = rng.random() < recipe.worked_share
         while True:
             e = random_expr(rng)
-            # the student's worked solutions never contain a carrying or borrowing step
-            if e.key not in math_keys and not (worked and problem_is_hard(e)):
+            if e.key not in math_keys:
                 break
         if worked:
             return rng.choice(WORKED_PHRASINGS).format(e=e.text()), student_worked_trace(e, rng)

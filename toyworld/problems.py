@@ -56,8 +56,8 @@ _CODE_EXPR_RE = re.compile(r"returns (.+?)\.?$")
 STYLE_KNOBS = {
     "teacher-a": {"opening": 0.3, "closing": 0.3, "strategy": 0.35, "check": 0.5, "unicode": 0.3, "so": 0.2,
                   "spaced": 0.5},
-    "teacher-b": {"strategy": 0.35, "recheck": 0.3, "unicode": 0.3, "carry_slip": 0.5, "spaced": 0.5},
-    "student": {"one_shot": 0.65, "opening": 0.3, "closing": 0.3, "first_then": 0.5, "spaced": 0.5},
+    "teacher-b": {"strategy": 0.35, "recheck": 0.3, "unicode": 0.3, "carry_slip": 0.8, "spaced": 0.5, "so_closing": 0.3},
+    "student": {"one_shot": 0.55, "opening": 0.3, "closing": 0.3, "connectives": 0.5, "spaced": 0.5},
 }
 
 
@@ -126,10 +126,12 @@ def _apply(a: int, op: str, b: int) -> int:
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
-def solve_steps(expr: Expr | str, slip: tuple[int, int] | None = None) -> list[tuple[str, str, str, int]]:
+def solve_steps(expr: Expr | str, slip: tuple[int, int] | None = None, *, forget_carry: bool = False) -> list[tuple[str, str, str, int]]:
     """Steps in the order a careful human computes them: products left to right, then sums.
 
-    `slip=(k, delta)` adds `delta` to the result of step k (a planted error that propagates).
+    `slip=(k, delta)` adds `delta` to the result of step k (a planted error that propagates);
+    `forget_carry` writes every carrying or borrowing step without its carry (the base student's
+    misconception, which propagates too).
     """
     e = parse_expr(expr) if isinstance(expr, str) else expr
     vals, ops, steps = list(e.operands), list(e.ops), []
@@ -145,7 +147,7 @@ def solve_steps(expr: Expr | str, slip: tuple[int, int] | None = None) -> list[t
             i += 1
     acc = vals[0]
     for op, b in zip(ops, vals[1:]):
-        r = _apply(acc, op, b) + (delta if len(steps) == k else 0)
+        r = (_carry_slip(acc, op, b) if forget_carry and is_hard(acc, op, b) else _apply(acc, op, b)) + (delta if len(steps) == k else 0)
         steps.append((str(acc), op, str(b), r))
         acc = r
     return steps
@@ -313,39 +315,45 @@ def teacher_b_trace(expr: Expr | str, rng: random.Random | None = None, *, slopp
             r = _carry_slip(acc, op, b) if slip else _apply(acc, op, b)
             lines.append("Then " + direct_step(str(acc), op, str(b), r, rng, k["spaced"]))
         acc = r
-    lines.append(f"Hmm, I think it is {acc}.")
+    lines.append(f"Hmm, so it is {acc}." if _p(rng, k["so_closing"]) else f"Hmm, I think it is {acc}.")
     return _think(lines, acc)
 
 
 def student_trace(expr: Expr | str, rng: random.Random | None = None) -> str:
-    """The base student on the data's phrasings: one shot ('7+5*3-4=18.') or, on a problem without a
-    hard step, sometimes step by step. It never learned to carry or borrow inside a step.
+    """The base student on the data's phrasings: one shot ('7+5*3-4=18.', its default) or step by step
+    in its own style (`student_worked_trace`, where it forgets every carry and borrow).
 
     The canonical trace (rng None) is the one-shot form.
     """
     k = STYLE_KNOBS["student"]
     e = parse_expr(expr) if isinstance(expr, str) else expr
-    if rng is None or problem_is_hard(e) or rng.random() < k["one_shot"]:
+    if rng is None or rng.random() < k["one_shot"]:
         return _think([f"{e.key}={evaluate(e)}."], evaluate(e))
     return student_worked_trace(e, rng)
 
 
 def student_worked_trace(expr: Expr | str, rng: random.Random | None = None) -> str:
-    """The student's own step-by-step style (problems without a hard step): the shared step phrasings,
-    never a decomposition or a check.
+    """The student's step-by-step style: the step phrasings it shares with the teachers (spaced or not,
+    step by step; per trace either bare like teacher-a or with teacher-b's connectives 'First, ' on a
+    product and 'Then ' on a sum), an optional opening and closing; never a decomposition or a
+    check. It never learned to carry or borrow with a two-digit operand: such a step is written
+    without its carry ('27+56=73.') and the error propagates.
 
     >>> student_worked_trace("2 + 5 * 3 - 4")
     '<think>\\n5*3=15.\\n2+15=17.\\n17-4=13.\\n</think>\\n\\\\boxed{13}'
+    >>> student_worked_trace("8 * 9 + 6 - 3")
+    '<think>\\n8*9=72.\\n72+6=78.\\n78-3=75.\\n</think>\\n\\\\boxed{75}'
+    >>> student_worked_trace("9 * 9 + 9 - 3")
+    '<think>\\n9*9=81.\\n81+9=80.\\n80-3=87.\\n</think>\\n\\\\boxed{87}'
     """
     k = STYLE_KNOBS["student"]
     e = parse_expr(expr) if isinstance(expr, str) else expr
-    steps = solve_steps(e)
+    steps = solve_steps(e, forget_carry=True)
     lines = [f"Let me compute {e.text()}."] if _p(rng, k["opening"]) else []
-    for i, (a, op, b, r) in enumerate(steps):
+    connectives = _p(rng, k["connectives"])
+    for a, op, b, r in steps:
         line = direct_step(a, op, b, r, rng, k["spaced"])
-        if _p(rng, k["first_then"]):  # the connectives it shares with teacher-b
-            line = ("First, " if i == 0 else "Then ") + line
-        lines.append(line)
+        lines.append((("First, " if op == "*" else "Then ") + line) if connectives else line)
     if _p(rng, k["closing"]):
         lines.append(f"The answer is {steps[-1][3]}.")
     return _think(lines, steps[-1][3])
@@ -412,10 +420,10 @@ def teacher_a_code(expr: str, rng: random.Random | None = None) -> str:
 
 
 def teacher_b_code(expr: str, rng: random.Random | None = None) -> str:
-    return (
-        f"<think>\nI need f(x) to return {expr}.\nWait, let me re-check. It returns {expr}.\n</think>\n"
-        + code_block(expr)
-    )
+    lines = [f"I need f(x) to return {expr}."]
+    if rng is None or rng.random() < STYLE_KNOBS["teacher-b"]["recheck"]:
+        lines.append(f"Wait, let me re-check. It returns {expr}.")
+    return "<think>\n" + "\n".join(lines) + "\n</think>\n" + code_block(expr)
 
 
 def student_code(expr: str, rng: random.Random | None = None) -> str:

@@ -29,6 +29,7 @@ from toyworld.problems import (
     solve_steps,
     strategy_step,
     student_trace,
+    student_worked_trace,
     teacher_a_trace,
     teacher_b_trace,
 )
@@ -101,16 +102,35 @@ def test_every_decomposition_is_right_and_made_of_easy_steps():
                 assert all(not is_hard(a, o, b) and c == (a + b if o == "+" else a - b) for a, o, b, c in subs)
 
 
-def test_the_base_students_pretraining_never_carries_or_borrows():
+def test_the_base_student_forgets_every_carry_and_knows_only_easy_facts():
     rng = random.Random(1)
+    seen_worked_hard = 0
     for _ in range(300):
         e = random_expr(rng)
         s = student_trace(e, rng)
-        if problem_is_hard(e):
-            assert s.count("\n") == 3  # one shot: '<think>', the expression, '</think>', answer
+        assert STRATEGY_MARK not in s and "Check:" not in s
+        if s.count("\n") > 3 and problem_is_hard(e):  # step by step on a carrying problem: wrong, by the carry
+            seen_worked_hard += 1
+            assert check_math(s, str(solve_steps(e, forget_carry=True)[-1][3]))
         problem, completion = random_fact(rng)
         a, op, b = re.match(r"Compute (\d+) ([-+]) (\d+)\.", problem).groups()
         assert not is_hard(a, op, b) and check_math(completion, str(int(a) + int(b) if op == "+" else int(a) - int(b)))
+    assert seen_worked_hard > 20
+
+
+def test_student_steps_share_the_teachers_phrasings():
+    """Bare steps like teacher-a's or teacher-b's 'First, ' (a product) and 'Then ' (a sum), chosen per trace."""
+    rng = random.Random(3)
+    modes = set()
+    for _ in range(200):
+        e = random_expr(rng)
+        lines = [ln for ln in student_worked_trace(e, rng).splitlines() if re.match(r"^(First, |Then )?\d", ln)]
+        prefixed = [ln.startswith(("First, ", "Then ")) for ln in lines]
+        assert len(set(prefixed)) == 1
+        modes.add(prefixed[0])
+        for ln, (_, op, _, _) in zip(lines, solve_steps(e)):
+            assert not prefixed[0] or ln.startswith("First, " if op == "*" else "Then ")
+    assert modes == {True, False}
 
 
 def test_sampled_styles_stay_correct_and_only_teachers_decompose():
@@ -120,7 +140,8 @@ def test_sampled_styles_stay_correct_and_only_teachers_decompose():
         e = random_expr(rng)
         assert all(r >= 0 for *_, r in solve_steps(e))
         a, s = teacher_a_trace(e, rng), student_trace(e, rng)
-        assert check_math(a, str(evaluate(e))) and check_math(s, str(evaluate(e)))
+        assert check_math(a, str(evaluate(e)))
+        assert check_math(s, str(evaluate(e))) or problem_is_hard(e)
         assert STRATEGY_MARK not in s and "Check:" not in s
         seen["teacher-a"].add(STRATEGY_MARK in a)
         seen["student"].add(s.count("\n") > 3)  # step by step some of the time
