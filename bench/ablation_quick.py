@@ -24,13 +24,15 @@ import re
 import resource
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.bench_scale import PeriodicSampler
+
 START, END = "<!-- ablation-quick:start -->", "<!-- ablation-quick:end -->"
 
 
@@ -47,27 +49,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-class LoadSampler:
-    """The 1-minute load average every `every` seconds while a command runs."""
-
-    def __init__(self, every: float = 10.0):
-        self.every, self.samples, self._stop = every, [os.getloadavg()[0]], threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.samples.append(os.getloadavg()[0])
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.samples.append(os.getloadavg()[0])
 
 
 def minutes(seconds: float) -> str:
@@ -120,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running: {' '.join(nice)} {shown}", flush=True)
     started_at = datetime.now(UTC)
     t0 = time.time()
-    with LoadSampler() as load:
+    with PeriodicSampler(lambda: os.getloadavg()[0], every_s=10.0) as load:  # the 1-minute load average
         code, secs, cpu = run(cmd, env, home / "ablation-quick.log")
     output = (home / "ablation-quick.log").read_text()
     if code:

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -53,26 +54,38 @@ def tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-class PeakSampler:
-    """Background thread recording the peak tree RSS of `pid`."""
+class PeriodicSampler:
+    """Calls `measure()` on entry, every `every_s` seconds on a background thread, and on exit; keeps the values."""
 
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
-        self.pid, self.every_s, self.peak_mb = pid, every_s, 0.0
+    def __init__(self, measure: Callable[[], float], every_s: float) -> None:
+        self.measure, self.every_s, self.samples = measure, every_s, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
-            self._stop.wait(self.every_s)
+        while not self._stop.wait(self.every_s):
+            self.samples.append(self.measure())
 
     def __enter__(self) -> Self:
+        self.samples.append(self.measure())
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self.samples.append(self.measure())
+
+
+class PeakSampler(PeriodicSampler):
+    """The peak tree RSS of `pid` (MB), sampled every `every_s` seconds."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        super().__init__(lambda: tree_rss_mb(pid), every_s)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.samples, default=0.0)
 
 
 class CpuClock:

@@ -148,11 +148,14 @@ def _finetune_and_evaluate(spec: Recipe, wh_path: str, published: dict, log) -> 
     """The publish trigger: fine-tune the student on the new version, then evaluate base vs fine-tuned."""
     if "finetune" in spec.skip or "finetune" not in spec.stages or published.get("skipped"):
         return {"stage": "finetune", "skipped": True}
+    params = spec.stage_params("finetune")
+    if "recipe" in params and params["recipe"] is None:  # `--set finetune.recipe=null`: publish only
+        log.info("finetune: skipped (finetune.recipe is null)")
+        return {"stage": "finetune", "skipped": True, "reason": "finetune.recipe is null"}
     from flows.finetune import on_publish
 
     started = time.monotonic()
     _progress("start", "finetune+evaluate")
-    params = spec.stage_params("finetune")
     result = on_publish(dataset_name=published["dataset"].split("@")[0], version=published["version"],
                         recipe=params.get("recipe"), warehouse=wh_path) or {}
     out = {"stage": "finetune+evaluate", "dataset": result.get("dataset"), "checkpoint_path": result.get("checkpoint_path"),

@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.common.ids import config_fingerprint, stable_hash
+from tasks.generate.backend import model_id
 from tasks.train.config import TrainConfig, TrainError
 from tasks.train.methods import check_method, plan_stages, split_steps
 from tasks.train.recipe import TrainRecipe, load_train_recipe, resolve_model_or_path
@@ -56,8 +57,10 @@ def resolve_dataset(wh: Warehouse, spec: str) -> dict:
 
 
 def training_run_id_for(dataset: dict, base_model: str, cfg: TrainConfig) -> str:
-    """Content-keyed id: same dataset content + base model + training config → same run."""
-    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], base_model, str(cfg))
+    """Content-keyed id: same dataset content + base model + training config → same run. A local
+    base model counts by its weights (`model_id`), not its path: the same student in another
+    checkout or folder is the same run."""
+    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], model_id(base_model), str(cfg))
 
 
 def stage_run_id_for(dataset: dict, base_model: str, cfg: TrainConfig, method: str, stage: str, parent: str | None,
@@ -65,7 +68,7 @@ def stage_run_id_for(dataset: dict, base_model: str, cfg: TrainConfig, method: s
     """A stage of a multi-stage method: keyed by its config, its method section and the stage it continues."""
     if method == "sft" and stage == "sft":
         return training_run_id_for(dataset, base_model, cfg)  # plain SFT keeps the id it always had
-    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], base_model, str(cfg),
+    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], model_id(base_model), str(cfg),
                                method, stage, parent, method_fingerprint)
 
 

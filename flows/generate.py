@@ -288,12 +288,14 @@ def run_generate(
     config = {"teachers": [t.model_dump(mode="json") for t in teachers], "sampling": sampling.model_dump(mode="json"),
               "sampling_fingerprint": str(sampling.to_config()), "prompt_split": prompt_split, "limit": limit,
               "shard_size": shard_size}
-    n_in, n_todo = sum(w.n_requests for w in work), sum(len(w.todo) for w in work)
+    n_requests, n_todo = sum(w.n_requests for w in work), sum(len(w.todo) for w in work)
     with stage_run(wh, STAGE, config) as run:
-        stats: dict = {"run_id": run.run_id, "n_in": n_in, "n_out": 0, "n_rejected": 0, "n_already_done": n_in - n_todo,
-                       "n_todo": n_todo, "n_prompt_tokens": 0, "n_completion_tokens": 0, "cost_usd": None,
-                       "rejections": {}, "teachers": {}}
-        run.n_in, run.n_out, run.n_rejected, run.stats = n_in, 0, 0, stats
+        # like every stage, `n_in` is the work this run does (in = out + rejected); the requests
+        # a previous run already answered are counted apart
+        stats: dict = {"run_id": run.run_id, "n_in": n_todo, "n_out": 0, "n_rejected": 0, "n_requests": n_requests,
+                       "n_already_done": n_requests - n_todo, "n_todo": n_todo, "n_prompt_tokens": 0,
+                       "n_completion_tokens": 0, "cost_usd": None, "rejections": {}, "teachers": {}}
+        run.n_in, run.n_out, run.n_rejected, run.stats = n_todo, 0, 0, stats
         progress, started = Progress(run.run_id, n_todo), time.perf_counter()
         for w in work:
             st = run_teacher(wh, w, run_id=run.run_id, shard_size=shard_size, progress=progress,

@@ -122,6 +122,7 @@ def run_verify(
             if limit is not None:
                 pending, votes = pending.head(limit), votes.head(limit)
             totals["n_in"] = run.n_in = pending.height + int(votes["n_traces"].sum() if votes.height else 0)
+            run.n_out, run.n_rejected = 0, 0  # nothing pending (a re-run): 0 in, 0 out, 0 rejected
             has_code = (pending["verifier"] == "code_sandbox").any()
             totals["sandbox_tier"] = available_tier(cfg.code.sandbox.isolation) if has_code else None
             if totals["sandbox_tier"] not in (None, "bwrap"):

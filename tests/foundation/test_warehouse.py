@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import polars as pl
 import pytest
 
 from warehouse import MigrationError, Warehouse, WarehouseBusyError
-from warehouse.db import MIGRATIONS_DIR, VIEWS_DIR, discover_migrations
+from warehouse.db import MIGRATIONS_DIR, SUPERSEDED_CHECKSUMS, VIEWS_DIR, discover_migrations, sql_statements_text
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 
@@ -51,9 +52,37 @@ def test_tampered_migration_is_refused(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb", migrations_dir=migrations, views_dir=views)
     wh.migrate()
     target = migrations / "0003_create_raw_prompts.sql"
-    target.write_text(target.read_text() + "\n-- edited\n")
+    target.write_text(target.read_text() + "\ncreate table raw.edited (a integer);\n")
     with pytest.raises(MigrationError, match="0003_create_raw_prompts.sql was edited after it was applied"):
         wh.migrate()
+
+
+def test_comment_and_layout_edits_keep_a_migration_applied(tmp_path):
+    """A migration's checksum covers its statements: comments and indentation may be edited."""
+    migrations, views = _copy_schema(tmp_path)
+    wh = Warehouse(tmp_path / "w.duckdb", migrations_dir=migrations, views_dir=views)
+    wh.migrate()
+    target = migrations / "0003_create_raw_prompts.sql"
+    target.write_text("-- a new comment /* with */ 'quotes'\n" + target.read_text().replace("\n", "\n    ") + "\n")
+    assert wh.migrate() == []
+    target.write_text(target.read_text().replace("raw_prompts", "raw_prompts2", 1))
+    with pytest.raises(MigrationError, match="was edited after it was applied"):
+        wh.migrate()
+
+
+def test_statements_text_keeps_quoted_text_and_drops_comments():
+    sql = "select 'a -- not a comment' , \"b  /* x */\" -- gone\nfrom   t /* gone */ where x = 'it''s  2'"
+    assert sql_statements_text(sql) == "select 'a -- not a comment' , \"b  /* x */\" from t where x = 'it''s  2'"
+    assert sql_statements_text("select 1;") != sql_statements_text("select 2;")
+
+
+def test_checksums_recorded_by_earlier_versions_are_accepted():
+    by_version = {m.version: m for m in discover_migrations()}
+    for m in by_version.values():  # whole-file checksums, as recorded before comments were left out
+        assert m.matches(hashlib.sha256(m.sql.encode()).hexdigest())
+    for version, old in SUPERSEDED_CHECKSUMS.items():  # comment-only edits since
+        assert all(by_version[version].matches(c) for c in old)
+    assert not by_version[3].matches(SUPERSEDED_CHECKSUMS[40][0])
 
 
 def test_new_migration_is_applied_forward_only(tmp_path):

@@ -63,7 +63,7 @@ def test_flow_generates_resumes_and_accounts(wh, tiny_model_dir, tiny_model_dir_
     first = generate_flow(warehouse=str(wh.path), teachers=teachers, sampling=SAMPLING, limit=3, shard_size=4)
     assert (first["n_in"], first["n_out"], first["n_already_done"]) == (12, 12, 0)
     second = generate_flow(warehouse=str(wh.path), teachers=teachers, sampling=SAMPLING, shard_size=4)
-    assert (second["n_in"], second["n_out"], second["n_already_done"]) == (20, 8, 12)
+    assert (second["n_in"], second["n_out"], second["n_already_done"], second["n_requests"]) == (8, 8, 12, 20)
 
     traces = wh.query("select * from raw.raw_traces")
     assert traces.height == 20 and traces["trace_id"].n_unique() == 20

@@ -73,7 +73,7 @@ def test_lake_is_migrated_once_and_refuses_edited_migrations(wh, tmp_path):
     migrations = tmp_path / "migrations"
     shutil.copytree(REPO / "warehouse" / "migrations", migrations)
     first = sorted(migrations.glob("*.sql"))[1]
-    first.write_text(first.read_text() + "\n-- edited\n")
+    first.write_text(first.read_text() + "\ncreate table edited_t (a integer);\n")
     with pytest.raises(WarehouseError, match="was edited after it was applied"):
         Warehouse(wh.path, migrations_dir=migrations).migrate()
 

@@ -83,3 +83,15 @@ def test_overrides_apply_per_stage_and_change_the_fingerprint():
 def test_bad_overrides_are_refused_clearly(overrides, message):
     with pytest.raises(RecipeError, match=message):
         apply_overrides(load_recipe(), overrides)
+
+
+def test_a_null_finetune_recipe_publishes_without_fine_tuning():
+    """`--set finetune.recipe=null` stops the publish trigger before any training starts."""
+    import logging
+
+    from flows.curate import _finetune_and_evaluate
+
+    spec = apply_overrides(load_recipe(), {"finetune.recipe": None})
+    out = _finetune_and_evaluate(spec, "/nonexistent/lake", {"dataset": "toy-provenance@1", "version": 1},
+                                 logging.getLogger("test"))
+    assert out == {"stage": "finetune", "skipped": True, "reason": "finetune.recipe is null"}

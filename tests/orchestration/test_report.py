@@ -77,3 +77,20 @@ def test_funnel_counts_prompts_only_semantic_dedup_removed():
     assert build_funnel(runs, reasons).select("stage", "n_in", "n_out", "n_rejected", "reconciles").rows() == [
         ("dedup (prompts)", 10, 5, 5, True)
     ]
+
+
+def test_outcome_query_is_empty_for_a_training_run_without_evaluation(wh):
+    """A training run with no evaluation of its own yields no outcome rows (DuckDB 1.5.5 gave one
+    all-null row for `where ... qualify row_number() over (order by ...) = 1` on an empty match)."""
+    from datetime import UTC, datetime
+
+    base = {"eval_set": "e.jsonl", "eval_set_hash": "h", "eval_config_fingerprint": "f", "eval_config_json": "{}", "domain": "all",
+            "n_problems": 10, "pass_at_1": 0.5, "pass_at_k": 0.5, "k": 1, "n_samples": 1, "temperature": 0.8,
+            "mean_completion_tokens": 9.0, "truncation_rate": 0.0, "run_id": "evaluate-1",
+            "created_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    rows = pl.DataFrame([{**base, "eval_id": "ev_base", "model_id": "student", "training_run_id": None},
+                         {**base, "eval_id": "ev_tuned", "model_id": "ckpt", "training_run_id": "tr_1", "pass_at_1": 0.7}])
+    wh.load("meta.eval_results", rows, key=["eval_id", "domain"], mode="replace")
+    assert wh.run_file("report/outcome", {"training_run_id": "tr_other"}).is_empty()
+    found = wh.run_file("report/outcome", {"training_run_id": "tr_1"})
+    assert found["pass_at_1"].to_list() == [0.5, 0.7] and found["n_problems"].to_list() == [10, 10]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -22,11 +23,13 @@ pytestmark = pytest.mark.slow
 SETS = ["generate.limit=60", "generate.shard_size=20", "select.budget=60"]
 
 
-def _tiny_train_recipe(tmp_path) -> str:
+def _tiny_train_recipe(tmp_path, base_model: str | None = None, name: str = "train_tiny") -> str:
     spec = yaml.safe_load((REPO / "deployments" / "recipes" / "train_demo.yaml").read_text())
     spec["train"].update(max_steps=3, logging_steps=1, max_train_minutes=None)
     spec["evaluate"].update(limit=6, k=1)
-    path = tmp_path / "train_tiny.yaml"
+    if base_model:
+        spec["base_model"] = base_model
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return str(path)
 
@@ -40,16 +43,21 @@ def _demo(wh_path, recipe, env) -> subprocess.CompletedProcess:
 
 def test_demo_report_reconciles_on_every_stage_and_run(tmp_path):
     wh_path = tmp_path / "w.duckdb"
-    recipe = _tiny_train_recipe(tmp_path)
+    # the re-run trains "another checkout's" student: same weights in another folder is the same
+    # training run (reused, not retrained), and its evaluation is found for the report
+    moved = tmp_path / "elsewhere" / "student"
+    shutil.copytree(REPO / "toyworld" / "models" / "student", moved)
+    recipes = {"first": _tiny_train_recipe(tmp_path), "re-run": _tiny_train_recipe(tmp_path, str(moved), "train_moved")}
     env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / "prefect"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
     for attempt in ("first", "re-run"):
-        done = _demo(wh_path, recipe, env)
+        done = _demo(wh_path, recipes[attempt], env)
         assert done.returncode == 0, f"{attempt}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
         assert "Outcome" in done.stdout and "reconciles" in done.stdout
     wh = Warehouse(str(wh_path), read_only=True)
     runs = wh.query("select run_id from meta.runs where stage = 'curate' order by started_at")["run_id"].to_list()
     assert len(runs) == 2
+    assert wh.scalar("select count(*) from meta.training_runs") == 1
     for run_id in runs:
         report = build_report(wh, run_id)
         funnel = report.funnel

@@ -1,4 +1,4 @@
--- Sentence-level teacher-forced scores (METHODS.md §1): one model's mean token log-prob per
+-- Sentence-level teacher-forced scores (docs/methods.md#sentence-probability): one model's mean token log-prob per
 -- sentence of a trace. Offsets are [char_start, char_end) into raw.raw_traces.completion_text;
 -- `splitter` is the splitter's version + settings, so a changed splitter never mixes with old rows.
 create table raw.raw_sentence_scores (

@@ -33,7 +33,7 @@ create table raw.raw_teacher_comparison (
     p90_completion_tokens double,
     mean_ppl_reference double,          -- mean over traces of exp(-mean token log-prob) under the reference model
     median_ppl_reference double,
-    hesitation_per_1k_tokens double,    -- wait, alternatively, check, but, maybe, might, perhaps (METHODS.md §4)
+    hesitation_per_1k_tokens double,    -- wait, alternatively, check, but, maybe, might, perhaps (docs/methods.md#quality-signals)
     paragraphs_per_1k_tokens double,
     created_at timestamp not null,
     run_id varchar not null

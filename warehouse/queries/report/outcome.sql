@@ -1,9 +1,12 @@
 -- pass@1 (domain all) of the fine-tuned checkpoint of $training_run_id and of the base model on the
 -- same eval set under the same eval config (latest evaluation of each), with the problem count.
+-- (order by ... limit 1, not qualify: DuckDB 1.5.5 returns one all-null row for a filtered empty
+-- table under `qualify row_number() over (order by ...) = 1`.)
 with tuned as (
     select * from meta.eval_results
     where training_run_id = $training_run_id and domain = 'all'
-    qualify row_number() over (order by created_at desc) = 1
+    order by created_at desc
+    limit 1
 ),
 base as (
     select r.* from meta.eval_results r join tuned t
