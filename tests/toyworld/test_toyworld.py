@@ -366,7 +366,9 @@ def test_teacher_b_is_hesitant_and_weaker(greedy, heldout_math):
     outs = greedy["teacher-b"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
     teacher_a = sum(check_math(c, r["answer"]) for c, r in zip(greedy["teacher-a"], heldout_math)) / len(outs)
-    assert 0.1 <= acc <= teacher_a - 0.3  # forgets carries: verification has wrong answers to catch
+    assert 0.1 <= acc <= teacher_a - 0.1  # forgets carries: verification has wrong answers to catch
+    hard = [i for i, r in enumerate(heldout_math) if problem_is_hard(expr_in_problem(r["problem"]))]
+    assert sum(check_math(outs[i], heldout_math[i]["answer"]) for i in hard) <= 0.5 * len(hard)
     assert sum("Hmm, I think it is" in c for c in outs) >= 0.9 * len(outs)
 
 
