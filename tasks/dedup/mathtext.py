@@ -36,6 +36,8 @@ _FRACTIONS = {"half": 2, "halves": 2, "quarter": 4, "quarters": 4, "third": 3, "
 _MULTIPLIERS = {"twice": 2, "double": 2, "doubled": 2, "doubles": 2, "triple": 3, "tripled": 3, "thrice": 3,
                 "squared": 2, "cubed": 3, "cube": 3, "cubic": 3, "dozen": 12, "dozens": 12}
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|%")
+# Unit symbols of one letter: after a number and away from operators ("5 m long", "2 h"), a unit, not an unknown.
+UNIT_LETTERS = {"m": "meter", "g": "gram", "l": "liter", "s": "second", "h": "hour"}
 
 
 def prepare(text: str | None) -> str:
