@@ -553,6 +553,9 @@ def _unknowns(words: Sequence[str], text: str) -> dict[str, list]:
     return out
 
 
+_GOES_INTO = re.compile(r"\bhow many times (?:does|do|will|can|would) (\S+) (?:go|fit) into (\S+?)(?=[\s?.,!]|$)")
+
+
 def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """`content_tokens` and the unit each number is written with: ('3', 'hour') for "3 hours"
     (the word right after the number, when it is a content word).
@@ -563,6 +566,7 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     out: list[str] = []
     units: list[tuple[str, str]] = []
     text = _NEGATION.sub(" not ", prepare(text).replace(" or not", "").replace("'s ", " "))
+    text = _GOES_INTO.sub(r"\2 divided by \1", text)
     words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
     unknowns = _unknowns(words, text)
     for i, w in enumerate(words):
@@ -717,23 +721,35 @@ def content_conflict(a: Sequence[str], b: Sequence[str], max_substitution: int =
 # gives: an operand ("What is 20% of 150?" / "150 is 20% of what number?") or the percentage ("What is 40% of
 # 250?" / "What percent of 250 is 40?").
 _ASKED = re.compile(r"\b(of|than)?\s*\b(?:what|which)\s+(percent|percentage|%)?")
+# The kind of answer a question wants, when a question word says it: a person, a place, a reason, a time, a
+# measure ("how long", "how far"). "How many" / "how much" and "what" say nothing (any amount or thing); "who",
+# "where", "why", "when" count where they open a sentence or end a question ("painted by whom?"), not in a
+# relative clause ("a triangle whose legs", "the point where").
+_WH_KIND = re.compile(r"(?:^|[.?!;:]\s*)(who|whom|where|why)\b|\b(who|whom|where)\s*\?|(?:^|[.?!;:]\s*)(when)\s+"
+                      r"(?:does|do|did|is|are|was|were|will|can|would|should)\b"
+                      r"|\bhow\s+(long|far|old|high|fast|tall|big|heavy|often|wide|deep|large|soon)\b")
 
 
 def asked_of(text: str | None) -> frozenset[str]:
     """What a text asks for beyond a value: '?of' for an unknown operand ("20% of what number", "3 more than
-    which number"), '%' for a percentage ("what percent of 250 is 40").
+    which number"), '%' for a percentage ("what percent of 250 is 40"), and the kind of answer a question word
+    names ('wh:who', 'wh:where', 'wh:why', 'wh:when', 'wh:how long', ...).
 
     >>> sorted(asked_of("150 is 20% of what number?")), sorted(asked_of("What percent of 250 is 40?"))
     (['?of'], ['%'])
     >>> asked_of("What is 20% of 150?")
     frozenset()
     """
+    text = prepare(text)
     out: set[str] = set()
-    for m in _ASKED.finditer(prepare(text)):
+    for m in _ASKED.finditer(text):
         if m[1]:
             out.add("?of")
         if m[2]:
             out.add("%")
+    for m in _WH_KIND.finditer(text):
+        kind = m[1] or m[2] or m[3] or "how " + m[4]  # a question word that opens a sentence or closes a question
+        out.add("wh:" + ("who" if kind.startswith("who") else kind))
     return frozenset(out)
 
 
@@ -742,6 +758,8 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     """Why two texts with the same numbers ask different things (a reason code), or None:
 
     - 'asked_operand': one asks for an operand ("150 is 20% of what number?"), the other does not;
+    - 'asked_kind': both name the kind of answer and no kind is shared ("Who painted the Mona Lisa?" / "Where is
+      the Mona Lisa displayed?");
     - 'asked_given': one gives a number as a percentage ("40%", `units_a` from `content_of`) and the other asks
       for the percentage while that number has no '%' there ("what percent of 250 is 40").
 
@@ -752,6 +770,9 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     """
     if ("?of" in a) != ("?of" in b):
         return "asked_operand"
+    wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
+    if wh_a and wh_b and not wh_a & wh_b:
+        return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
     for units, asked_other, units_other in ((units_a, b, units_b), (units_b, a, units_a)):
         if "%" in asked_other and any(unit == "%" and (number, unit) not in units_other for number, unit in units):
             return "asked_given"
