@@ -36,6 +36,11 @@ _FRACTIONS = {"half": 2, "halves": 2, "quarter": 4, "quarters": 4, "third": 3, "
 _MULTIPLIERS = {"twice": 2, "double": 2, "doubled": 2, "doubles": 2, "triple": 3, "tripled": 3, "thrice": 3,
                 "squared": 2, "cubed": 3, "cube": 3, "cubic": 3, "dozen": 12, "dozens": 12}
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|%")
+# Time units in seconds: a number of them is stated as one duration ("2 weeks" and "14 days" are '1209600s').
+_TIME_UNITS = {"second": 1, "seconds": 1, "sec": 1, "secs": 1, "minute": 60, "minutes": 60, "min": 60, "mins": 60,
+               "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "day": 86400, "days": 86400, "week": 604800,
+               "weeks": 604800}
+_DURATION_AFTER = frozenset({"in", "for", "within", "after"})  # "in a week" states one week; "a day" alone is a rate
 # Unit symbols of one letter: after a number and away from operators ("5 m long", "2 h"), a unit, not an unknown.
 UNIT_LETTERS = {"m": "meter", "g": "gram", "l": "liter", "s": "second", "h": "hour"}
 
@@ -83,7 +88,12 @@ def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset
     while i < len(words):
         w = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else ""
-        if w[0].isdigit():
+        seconds = _TIME_UNITS.get(nxt)
+        if seconds and (w[0].isdigit() or w in CARDINALS or (w in ("a", "an") and i and words[i - 1] in _DURATION_AFTER
+                                                           and words[i + 2:i + 3] != ["of"])):  # "a week of 7 days": one
+            # a duration is one quantity however its unit is chosen: "2 weeks" / "14 days", "in a week" / "in 7 days"
+            stated.append(_canon(f"{float(w if w[0].isdigit() else CARDINALS.get(w, 1)) * seconds:.6f}") + "s")
+        elif w[0].isdigit():
             stated.append(_canon(w))
         elif w in _TENS and nxt in CARDINALS and 0 < CARDINALS[nxt] < 10:  # twenty-five, twenty five
             worded.append(frozenset({str(_TENS[w] + CARDINALS[nxt])}))
