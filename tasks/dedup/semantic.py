@@ -408,7 +408,7 @@ def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
 # A comparative names two ("less" in "3 less than 11" subtracts, in "less than 20" compares).
 # Inflections are listed (the dependencies have no stemmer).
 _RELATION_WORDS = {
-    "add": "add adds added adding addition plus sum sums increase increases "
+    "add": "add adds added adding addition plus sum sums total totals increase increases "
            "increased increasing gain gains gained buy buys bought receive receives received win wins won rise "
            "rises rose grow grows grew",
     "sub": "subtract subtracts subtracted subtracting subtraction minus difference decrease decreases decreased "
@@ -452,7 +452,7 @@ _FILLER = frozenset([
     "will", "would", "should", "shall", "may", "might", "must", "let", "find", "compute", "calculate",
     "evaluate", "determine", "work", "out", "give", "get", "show", "tell", "name", "write", "implement",
     "solve", "answer", "result", "value", "please", "each", "every", "per", "all", "some", "any", "one",
-    "equal", "equals", "convert", "make", "makes", "given", "total", "altogether", "together", "combined",
+    "equal", "equals", "convert", "make", "makes", "given", "altogether", "together", "combined",
 ])
 _NUMBER_WORDS = {w: str(i) for w, i in CARDINALS.items() if w != "one"}  # "one" is also a pronoun
 _UNITS = {"kg": "kilogram", "km": "kilometer", "kilometre": "kilometer", "cm": "centimeter", "mm": "millimeter",
@@ -553,6 +553,7 @@ def _unknowns(words: Sequence[str], text: str) -> dict[str, list]:
     return out
 
 
+_TOTAL_FILLER = re.compile(r"\bin total\b|\btotal(?= (?:number|amount|count)\b)")
 _GOES_INTO = re.compile(r"\bhow many times (?:does|do|will|can|would) (\S+) (?:go|fit) into (\S+?)(?=[\s?.,!]|$)")
 
 
@@ -567,6 +568,7 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     units: list[tuple[str, str]] = []
     text = _NEGATION.sub(" not ", prepare(text).replace(" or not", "").replace("'s ", " "))
     text = _GOES_INTO.sub(r"\2 divided by \1", text)
+    text = _TOTAL_FILLER.sub("", text)  # "a total of 7", "their total": a sum; "in total", "the total number": filler
     words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
     unknowns = _unknowns(words, text)
     for i, w in enumerate(words):
