@@ -836,9 +836,11 @@ class Guard:
             same_formula = self.formulas[a][0]  # 'expr' or 'eq': both texts hold one formula of this kind
         if same_formula and not formulas_agree(self.formulas[a], other.formulas[b]):
             return "formula"
-        # two texts whose formulas agree must agree on the rest: the formula's numbers and operators are one
-        # problem however written ("3(x + 2) = 21" / "3x + 6 = 21", "y = 3x - 7" / "y = -7 + 3x")
-        rest = (same_formula in ("expr", "eq") and self.rests is not None and self.rests[a] is not None
+        # two equations that agree side by side must agree on the rest of the text: the equation's numbers and
+        # operators are one problem however written ("3(x + 2) = 21" / "3x + 6 = 21", "y = 3x - 7" / "y = -7 +
+        # 3x"). Not expressions: equal in value but written otherwise, they are often a problem and its answer
+        # ("Simplify 3(x + 4) - 2x" / "x + 12") or another function to write ("returns 3*(x + 3)" / "3*x + 9").
+        rest = (same_formula == "eq" and self.rests is not None and self.rests[a] is not None
                 and other.rests[b] is not None)
         numbers_a, numbers_b = (self.rests[a][0], other.rests[b][0]) if rest else (
             (self.numbers[a], other.numbers[b]) if self.numbers is not None else (None, None))
@@ -860,7 +862,8 @@ class Guard:
             return ok
         a, b = pairs[:, 0], pairs[:, 1]
         if rests and self.rests is not None:  # two formulas: the numbers that count are outside them (`conflict`)
-            rest = np.array([r is not None and f is not None for r, f in zip(self.rests, self.formulas)], dtype=bool)
+            rest = np.array([r is not None and f is not None and f[0] == "eq" for r, f in zip(self.rests, self.formulas)],
+                            dtype=bool)
             both = rest[a] & rest[b]
             if both.any():
                 ok[both] = [self.conflict(int(x), int(y)) is None for x, y in pairs[both].tolist()]
