@@ -14,7 +14,8 @@ Two texts agree on their numbers (`numbers_agree`) when, after cancelling equal 
 every stated number left on one side is a reading of a worded number left on the other, and not
 both sides keep worded numbers of their own ("3 cubed" / "3 squared": 3 against 2). So a changed
 number never agrees ("3 eggs" / "4 eggs", "two dice" / "three dice", "5" / "four"), and a number
-written in words agrees with its digits.
+written in words agrees with its digits. A duration is stated in seconds, whatever its unit ("2 weeks" and
+"14 days" are '1209600s', "in a week" is '604800s'), so a paraphrase may choose another unit.
 """
 
 from __future__ import annotations
@@ -71,11 +72,26 @@ def _fraction_readings(k: int) -> frozenset[str]:
     return frozenset({str(k), _canon(f"{1 / k:.6f}"), _canon(f"{100 / k:.6f}")})
 
 
+def duration(words: Sequence[str], i: int) -> str | None:
+    """The duration that starts at words[i], in seconds ('1209600s'), or None: a number or a cardinal before a time
+    unit ("2 weeks", "two weeks"), or "a"/"an" before one after "in", "for", "within", "after" ("in a week").
+
+    >>> duration(["in", "2", "weeks"], 1), duration(["in", "a", "week"], 1), duration(["20", "pages", "a", "day"], 2)
+    ('1209600s', '604800s', None)
+    """
+    w, nxt = words[i], words[i + 1] if i + 1 < len(words) else ""
+    seconds = _TIME_UNITS.get(nxt)
+    if not seconds or not (w[0].isdigit() or w in CARDINALS or (
+            w in ("a", "an") and i and words[i - 1] in _DURATION_AFTER and words[i + 2:i + 3] != ["of"])):
+        return None  # "a week of 7 days" states one duration, not two
+    return _canon(f"{float(w if w[0].isdigit() else CARDINALS.get(w, 1)) * seconds:.6f}") + "s"
+
+
 def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
     """(stated numbers sorted, worded numbers as reading sets sorted) of a text.
 
-    >>> number_signature("Twelve workers build a wall in 6 days.")
-    (('6',), (frozenset({'12'}),))
+    >>> number_signature("Twelve workers build a wall in 6 days.")  # 6 days: a duration, in seconds
+    (('518400s',), (frozenset({'12'}),))
     >>> number_signature("What is 2 to the fifth power minus 3 squared?")[0]
     ('2', '3')
     >>> sorted(number_signature("What is half of 90?")[1][0])
@@ -88,11 +104,9 @@ def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset
     while i < len(words):
         w = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else ""
-        seconds = _TIME_UNITS.get(nxt)
-        if seconds and (w[0].isdigit() or w in CARDINALS or (w in ("a", "an") and i and words[i - 1] in _DURATION_AFTER
-                                                           and words[i + 2:i + 3] != ["of"])):  # "a week of 7 days": one
-            # a duration is one quantity however its unit is chosen: "2 weeks" / "14 days", "in a week" / "in 7 days"
-            stated.append(_canon(f"{float(w if w[0].isdigit() else CARDINALS.get(w, 1)) * seconds:.6f}") + "s")
+        seconds = duration(words, i)
+        if seconds:
+            stated.append(seconds)
         elif w[0].isdigit():
             stated.append(_canon(w))
         elif w in _TENS and nxt in CARDINALS and 0 < CARDINALS[nxt] < 10:  # twenty-five, twenty five

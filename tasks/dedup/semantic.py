@@ -47,7 +47,15 @@ from tasks.common.ids import config_fingerprint
 from tasks.common.text import normalize_text
 from tasks.dedup.decontam import CONTAMINATION_SCHEMA, Benchmark
 from tasks.dedup.formula import MATH_SYMBOLS, OPERATORS
-from tasks.dedup.mathtext import CARDINALS, UNIT_LETTERS, number_signature, numbers_agree, prepare, worded_math
+from tasks.dedup.mathtext import (
+    CARDINALS,
+    UNIT_LETTERS,
+    duration,
+    number_signature,
+    numbers_agree,
+    prepare,
+    worded_math,
+)
 from tasks.dedup.minhash import DedupError, NearDupResult
 from tasks.dedup.unionfind import UnionFind
 
@@ -561,8 +569,10 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     """`content_tokens` and the unit each number is written with: ('3', 'hour') for "3 hours"
     (the word right after the number, when it is a content word).
 
-    >>> content_of("How many minutes are in 3 hours?")
-    (('minut', '3', 'hour'), (('3', 'hour'),))
+    >>> content_of("How many grams are in 3 kilograms?")
+    (('gram', '3', 'kilogram'), (('3', 'kilogram'),))
+    >>> content_of("How many minutes are in 3 hours?")  # a duration is one token, in seconds
+    (('minut', '10800s'), ())
     """
     out: list[str] = []
     units: list[tuple[str, str]] = []
@@ -571,7 +581,15 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     text = _TOTAL_FILLER.sub("", text)  # "a total of 7", "their total": a sum; "in total", "the total number": filler
     words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
     unknowns = _unknowns(words, text)
+    skip = -1
     for i, w in enumerate(words):
+        if i == skip:
+            continue
+        seconds = duration(words, i)
+        if seconds:  # "3 weeks" / "21 days": one duration, as in the numbers guard
+            out.append(seconds)
+            skip = i + 1
+            continue
         if w in unknowns and (w not in ("a", "i") or i in unknowns[w]):
             out.append(unknowns[w][-1])  # v1, v2, ... in order of appearance: the name does not matter
             continue
