@@ -438,15 +438,15 @@ _SYMBOLS = {"+": "add", "-": "sub", "*": "mul", "×": "mul", "/": "div", "÷": "
 RELATIONS = {w: (rel,) for rel, words in _RELATION_WORDS.items() for w in words.split()} | _AMBIGUOUS_RELATIONS
 _RELATION_NAMES = frozenset(_RELATION_WORDS)
 # The quantity a problem asks for or gives: "area" and "perimeter" of one rectangle are two problems.
+_SHAPES = ("triangle", "rectangle", "circle", "cube", "sphere", "cylinder", "cone", "pyramid", "prism", "polygon",
+           "pentagon", "hexagon", "octagon", "trapezoid", "parallelogram", "rhombus", "ellipse", "line", "segment", "point")
 _QUANTITY_WORDS = {
     "area": "area", "perimeter": "perimeter", "circumference": "circumference", "volume": "volume",
     "diagonal": "diagonal", "hypotenuse": "hypotenuse", "slope": "slope", "gradient": "slope",
     "distance": "distance", "far": "distance", "speed": "speed", "velocity": "speed", "fast": "speed",
     "probability": "probability", "chance": "probability", "chances": "probability", "likely": "probability",
     "radius": "radius", "diameter": "diameter", "angle": "angle", "angles": "angle",
-    **{shape: shape for shape in ("triangle", "rectangle", "circle", "cube", "sphere", "cylinder", "cone",
-                                  "pyramid", "prism", "polygon", "pentagon", "hexagon", "octagon", "trapezoid",
-                                  "parallelogram", "rhombus", "ellipse", "line", "segment", "point")},
+    **{shape: shape for shape in _SHAPES},
     **{shape + "s": shape for shape in ("triangle", "rectangle", "circle", "cube", "sphere", "line", "point")},
 }
 _COMMUTATIVE = frozenset({"add", "mul", "mean", "median", "big", "small"})  # operands can be listed in any order
@@ -745,6 +745,10 @@ _ASKED = re.compile(r"\b(of|than)?\s*\b(?:what|which)\s+(percent|percentage|%)?"
 # measure ("how long", "how far"). "How many" / "how much" and "what" say nothing (any amount or thing); "who",
 # "where", "why", "when" count where they open a sentence or end a question ("painted by whom?"), not in a
 # relative clause ("a triangle whose legs", "the point where").
+_CLAUSE_END = re.compile(r"([?!;]+|\.(?!\d))")
+_QUESTION_START = frozenset({"what", "which", "who", "whom", "how", "when", "where", "why", "find", "compute", "calculate",
+                             "determine", "evaluate", "give", "list", "name", "solve", "express", "convert", "count",
+                             "estimate"})
 _WH_KIND = re.compile(r"(?:^|[.?!;:]\s*)(who|whom|where|why)\b|\b(who|whom|where)\s*\?|(?:^|[.?!;:]\s*)(when)\s+"
                       r"(?:does|do|did|is|are|was|were|will|can|would|should)\b"
                       r"|\bhow\s+(long|far|old|high|fast|tall|big|heavy|often|wide|deep|large|soon)\b")
@@ -770,7 +774,22 @@ def asked_of(text: str | None) -> frozenset[str]:
     for m in _WH_KIND.finditer(text):
         kind = m[1] or m[2] or m[3] or "how " + m[4]  # a question word that opens a sentence or closes a question
         out.add("wh:" + ("who" if kind.startswith("who") else kind))
+    for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
+        names = token.split("|")
+        if token.startswith("q:") and token[2:] not in _SHAPES:
+            out.add("ask:" + token)
+        elif names[0] in _RELATION_NAMES:
+            out.update("ask:" + name for name in names)
     return frozenset(out)
+
+
+def _question_sentence(text: str) -> str:
+    """The last sentence that asks (ends with '?' or opens with a question or instruction word), else the last one."""
+    parts = _CLAUSE_END.split(text)
+    sentences = [(parts[k], parts[k + 1] if k + 1 < len(parts) else "") for k in range(0, len(parts), 2)]
+    sentences = [(part, end) for part, end in sentences if _WORD.search(part)]
+    asking = [part for part, end in sentences if "?" in end or _WORD.findall(part)[0] in _QUESTION_START]
+    return (asking or [part for part, _ in sentences] or [""])[-1]
 
 
 def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple[str, str]] = (),
@@ -793,6 +812,9 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
     if wh_a and wh_b and not wh_a & wh_b:
         return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
+    ask_a, ask_b = {k for k in a if k.startswith("ask:")}, {k for k in b if k.startswith("ask:")}
+    if ask_a and ask_b and not ask_a & ask_b:
+        return "asked_quantity"  # "The sum of 5 numbers is 12. What is their average?" / "... a mean of 12. Find their total."
     for units, asked_other, units_other in ((units_a, b, units_b), (units_b, a, units_a)):
         if "%" in asked_other and any(unit == "%" and (number, unit) not in units_other for number, unit in units):
             return "asked_given"
