@@ -173,6 +173,14 @@ _WORDED_MATH = [
      lambda m: f"{m[2]}/{_FRACTIONS[m[1]]}"),
     (re.compile(r"\b(two|three|four|five|six|seven|eight|nine) (thirds|quarters|fourths|fifths|sixths|sevenths|eighths|ninths|tenths) of "
                 + _OPERAND), lambda m: f"{CARDINALS[m[1]]}*{m[3]}/{_FRACTIONS[m[2]]}"),
+    # a fraction in words that is an operand itself: "27 divided by one third"
+    (re.compile(r"\b(?:one|a) (half|third|quarter|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b(?! of)"),
+     lambda m: f"(1/{_FRACTIONS[m[1]]})"),
+    # an operation worded as an instruction on two numbers: "divide 27 by 3", "subtract 5 from 12"
+    (re.compile(r"\b(divide|multiply) (\d+(?:\.\d+)?) by (\d+(?:\.\d+)?)\b"),
+     lambda m: f"{m[2]}{'/' if m[1] == 'divide' else '*'}{m[3]}"),
+    (re.compile(r"\b(add|subtract) (\d+(?:\.\d+)?) (to|from) (\d+(?:\.\d+)?)\b"),
+     lambda m: f"{m[4]}{'+' if m[1] == 'add' else '-'}{m[2]}"),
 ]
 
 

@@ -179,7 +179,8 @@ def test_content_guard(a, b, same):
     assert g.allows(0, 1) is same
     assert g.allows(1, 0) is same
     assert g.allows_pairs(np.array([[0, 1]]))[0] == same
-    assert Guard.of([a, b], SemanticConfig(content_guard=False)).allows(0, 1)  # numbers and formula alone pass
+    if formula_signature(a) is None or formula_signature(b) is None:  # numbers alone pass ("Divide 48 by 6." is a formula)
+        assert Guard.of([a, b], SemanticConfig(content_guard=False)).allows(0, 1)
 
 
 @pytest.mark.parametrize(
