@@ -7,7 +7,8 @@ content guard), HOLDOUT2_* (with the guard of that round frozen), HOLDOUT3_* (wr
 round's signature guard; its failures were then analysed, so it is no longer clean) and HOLDOUT4_*
 (written at the same time as set 3 and measured once, with the guard final: the honest figure),
 HOLDOUT5_* (written after the guard was final, measured once), HOLDOUT6_* (written at the start of the next round
-before any change and measured then; its failures were analysed with sets 3 and 4, so it is no longer clean).
+before any change and measured then; its failures were analysed with sets 3 and 4, so it is no longer clean) and
+HOLDOUT7_* (written after this round's guard and threshold were final, measured once: the honest figure).
 The default threshold (0.55) is the median of a leave-one-set-out choice over all seven sets
 (docs/semantic_dedup.md).
 """
@@ -31,6 +32,8 @@ from tests.dedup.semantic_cases import (
     HOLDOUT5_PARAPHRASES,
     HOLDOUT6_NEGATIVES,
     HOLDOUT6_PARAPHRASES,
+    HOLDOUT7_NEGATIVES,
+    HOLDOUT7_PARAPHRASES,
     HOLDOUT_NEGATIVES,
     HOLDOUT_PARAPHRASES,
     NUMBER_NEGATIVES,
@@ -94,6 +97,8 @@ def test_semantic_dedup_finds_paraphrases_not_hard_negatives(embedder):
     ("held out 5", HOLDOUT5_PARAPHRASES, HOLDOUT5_NEGATIVES, 0.9, 0.05),
     # set 6, written before this round's changes: 41/44 and 5/44 (before them: 34/44 and 9/44); analysed
     ("held out 6", HOLDOUT6_PARAPHRASES, HOLDOUT6_NEGATIVES, 0.9, 0.12),
+    # set 7, written after the guard and the threshold were final, measured once: 40/44 and 4/44
+    ("held out 7", HOLDOUT7_PARAPHRASES, HOLDOUT7_NEGATIVES, 0.9, 0.1),
 ])
 def test_held_out_cases(embedder, name, paraphrases, negatives, min_recall, max_false):
     """Reported apart from the development set; the bounds only catch a regression from the measured values."""
