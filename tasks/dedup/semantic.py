@@ -13,8 +13,11 @@ the guard (`Guard`), which compares a content signature per text: the same numbe
 written (`tasks/dedup/mathtext.py`: "twelve" / "12", "half" / "50%"), when both texts hold one
 formula the same formula up to the order of terms and factors (`formulas_agree`: "3x+2=11" equals
 "11 = 2 + 3x", "7 + 5 * 3 - 4" differs from "7 - 5 * 3 + 4"; operators and powers in words count),
-and compatible content (`contents_agree`: relations, quantities, negation, swapped roles, units, and
-no content word changed in what is otherwise one sentence).
+compatible content (`content_conflict`: relations, quantities, negation, swapped roles, units, and
+no content word changed in what is otherwise one sentence) and compatible questions (`asked_conflict`:
+an asked operand or percentage, the kind of answer, the relations the question names). Two equations
+that agree are compared on the rest of the text (`formula_free`). `Guard.conflict` names the reason a
+pair is blocked.
 
 Decontamination embeds the benchmark's items too and flags a prompt whose nearest item (with the
 same guards) reaches `decontam_threshold`.
