@@ -14,7 +14,8 @@ Two texts agree on their numbers (`numbers_agree`) when, after cancelling equal 
 every stated number left on one side is a reading of a worded number left on the other, and not
 both sides keep worded numbers of their own ("3 cubed" / "3 squared": 3 against 2). So a changed
 number never agrees ("3 eggs" / "4 eggs", "two dice" / "three dice", "5" / "four"), and a number
-written in words agrees with its digits.
+written in words agrees with its digits. A duration is stated in seconds, whatever its unit ("2 weeks" and
+"14 days" are '1209600s', "in a week" is '604800s'), so a paraphrase may choose another unit.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ _FRACTIONS = {"half": 2, "halves": 2, "quarter": 4, "quarters": 4, "third": 3, "
 _MULTIPLIERS = {"twice": 2, "double": 2, "doubled": 2, "doubles": 2, "triple": 3, "tripled": 3, "thrice": 3,
                 "squared": 2, "cubed": 3, "cube": 3, "cubic": 3, "dozen": 12, "dozens": 12}
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|%")
+# Time units in seconds: a number of them is stated as one duration ("2 weeks" and "14 days" are '1209600s').
+_TIME_UNITS = {"second": 1, "seconds": 1, "sec": 1, "secs": 1, "minute": 60, "minutes": 60, "min": 60, "mins": 60,
+               "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "day": 86400, "days": 86400, "week": 604800,
+               "weeks": 604800}
+_DURATION_AFTER = frozenset({"in", "for", "within", "after"})  # "in a week" states one week; "a day" alone is a rate
+# Unit symbols of one letter: after a number and away from operators ("5 m long", "2 h"), a unit, not an unknown.
+UNIT_LETTERS = {"m": "meter", "g": "gram", "l": "liter", "s": "second", "h": "hour"}
 
 
 def prepare(text: str | None) -> str:
@@ -64,11 +72,26 @@ def _fraction_readings(k: int) -> frozenset[str]:
     return frozenset({str(k), _canon(f"{1 / k:.6f}"), _canon(f"{100 / k:.6f}")})
 
 
+def duration(words: Sequence[str], i: int) -> str | None:
+    """The duration that starts at words[i], in seconds ('1209600s'), or None: a number or a cardinal before a time
+    unit ("2 weeks", "two weeks"), or "a"/"an" before one after "in", "for", "within", "after" ("in a week").
+
+    >>> duration(["in", "2", "weeks"], 1), duration(["in", "a", "week"], 1), duration(["20", "pages", "a", "day"], 2)
+    ('1209600s', '604800s', None)
+    """
+    w, nxt = words[i], words[i + 1] if i + 1 < len(words) else ""
+    seconds = _TIME_UNITS.get(nxt)
+    if not seconds or not (w[0].isdigit() or w in CARDINALS or (
+            w in ("a", "an") and i and words[i - 1] in _DURATION_AFTER and words[i + 2:i + 3] != ["of"])):
+        return None  # "a week of 7 days" states one duration, not two
+    return _canon(f"{float(w if w[0].isdigit() else CARDINALS.get(w, 1)) * seconds:.6f}") + "s"
+
+
 def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
     """(stated numbers sorted, worded numbers as reading sets sorted) of a text.
 
-    >>> number_signature("Twelve workers build a wall in 6 days.")
-    (('6',), (frozenset({'12'}),))
+    >>> number_signature("Twelve workers build a wall in 6 days.")  # 6 days: a duration, in seconds
+    (('518400s',), (frozenset({'12'}),))
     >>> number_signature("What is 2 to the fifth power minus 3 squared?")[0]
     ('2', '3')
     >>> sorted(number_signature("What is half of 90?")[1][0])
@@ -81,7 +104,10 @@ def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset
     while i < len(words):
         w = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else ""
-        if w[0].isdigit():
+        seconds = duration(words, i)
+        if seconds:
+            stated.append(seconds)
+        elif w[0].isdigit():
             stated.append(_canon(w))
         elif w in _TENS and nxt in CARDINALS and 0 < CARDINALS[nxt] < 10:  # twenty-five, twenty five
             worded.append(frozenset({str(_TENS[w] + CARDINALS[nxt])}))
@@ -147,6 +173,14 @@ _WORDED_MATH = [
      lambda m: f"{m[2]}/{_FRACTIONS[m[1]]}"),
     (re.compile(r"\b(two|three|four|five|six|seven|eight|nine) (thirds|quarters|fourths|fifths|sixths|sevenths|eighths|ninths|tenths) of "
                 + _OPERAND), lambda m: f"{CARDINALS[m[1]]}*{m[3]}/{_FRACTIONS[m[2]]}"),
+    # a fraction in words that is an operand itself: "27 divided by one third"
+    (re.compile(r"\b(?:one|a) (half|third|quarter|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b(?! of)"),
+     lambda m: f"(1/{_FRACTIONS[m[1]]})"),
+    # an operation worded as an instruction on two numbers: "divide 27 by 3", "subtract 5 from 12"
+    (re.compile(r"\b(divide|multiply) (\d+(?:\.\d+)?) by (\d+(?:\.\d+)?)\b"),
+     lambda m: f"{m[2]}{'/' if m[1] == 'divide' else '*'}{m[3]}"),
+    (re.compile(r"\b(add|subtract) (\d+(?:\.\d+)?) (to|from) (\d+(?:\.\d+)?)\b"),
+     lambda m: f"{m[4]}{'+' if m[1] == 'add' else '-'}{m[2]}"),
 ]
 
 

@@ -13,8 +13,11 @@ the guard (`Guard`), which compares a content signature per text: the same numbe
 written (`tasks/dedup/mathtext.py`: "twelve" / "12", "half" / "50%"), when both texts hold one
 formula the same formula up to the order of terms and factors (`formulas_agree`: "3x+2=11" equals
 "11 = 2 + 3x", "7 + 5 * 3 - 4" differs from "7 - 5 * 3 + 4"; operators and powers in words count),
-and compatible content (`contents_agree`: relations, quantities, negation, swapped roles, units, and
-no content word changed in what is otherwise one sentence).
+compatible content (`content_conflict`: relations, quantities, negation, swapped roles, units, and
+no content word changed in what is otherwise one sentence) and compatible questions (`asked_conflict`:
+an asked operand or percentage, the kind of answer, the relations the question names). Two equations
+that agree are compared on the rest of the text (`formula_free`). `Guard.conflict` names the reason a
+pair is blocked.
 
 Decontamination embeds the benchmark's items too and flags a prompt whose nearest item (with the
 same guards) reaches `decontam_threshold`.
@@ -47,7 +50,15 @@ from tasks.common.ids import config_fingerprint
 from tasks.common.text import normalize_text
 from tasks.dedup.decontam import CONTAMINATION_SCHEMA, Benchmark
 from tasks.dedup.formula import MATH_SYMBOLS, OPERATORS
-from tasks.dedup.mathtext import CARDINALS, number_signature, numbers_agree, prepare, worded_math
+from tasks.dedup.mathtext import (
+    CARDINALS,
+    UNIT_LETTERS,
+    duration,
+    number_signature,
+    numbers_agree,
+    prepare,
+    worded_math,
+)
 from tasks.dedup.minhash import DedupError, NearDupResult
 from tasks.dedup.unionfind import UnionFind
 
@@ -82,9 +93,9 @@ class SemanticConfig:
         metadata={"help": "sentence-transformers model: all-MiniLM-L6-v2 (bundled, offline), a local folder or a hub id"},
     )
     threshold: float = field(
-        default=0.62,
-        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.62: paraphrase recall 0.945, "
-                          "false pairs 0.0 on the development set (held out, measured once: 0.81, 0.14; docs/semantic_dedup.md)"},
+        default=0.55,
+        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.55: the median choice of a "
+                          "leave-one-set-out over the paraphrase sets (end to end), per-set figures in docs/semantic_dedup.md"},
     )
     decontam_threshold: float = field(
         default=0.72, metadata={"help": "cosine to the nearest (guarded) benchmark item at or above which a prompt is contaminated"}
@@ -164,8 +175,35 @@ def formula_spans(text: str) -> list[str]:
     ['3x+2=11']
     >>> formula_spans("What is the result of 4 minus 1 times 3?")
     ['4-1*3']
+    >>> formula_spans("What is 2/3 of 45?")
+    ['2/3*45']
     """
-    raw = _TOK.findall(worded_math(text))
+    toks, runs = _formula_runs(text)
+    return ["".join(toks[i:j]) for i, j in runs]
+
+
+def formula_free(text: str) -> str | None:
+    """The text with its one formula (`formula_spans`) replaced by the word 'formula', None unless it has exactly
+    one: what two texts with agreeing formulas must still agree on ("Find the value of x: 3(x + 2) = 21." /
+    "Solve 3x + 6 = 21.": 'find the value of x : formula .' / 'solve formula .').
+
+    >>> formula_free("Find the slope of the line y = -7 + 3x.")
+    'find the slope of the line formula .'
+    """
+    toks, runs = _formula_runs(text)
+    if len(runs) != 1:
+        return None
+    (i, j), = runs
+    return " ".join(toks[:i] + ["formula"] + toks[j:])
+
+
+_OF_AFTER_FRACTION = re.compile(r"(\d+(?:\.\d+)?/\d+(?:\.\d+)?) of (?=\d|\(|[a-z]\b(?!\s+[a-z]{2}))")
+
+
+def _formula_runs(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Tokens of `worded_math(text)` (spelled-out operators as symbols; "2/3 of 45" is "2/3 * 45") and the
+    [start, end) runs of consecutive math tokens that hold an operator (at least 3 tokens)."""
+    raw = _TOK.findall(_OF_AFTER_FRACTION.sub(r"\1 * ", worded_math(text)))
 
     def mathy(t: str) -> bool:
         return t[0].isdigit() or t in MATH_SYMBOLS
@@ -182,16 +220,20 @@ def formula_spans(text: str) -> list[str]:
             t = op
         toks.append(t)
 
-    spans: list[list[str]] = [[]]
-    for i, t in enumerate(toks):
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, t in enumerate(toks + [""]):
         prev = toks[i - 1] if i else ""
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
-        is_var = len(t) == 1 and t.isalpha() and ((prev and mathy(prev)) or (nxt and mathy(nxt)))
-        if mathy(t) or is_var:
-            spans[-1].append(t)
-        elif spans[-1]:
-            spans.append([])
-    return ["".join(s) for s in spans if len(s) >= 3 and any(t in OPERATORS for t in s)]
+        is_var = len(t) == 1 and t.isalpha() and ((prev and mathy(prev)) or (nxt and mathy(nxt))) and not (
+            t in UNIT_LETTERS and prev[:1].isdigit() and not (nxt and nxt in OPERATORS))  # "5 m long": a unit
+        if t and (mathy(t) or is_var):
+            start = i if start is None else start
+        elif start is not None:
+            if i - start >= 3 and any(x in OPERATORS for x in toks[start:i]):
+                runs.append((start, i))
+            start = None
+    return toks, runs
 
 
 _STEP_OPS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
@@ -291,14 +333,16 @@ def _terms(node: ast.AST, sign: int) -> list[tuple[int, str]]:
 def _factors(node: ast.AST) -> list[str]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
         return _factors(node.left) + _factors(node.right)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):  # a/b is a * (1/b): "2/3 * 45" is "2 * 45 / 3"
+        return _factors(node.left) + [f"[1/{_factor(node.right)}]"]
     return [_factor(node)]
 
 
 def _factor(node: ast.AST) -> str:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
         return "*".join(sorted(_factors(node)))
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Pow)):
-        return f"[{_factor(node.left)}{'/' if isinstance(node.op, ast.Div) else '^'}{_factor(node.right)}]"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        return f"[{_factor(node.left)}^{_factor(node.right)}]"
     if isinstance(node, ast.Constant):
         return repr(float(node.value))
     if isinstance(node, ast.Name):
@@ -313,7 +357,7 @@ def _canonical(node: ast.AST, sign: int) -> str:
 
 def formula_signature(text: str) -> tuple | None:
     """The single formula of a text, for `formulas_agree`: ('expr' | 'eq', canonical forms, values
-    at two fixed points or None without variables). None when the text has no formula, several,
+    at two fixed points or None without variables, an equation's side values or None). None when the text has no formula, several,
     or one this evaluator cannot read (the guard then stays out of it).
 
     >>> formula_signature("Compute 7 + 5 * 3 - 4.")[:2]
@@ -335,11 +379,15 @@ def formula_signature(text: str) -> tuple | None:
         letters = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         values = tuple(round(_value(tree, _point(letters, w)), 9) for w in (0, 1))
         canon = (_canonical(tree.body, 1), _canonical(tree.body, -1))
+        sides = None
+        if kind == "eq" and letters:  # each side's values: a number moved across the '=' is another equation
+            sides = tuple(sorted(tuple(round(_value(side, _point(letters, w)), 6) + 0.0 for w in (0, 1))
+                                 for side in (tree.body.left, tree.body.right)))
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
         return None
     if not all(math.isfinite(v) for v in values):
         return None
-    return kind, canon, values if letters else None
+    return kind, canon, values if letters else None, sides
 
 
 def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
@@ -359,6 +407,8 @@ def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
     kind = a[0]
     if a[2] is None or b[2] is None:
         return a[1][0] == b[1][0] or (kind == "eq" and a[1][0] == b[1][1])
+    if a[3] is not None and b[3] is not None and a[3] != b[3]:
+        return False  # equal as equations, but a term moved across the '=' ("4m - 8 = 12" / "4m - 12 = 8")
     close = lambda x, y: all(math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-9) for p, q in zip(x, y))
     return close(a[2], b[2]) or (kind == "eq" and close(a[2], tuple(-v for v in b[2])))
 
@@ -369,7 +419,7 @@ def formulas_agree(a: tuple | None, b: tuple | None) -> bool:
 # A comparative names two ("less" in "3 less than 11" subtracts, in "less than 20" compares).
 # Inflections are listed (the dependencies have no stemmer).
 _RELATION_WORDS = {
-    "add": "add adds added adding addition plus sum sums increase increases "
+    "add": "add adds added adding addition plus sum sums total totals increase increases "
            "increased increasing gain gains gained buy buys bought receive receives received win wins won rise "
            "rises rose grow grows grew",
     "sub": "subtract subtracts subtracted subtracting subtraction minus difference decrease decreases decreased "
@@ -391,15 +441,15 @@ _SYMBOLS = {"+": "add", "-": "sub", "*": "mul", "×": "mul", "/": "div", "÷": "
 RELATIONS = {w: (rel,) for rel, words in _RELATION_WORDS.items() for w in words.split()} | _AMBIGUOUS_RELATIONS
 _RELATION_NAMES = frozenset(_RELATION_WORDS)
 # The quantity a problem asks for or gives: "area" and "perimeter" of one rectangle are two problems.
+_SHAPES = ("triangle", "rectangle", "circle", "cube", "sphere", "cylinder", "cone", "pyramid", "prism", "polygon",
+           "pentagon", "hexagon", "octagon", "trapezoid", "parallelogram", "rhombus", "ellipse", "line", "segment", "point")
 _QUANTITY_WORDS = {
     "area": "area", "perimeter": "perimeter", "circumference": "circumference", "volume": "volume",
     "diagonal": "diagonal", "hypotenuse": "hypotenuse", "slope": "slope", "gradient": "slope",
     "distance": "distance", "far": "distance", "speed": "speed", "velocity": "speed", "fast": "speed",
     "probability": "probability", "chance": "probability", "chances": "probability", "likely": "probability",
     "radius": "radius", "diameter": "diameter", "angle": "angle", "angles": "angle",
-    **{shape: shape for shape in ("triangle", "rectangle", "circle", "cube", "sphere", "cylinder", "cone",
-                                  "pyramid", "prism", "polygon", "pentagon", "hexagon", "octagon", "trapezoid",
-                                  "parallelogram", "rhombus", "ellipse", "line", "segment", "point")},
+    **{shape: shape for shape in _SHAPES},
     **{shape + "s": shape for shape in ("triangle", "rectangle", "circle", "cube", "sphere", "line", "point")},
 }
 _COMMUTATIVE = frozenset({"add", "mul", "mean", "median", "big", "small"})  # operands can be listed in any order
@@ -413,7 +463,7 @@ _FILLER = frozenset([
     "will", "would", "should", "shall", "may", "might", "must", "let", "find", "compute", "calculate",
     "evaluate", "determine", "work", "out", "give", "get", "show", "tell", "name", "write", "implement",
     "solve", "answer", "result", "value", "please", "each", "every", "per", "all", "some", "any", "one",
-    "equal", "equals", "convert", "make", "makes", "given", "total", "altogether", "together", "combined",
+    "equal", "equals", "convert", "make", "makes", "given", "altogether", "together", "combined",
 ])
 _NUMBER_WORDS = {w: str(i) for w, i in CARDINALS.items() if w != "one"}  # "one" is also a pronoun
 _UNITS = {"kg": "kilogram", "km": "kilometer", "kilometre": "kilometer", "cm": "centimeter", "mm": "millimeter",
@@ -469,7 +519,19 @@ def content_tokens(text: str) -> tuple[str, ...]:
 
 
 _NEGATION = re.compile(r"n't\b|\bcannot\b")
-_NEGATIONS = frozenset({"not", "no", "never", "none", "neither", "nor"})
+_NEGATIONS = frozenset({"not", "no", "never", "none", "neither", "nor", "without"})
+
+
+def _unit_letter(words: Sequence[str], i: int) -> bool:
+    """Whether words[i] is a one-letter unit: "m" in "a 5 m pole" (after a number, no operator next to it).
+
+    >>> _unit_letter(["a", "5", "m", "pole"], 2), _unit_letter(["4", "m", "-", "8"], 1)
+    (True, False)
+    """
+    w = words[i]
+    return (w in UNIT_LETTERS and i > 0 and words[i - 1][:1].isdigit()
+            and not any(words[k] in _SYMBOLS or words[k] == "=" for k in (i + 1,) if k < len(words))
+            and not (i + 1 < len(words) and words[i + 1] == "for"))
 
 
 def _unknowns(words: Sequence[str], text: str) -> dict[str, list]:
@@ -489,6 +551,8 @@ def _unknowns(words: Sequence[str], text: str) -> dict[str, list]:
         if len(w) != 1 or not w.isalpha():
             continue
         near = [words[k] for k in (i - 1, i + 1) if 0 <= k < len(words)]
+        if _unit_letter(words, i):
+            continue
         article = w in ("a", "i")
         if (any(t in _SYMBOLS for t in near) or w in attached
                 or (not article and (any(t[0].isdigit() for t in near) or (i and words[i - 1] == "for")))):
@@ -500,23 +564,41 @@ def _unknowns(words: Sequence[str], text: str) -> dict[str, list]:
     return out
 
 
+_TOTAL_FILLER = re.compile(r"\bin total\b|\btotal(?= (?:number|amount|count)\b)")
+_GOES_INTO = re.compile(r"\bhow many times (?:does|do|will|can|would) (\S+) (?:go|fit) into (\S+?)(?=[\s?.,!]|$)")
+
+
 def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """`content_tokens` and the unit each number is written with: ('3', 'hour') for "3 hours"
     (the word right after the number, when it is a content word).
 
-    >>> content_of("How many minutes are in 3 hours?")
-    (('minut', '3', 'hour'), (('3', 'hour'),))
+    >>> content_of("How many grams are in 3 kilograms?")
+    (('gram', '3', 'kilogram'), (('3', 'kilogram'),))
+    >>> content_of("How many minutes are in 3 hours?")  # a duration is one token, in seconds
+    (('minut', '10800s'), ())
     """
     out: list[str] = []
     units: list[tuple[str, str]] = []
     text = _NEGATION.sub(" not ", prepare(text).replace(" or not", "").replace("'s ", " "))
+    text = _GOES_INTO.sub(r"\2 divided by \1", text)
+    text = _TOTAL_FILLER.sub("", text)  # "a total of 7", "their total": a sum; "in total", "the total number": filler
     words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
     unknowns = _unknowns(words, text)
+    skip = -1
     for i, w in enumerate(words):
+        if i == skip:
+            continue
+        seconds = duration(words, i)
+        if seconds:  # "3 weeks" / "21 days": one duration, as in the numbers guard
+            out.append(seconds)
+            skip = i + 1
+            continue
         if w in unknowns and (w not in ("a", "i") or i in unknowns[w]):
             out.append(unknowns[w][-1])  # v1, v2, ... in order of appearance: the name does not matter
             continue
-        w = "%" if w == "percent" else _UNITS.get(w, _NUMBER_WORDS.get(w, w))
+        if _unit_letter(words, i):
+            w = UNIT_LETTERS[w]
+        w = "%" if w in ("percent", "percentage") else _UNITS.get(w, _NUMBER_WORDS.get(w, w))
         if w in _NEGATIONS:
             out.append("not")
             continue
@@ -536,6 +618,9 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
             continue
         elif w[0].isdigit() or w == "%" or len(w) == 1:
             out.append(w)
+            previous = _NUMBER_WORDS.get(words[i - 1], words[i - 1]) if i else ""
+            if w == "%" and previous[:1].isdigit():
+                units.append((previous, "%"))
         else:
             out.append(_stem(w))
             previous = _NUMBER_WORDS.get(words[i - 1], words[i - 1]) if i else ""
@@ -569,11 +654,11 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
     return row[-1]
 
 
-def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1,
+def content_conflict(a: Sequence[str], b: Sequence[str], max_substitution: int = 1,
                    units_a: Sequence[tuple[str, str]] = (), units_b: Sequence[tuple[str, str]] = (),
                    near_identical: float = 1.0, surface_a: Sequence[Sequence[str]] = (),
-                   surface_b: Sequence[Sequence[str]] = (), same_formula: bool = False) -> bool:
-    """Whether two texts' `content_tokens` may be the same problem (embeddings cannot tell:
+                   surface_b: Sequence[Sequence[str]] = (), same_formula: bool | str = False) -> str | None:
+    """Why two texts' `content_tokens` are not the same problem (a reason code), or None when they may be (embeddings cannot tell:
     "3 more than 11" / "3 less than 11" have cosine 0.95). These differences block a pair:
 
     - a negation in one text only ("divisible by 7" / "not divisible by 7");
@@ -596,17 +681,18 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
       integers", "gives 4 to Sam" / "Sam gives him 4"); when they share a setup sentence (90% of
       its words in order), another question is another problem ("How many slices are left?" /
       "What fraction of the pizza did he eat?"). Moved words do not count when both texts hold a
-      formula that agrees (`same_formula`: "Compute 1 + 8 + 3 - 8" / "Evaluate 1 + 3 - 8 + 8").
+      formula that agrees (`same_formula`: "Compute 1 + 8 + 3 - 8" / "Evaluate 1 + 3 - 8 + 8"); numbers may trade
+      places too when the agreeing formulas are expressions (`same_formula == 'expr'`: the same terms in
+      another order), not equations ("4m - 8 = 12" / "4m - 12 = 8" move a number across the '=').
 
-    >>> contents_agree(content_tokens("What is 3 more than 11?"), content_tokens("Add 3 to 11."))
-    True
-    >>> contents_agree(content_tokens("What is 3 more than 11?"), content_tokens("What is 3 less than 11?"))
-    False
-    >>> contents_agree(content_tokens("Divide 48 by 6."), content_tokens("Divide 6 by 48."))
-    False
+    >>> content_conflict(content_tokens("What is 3 more than 11?"), content_tokens("Add 3 to 11."))
+    >>> content_conflict(content_tokens("What is 3 more than 11?"), content_tokens("What is 3 less than 11?"))
+    'relation'
+    >>> content_conflict(content_tokens("Divide 48 by 6."), content_tokens("Divide 6 by 48."))
+    'swap'
     """
     if a.count("not") != b.count("not"):
-        return False  # one text negates what the other asks: "divisible by 7" / "not divisible by 7"
+        return "negation"  # one text negates what the other asks: "divisible by 7" / "not divisible by 7"
     rel_a, rel_b = _relations(a), _relations(b)
     units_of_a, units_of_b = {}, {}
     for number, unit in units_a:
@@ -614,21 +700,21 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
     for number, unit in units_b:
         units_of_b.setdefault(number, set()).add(unit)
     if any(units_of_b.get(number, units) != units for number, units in units_of_a.items()):
-        return False
+        return "unit"
     extra_a = any(not any(r & s for s in rel_b) for r in rel_a)
     extra_b = any(not any(s & r for r in rel_a) for s in rel_b)
     q_a, q_b = {t for t in a if t.startswith("q:")}, {t for t in b if t.startswith("q:")}
     if (extra_a or q_a - q_b) and (extra_b or q_b - q_a):
-        return False
+        return "relation"
     ca, cb = Counter(a), Counter(b)
     if (extra_a and not cb - ca) or (extra_b and not ca - cb):
-        return False  # one text is the other plus an operation: "square of 144" / "square root of 144"
+        return "added_relation"  # one text is the other plus an operation: "square of 144" / "square root of 144"
     a, b = _resolve(a, rel_b), _resolve(b, rel_a)
     ca, cb = Counter(a), Counter(b)
     only_a, only_b = sum((ca - cb).values()), sum((cb - ca).values())
     if (1 <= only_a <= max_substitution and 1 <= only_b <= max_substitution and len(a) > only_a
             and _lcs(a, b) == len(a) - only_a):
-        return False
+        return "substitution"
     if near_identical < 1.0 and surface_a and surface_b:  # the same sentence with a few words changed, added or dropped
         changed = any(not (t[0].isdigit() or t == "%") for t in ((ca - cb) + (cb - ca)).elements())
         if not changed and ca == cb and a != b and not same_formula:  # the same words in another order: roles changed
@@ -636,12 +722,12 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
             changed = not commutative or [t for t in a if not t[0].isdigit()] != [t for t in b if not t[0].isdigit()]
         whole_a, whole_b = [w for s in surface_a for w in s], [w for s in surface_b for w in s]
         if changed and _lcs(whole_a, whole_b) >= near_identical * max(len(whole_a), len(whole_b)):
-            return False
+            return "near_identical"
         # the same setup, another question: a sentence of 4+ words repeated with at most about one word in
         # ten changed (0.9 and 4 were set before measuring, not tuned)
         if changed and (len(surface_a) > 1 or len(surface_b) > 1) and any(
                 min(len(x), len(y)) >= 4 and _lcs(x, y) >= 0.9 * max(len(x), len(y)) for x in surface_a for y in surface_b):
-            return False
+            return "shared_setup"
     diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
     if len(a) == len(b) >= 3 and len(diff) == 2:
         i, j = diff
@@ -649,8 +735,106 @@ def contents_agree(a: Sequence[str], b: Sequence[str], max_substitution: int = 1
             numeric = a[i][0].isdigit() and a[j][0].isdigit()
             if numeric == (a[i][0].isdigit() or a[j][0].isdigit()):  # two numbers or two words trade places
                 commutative = bool(rel_a) and all(r <= _COMMUTATIVE or r & _COMMUTATIVE for r in rel_a)
-                return numeric and commutative
-    return True
+                # numbers may trade places where every relation is commutative, or where both texts hold one
+                # formula and the formulas agree ("Evaluate 10 - 4 * 2 + 6." / "What is 6 + 10 - 2 * 4?")
+                return None if numeric and (commutative or same_formula == "expr") else "swap"
+    return None
+
+# What a problem asks. Hard negatives often keep the numbers and the words and ask for what the other text
+# gives: an operand ("What is 20% of 150?" / "150 is 20% of what number?") or the percentage ("What is 40% of
+# 250?" / "What percent of 250 is 40?").
+_ASKED = re.compile(r"\b(of|than)?\s*\b(?:what|which)\s+(percent|percentage|%)?")
+# The kind of answer a question wants, when a question word says it: a person, a place, a reason, a time, a
+# measure ("how long", "how far"). "How many" / "how much" and "what" say nothing (any amount or thing); "who",
+# "where", "why", "when" count where they open a sentence or end a question ("painted by whom?"), not in a
+# relative clause ("a triangle whose legs", "the point where").
+_CLAUSE_END = re.compile(r"([?!;]+|\.(?!\d))")
+_QUESTION_START = frozenset({"what", "which", "who", "whom", "how", "when", "where", "why", "find", "compute", "calculate",
+                             "determine", "evaluate", "give", "list", "name", "solve", "express", "convert", "count",
+                             "estimate"})
+_WH_KIND = re.compile(r"(?:^|[.?!;:]\s*)(who|whom|where|why)\b|\b(who|whom|where)\s*\?|(?:^|[.?!;:]\s*)(when)\s+"
+                      r"(?:does|do|did|is|are|was|were|will|can|would|should)\b"
+                      r"|\bhow\s+(long|far|old|high|fast|tall|big|heavy|often|wide|deep|large|soon)\b")
+
+
+def asked_of(text: str | None) -> frozenset[str]:
+    """What a text asks for beyond a value: '?of' for an unknown operand ("20% of what number", "3 more than
+    which number"), '%' for a percentage ("what percent of 250 is 40"), and the kind of answer a question word
+    names ('wh:who', 'wh:where', 'wh:why', 'wh:when', 'wh:how long', ...).
+
+    >>> sorted(asked_of("150 is 20% of what number?")), sorted(asked_of("What percent of 250 is 40?"))
+    (['?of'], ['%'])
+    >>> asked_of("What is 20% of 150?")
+    frozenset()
+    """
+    text = prepare(text)
+    out: set[str] = set()
+    for m in _ASKED.finditer(text):
+        if m[1]:
+            out.add("?of")
+        if m[2]:
+            out.add("%")
+    for m in _WH_KIND.finditer(text):
+        kind = m[1] or m[2] or m[3] or "how " + m[4]  # a question word that opens a sentence or closes a question
+        out.add("wh:" + ("who" if kind.startswith("who") else kind))
+    for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
+        names = token.split("|")
+        if token.startswith("q:") and token[2:] not in _SHAPES:
+            out.add("ask:" + token)
+        elif names[0] in _RELATION_NAMES:
+            out.update("ask:" + name for name in names)
+    return frozenset(out)
+
+
+def _question_sentence(text: str) -> str:
+    """The last sentence that asks (ends with '?' or opens with a question or instruction word), else the last one."""
+    parts = _CLAUSE_END.split(text)
+    sentences = [(parts[k], parts[k + 1] if k + 1 < len(parts) else "") for k in range(0, len(parts), 2)]
+    sentences = [(part, end) for part, end in sentences if _WORD.search(part)]
+    asking = [part for part, end in sentences if "?" in end or _WORD.findall(part)[0] in _QUESTION_START]
+    return (asking or [part for part, _ in sentences] or [""])[-1]
+
+
+def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple[str, str]] = (),
+                   units_b: Sequence[tuple[str, str]] = ()) -> str | None:
+    """Why two texts with the same numbers ask different things (a reason code), or None:
+
+    - 'asked_operand': one asks for an operand ("150 is 20% of what number?"), the other does not;
+    - 'asked_kind': both name the kind of answer and no kind is shared ("Who painted the Mona Lisa?" / "Where is
+      the Mona Lisa displayed?");
+    - 'asked_given': one gives a number as a percentage ("40%", `units_a` from `content_of`) and the other asks
+      for the percentage while that number has no '%' there ("what percent of 250 is 40").
+
+    >>> asked_conflict(asked_of("What is 20% of 150?"), asked_of("150 is 20% of what number?"))
+    'asked_operand'
+    >>> asked_conflict(asked_of("What is 40% of 250?"), asked_of("What percent of 250 is 40?"), content_of("What is 40% of 250?")[1])
+    'asked_given'
+    """
+    if ("?of" in a) != ("?of" in b):
+        return "asked_operand"
+    wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
+    if wh_a and wh_b and not wh_a & wh_b:
+        return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
+    ask_a, ask_b = {k for k in a if k.startswith("ask:")}, {k for k in b if k.startswith("ask:")}
+    if ask_a and ask_b and not ask_a & ask_b:
+        return "asked_quantity"  # "The sum of 5 numbers is 12. What is their average?" / "... a mean of 12. Find their total."
+    for units, asked_other, units_other in ((units_a, b, units_b), (units_b, a, units_a)):
+        if "%" in asked_other and any(unit == "%" and (number, unit) not in units_other for number, unit in units):
+            return "asked_given"
+    return None
+
+
+def contents_agree(*args, **kwargs) -> bool:
+    """`content_conflict` is None: the two contents may be one problem."""
+    return content_conflict(*args, **kwargs) is None
+
+
+def _rest_content(content: tuple[tuple[str, ...], tuple]) -> tuple[tuple[str, ...], tuple]:
+    """`content_of` a `formula_free` text without the unknowns' names: the formula holds them ("Find x if
+    formula" / "Solve formula for x")."""
+    tokens, units = content
+    return tuple(t for t in tokens if not (re.fullmatch(r"v\d+", t) or (len(t) == 1 and t.isalpha()))), units
+
 
 @dataclass(frozen=True)
 class Guard:
@@ -662,9 +846,15 @@ class Guard:
     surfaces: list[tuple[tuple[str, ...], ...]] | None = None
     max_substitution: int = 1
     near_identical: float = 1.0
+    rests: list[tuple | None] | None = None  # (numbers, content) of the text without its formula (`formula_free`)
+    asked: list[frozenset[str]] | None = None
 
     @classmethod
     def of(cls, texts: Sequence[str | None], cfg: SemanticConfig) -> Guard:
+        rests = None
+        if cfg.formula_guard:
+            free = [formula_free(t or "") for t in texts]
+            rests = [None if f is None else (number_signature(f), _rest_content(content_of(f))) for f in free]
         return cls(
             [number_signature(t) for t in texts] if cfg.require_equal_numbers else None,
             [formula_signature(t or "") for t in texts] if cfg.formula_guard else None,
@@ -672,28 +862,56 @@ class Guard:
             [surface_words(t) for t in texts] if cfg.content_guard else None,
             cfg.max_substitution,
             cfg.near_identical,
+            rests,
+            [asked_of(t) for t in texts] if cfg.content_guard else None,
         )
 
     def allows(self, a: int, b: int, other: Guard | None = None) -> bool:
         """Whether item a (of this guard) and item b (of `other`, default this one) may be duplicates."""
-        other = other or self
-        if self.numbers is not None and not numbers_agree(self.numbers[a], other.numbers[b]):
-            return False
-        if self.formulas is not None and not formulas_agree(self.formulas[a], other.formulas[b]):
-            return False
-        if self.contents is None:
-            return True
-        (ta, ua), (tb, ub) = self.contents[a], other.contents[b]
-        same_formula = self.formulas is not None and self.formulas[a] is not None and other.formulas[b] is not None
-        return contents_agree(ta, tb, self.max_substitution, ua, ub, self.near_identical, self.surfaces[a], other.surfaces[b],
-                              same_formula)
+        return self.conflict(a, b, other) is None
 
-    def allows_pairs(self, pairs: np.ndarray) -> np.ndarray:
+    def conflict(self, a: int, b: int, other: Guard | None = None) -> str | None:
+        """Why item a and item b (of `other`, default this one) are different problems: 'numbers', 'formula' or
+        the content guard's reason (`content_conflict`); None when they may be duplicates."""
+        other = other or self
+        same_formula = self.formulas is not None and self.formulas[a] is not None and other.formulas[b] is not None
+        if same_formula and self.formulas[a][0] == other.formulas[b][0]:
+            same_formula = self.formulas[a][0]  # 'expr' or 'eq': both texts hold one formula of this kind
+        if same_formula and not formulas_agree(self.formulas[a], other.formulas[b]):
+            return "formula"
+        # two equations that agree side by side must agree on the rest of the text: the equation's numbers and
+        # operators are one problem however written ("3(x + 2) = 21" / "3x + 6 = 21", "y = 3x - 7" / "y = -7 +
+        # 3x"). Not expressions: equal in value but written otherwise, they are often a problem and its answer
+        # ("Simplify 3(x + 4) - 2x" / "x + 12") or another function to write ("returns 3*(x + 3)" / "3*x + 9").
+        rest = (same_formula == "eq" and self.rests is not None and self.rests[a] is not None
+                and other.rests[b] is not None)
+        numbers_a, numbers_b = (self.rests[a][0], other.rests[b][0]) if rest else (
+            (self.numbers[a], other.numbers[b]) if self.numbers is not None else (None, None))
+        if self.numbers is not None and not numbers_agree(numbers_a, numbers_b):
+            return "numbers"
+        if self.contents is None:
+            return None
+        (ta, ua), (tb, ub) = (self.rests[a][1], other.rests[b][1]) if rest else (self.contents[a], other.contents[b])
+        why = content_conflict(ta, tb, self.max_substitution, ua, ub, self.near_identical, self.surfaces[a],
+                               other.surfaces[b], same_formula)
+        if why is None and self.asked is not None:
+            why = asked_conflict(self.asked[a], other.asked[b], self.contents[a][1], other.contents[b][1])
+        return why
+
+    def allows_pairs(self, pairs: np.ndarray, rests: bool = True) -> np.ndarray:
         """`allows` for many (a, b) pairs of this guard's items at once (a boolean mask)."""
         ok = np.ones(len(pairs), dtype=bool)
         if not len(pairs):
             return ok
         a, b = pairs[:, 0], pairs[:, 1]
+        if rests and self.rests is not None:  # two formulas: the numbers that count are outside them (`conflict`)
+            rest = np.array([r is not None and f is not None and f[0] == "eq" for r, f in zip(self.rests, self.formulas)],
+                            dtype=bool)
+            both = rest[a] & rest[b]
+            if both.any():
+                ok[both] = [self.conflict(int(x), int(y)) is None for x, y in pairs[both].tolist()]
+                ok[~both] = self.allows_pairs(pairs[~both], rests=False) if (~both).any() else ok[~both]
+                return ok
         if self.numbers is not None:  # equal signatures agree; unequal ones without worded numbers never do
             ids = _codes(self.numbers)
             worded = np.array([bool(n[1]) for n in self.numbers], dtype=bool)
@@ -706,7 +924,7 @@ class Guard:
             cls = _codes([_formula_class(f) for f in self.formulas])
             ok &= (kind[a] == 0) | (kind[b] == 0) | (kind[a] != kind[b]) | (cls[a] == cls[b])
         if self.contents is not None:  # per pair, on the pairs the cheap checks left (same content: agrees)
-            same = _codes(self.contents)
+            same = _codes(list(zip(self.contents, self.asked or [None] * len(self.contents))))
             for k in np.flatnonzero(ok & (same[a] != same[b])).tolist():
                 ok[k] = self.allows(int(a[k]), int(b[k]))
         return ok
@@ -722,12 +940,12 @@ def _formula_class(sig: tuple | None):
     """A key equal for two signatures of one kind exactly when `formulas_agree` holds (values rounded)."""
     if sig is None:
         return None
-    kind, canon, values = sig
+    kind, canon, values, sides = sig
     if values is None:
         return kind, min(canon) if kind == "eq" else canon[0]
     if kind == "eq" and values[0] < 0:
         values = tuple(-v for v in values)
-    return kind, tuple(round(v, 6) + 0.0 for v in values)
+    return kind, tuple(round(v, 6) + 0.0 for v in values), sides
 
 
 # ---------------------------------------------------------------------------- embeddings
