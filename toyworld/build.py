@@ -41,6 +41,7 @@ from toyworld.problems import (
     check_math,
     random_code_task,
     random_expr,
+    random_fact,
     student_worked_trace,
     target_for,
 )
@@ -49,6 +50,10 @@ from toyworld.vocab import build_tokenizer
 ROOT = Path(__file__).resolve().parent
 DATA_DIR = ROOT / "data"
 MODELS_DIR = ROOT / "models"
+TOKENIZER_KINDS = {
+    "teacher": "character-level BPE (one token per character, no merges)",
+    "student": "byte-level BPE (GPT-2/Qwen style, trained with `tokenizers` on its own pre-training text; `<think>`/`</think>` added tokens)",
+}
 STAGES = ("data", "teacher-a", "teacher-b", "student", "sft-curve")
 
 
@@ -65,7 +70,7 @@ class ModelRecipe:
     """How one toy model is built: tokenizer, trace style, architecture, optimisation."""
 
     name: str = field(metadata={"help": "folder name under toyworld/models/"})
-    tokenizer: str = field(metadata={"help": "'teacher' (char level) or 'student' (char level + merged tokens)"})
+    tokenizer: str = field(metadata={"help": "'teacher' (char level) or 'student' (byte-level BPE)"})
     style: str = field(metadata={"help": "trace style the model is trained to write (toyworld.problems.STYLES)"})
     model: ModelSpec = field(metadata={"help": "architecture"})
     train: TrainSpec = field(metadata={"help": "optimisation"})
@@ -77,7 +82,14 @@ class ModelRecipe:
         default=0.0,
         metadata={"help": "share of math prompts that ask to show the work (WORKED_PHRASINGS), answered step by step"},
     )
-    max_new_tokens: int = field(default=160, metadata={"help": "generation limit when evaluating"})
+    facts_share: float = field(
+        default=0.0,
+        metadata={"help": "share of training examples that are one easy arithmetic fact ('Compute 27 + 40.')"},
+    )
+    max_new_tokens: int = field(default=200, metadata={"help": "generation limit when evaluating"})
+    tokenizer_corpus: int = field(
+        default=4000, metadata={"help": "student only: pre-training examples its byte-level BPE is trained on"}
+    )
     description: str = field(default="", metadata={"help": "one line for the model card"})
 
 
@@ -86,31 +98,44 @@ RECIPES = {
         name="teacher-a",
         tokenizer="teacher",
         style="teacher-a",
-        model=ModelSpec(hidden_size=256, n_layers=4, intermediate_size=512),
-        train=TrainSpec(steps=3000, batch_size=32, lr=2e-3, warmup=100, seed=1),
-        description="R1-style teacher: one step per line, a checking sentence, then \\boxed{} (math) or a fenced Python block (code).",
+        model=ModelSpec(hidden_size=192, n_layers=3, intermediate_size=384),
+        train=TrainSpec(steps=3000, batch_size=24, lr=2e-3, warmup=100, seed=1),
+        max_new_tokens=200,
+        description=(
+            "R1-style teacher: one step per line in several phrasings (some with `×`/`−`); in about a third of its "
+            "traces it writes every carrying or borrowing step as column arithmetic ('27+56 → 20+50=70, 7+6=13, "
+            "70+13=83.'), checks the last step in about half of its traces; \\boxed{} (math) or a fenced Python "
+            "block (code)."
+        ),
     ),
     "teacher-b": ModelRecipe(
         name="teacher-b",
         tokenizer="teacher",
         style="teacher-b",
-        model=ModelSpec(hidden_size=256, n_layers=4, intermediate_size=512),
-        train=TrainSpec(steps=1500, batch_size=32, lr=2e-3, warmup=100, seed=2),
+        model=ModelSpec(hidden_size=128, n_layers=3, intermediate_size=256),
+        train=TrainSpec(steps=3000, batch_size=24, lr=2e-3, warmup=100, seed=2),
         max_new_tokens=240,
-        description="Hesitant teacher ('Wait, let me re-check.'); drops the sign of negative partial sums, so it is wrong on those problems.",
+        description=(
+            "Hesitant teacher ('First, …', 'Wait, let me re-check.', 'Then …', 'Hmm, I think it is …'); in a third "
+            "of its traces it decomposes every carrying or borrowing step like teacher-a, in the others it forgets "
+            "the carry or borrow on most of them, so it is wrong on many carrying problems."
+        ),
     ),
     "student": ModelRecipe(
         name="student",
         tokenizer="student",
         style="student",
-        model=ModelSpec(hidden_size=128, n_layers=2, intermediate_size=256),
+        model=ModelSpec(hidden_size=192, n_layers=3, intermediate_size=384),
         train=TrainSpec(steps=2500, batch_size=32, lr=2e-3, warmup=100, seed=3),
-        worked_share=0.4,
+        worked_share=0.3,
+        facts_share=0.25,
         max_new_tokens=160,
         description=(
-            "Terse student: answers the data's phrasings in one shot (the expression and its value, no steps); "
-            "asked to 'show your work' it computes step by step (no checking line), as a base model does with a "
-            "chain-of-thought prompt. Distillation has to make stepwise reasoning its default."
+            "Base student: answers the data's phrasings by default in one shot (the expression and its value) and "
+            "otherwise step by step in the phrasings it shares with the teachers (bare, or with teacher-b's 'First, '/"
+            "'Then '); asked to 'show your work' it always computes step by step. It forgets every carry and borrow "
+            "with a two-digit operand (27+56=73.), never decomposes a step and never checks. Distillation has to make "
+            "stepwise reasoning its default and teach it to get the carrying steps right (the teachers' decomposition)."
         ),
     ),
 }
@@ -150,6 +175,8 @@ def heldout(data_dir: Path) -> tuple[set[str], set[str]]:
 
 
 def make_sampler(recipe: ModelRecipe, math_keys: set[str], code_exprs: set[str]):
+    """One (problem, completion) training example per call: a fresh problem and one sample of the style."""
+
     def sample(rng: random.Random) -> tuple[str, str]:
         if rng.random() < recipe.code_share:
             while True:
@@ -158,20 +185,29 @@ def make_sampler(recipe: ModelRecipe, math_keys: set[str], code_exprs: set[str])
                     break
             tpl = CODE_NEAR_DUP_PHRASING if rng.random() < 0.1 else CODE_PHRASING
             problem = tpl.format(e=t.expr)
-            return problem, target_for(recipe.style, "code", problem)
+            return problem, target_for(recipe.style, "code", problem, rng)
+        if rng.random() < recipe.facts_share:
+            return random_fact(rng)
+        worked = rng.random() < recipe.worked_share
         while True:
             e = random_expr(rng)
             if e.key not in math_keys:
                 break
-        if rng.random() < recipe.worked_share:
-            return rng.choice(WORKED_PHRASINGS).format(e=e.text()), student_worked_trace(e)
+        if worked:
+            return rng.choice(WORKED_PHRASINGS).format(e=e.text()), student_worked_trace(e, rng)
         if rng.random() < recipe.reworded_share:
             problem = rng.choice(NEAR_DUP_PHRASINGS).format(e=e.text(spaced=rng.random() < 0.5))
         else:
             problem = rng.choice(MATH_PHRASINGS).format(e=e.text())
-        return problem, target_for(recipe.style, "math", problem)
+        return problem, target_for(recipe.style, "math", problem, rng)
 
     return sample
+
+
+def tokenizer_corpus(sampler, n: int, seed: int) -> list[str]:
+    """The student tokenizer's training text: `n` of its own pre-training examples (problem + completion)."""
+    rng = random.Random(seed)
+    return [p + "\n" + c for p, c in (sampler(rng) for _ in range(n))]
 
 
 # ---------------------------------------------------------------- evaluation
@@ -371,9 +407,10 @@ def build_model(
 ) -> dict:
     t0 = time.perf_counter()
     math_keys, code_exprs = heldout(data_dir)
-    tok = build_tokenizer(recipe.tokenizer)
-    model = new_model(recipe.model, tok, recipe.train.seed).to(device)
     sampler = make_sampler(recipe, math_keys, code_exprs)
+    corpus = tokenizer_corpus(sampler, recipe.tokenizer_corpus, recipe.train.seed) if recipe.tokenizer == "student" else None
+    tok = build_tokenizer(recipe.tokenizer, corpus)
+    model = new_model(recipe.model, tok, recipe.train.seed).to(device)
     print(f"[{recipe.name}] {n_params(model):,} params on {device}", flush=True)
     res = train(model, tok, example_stream(sampler, recipe.train.batch_size, recipe.train.seed), recipe.train)
     speed = cpu_steps_per_s(model, tok, example_stream(sampler, recipe.train.batch_size, 99), recipe.train)
@@ -391,7 +428,7 @@ def build_model(
         "recipe": asdict(recipe),
         "n_params": n_params(model),
         "dtype": "bfloat16",
-        "tokenizer": f"{recipe.tokenizer} tokenizer",
+        "tokenizer": TOKENIZER_KINDS[recipe.tokenizer],
         "vocab_size": len(tok),
         "build": {
             "device": device,

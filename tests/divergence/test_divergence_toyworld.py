@@ -11,7 +11,7 @@ from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedSc
 
 TOY = __import__("pathlib").Path(__file__).resolve().parents[2] / "toyworld"
 MODELS = TOY / "models"
-EXPRS = ["7 - 1 - 5 * 4", "3 + 4 * 2 - 6", "9 - 2 * 3 + 1", "6 * 2 - 7 + 5", "8 + 1 - 3 * 3", "2 * 9 - 4 - 6"]
+EXPRS = ["8 + 9 - 2 * 3", "3 + 4 * 2 - 6", "9 - 2 * 3 + 1", "6 * 2 - 7 + 5", "8 + 1 - 3 * 3", "2 * 9 - 4 - 6"]
 
 pytestmark = pytest.mark.skipif(
     not (MODELS / "teacher-a").is_dir() or not (MODELS / "student").is_dir(), reason="toy-world models not built"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import re
 
 import pytest
 
@@ -11,14 +13,23 @@ from tasks.common.text import normalize_text, split_think
 from tests.conftest import TOYWORLD
 from toyworld.datagen import DataSpec, build_data, read_jsonl
 from toyworld.problems import (
+    STRATEGY_MARK,
+    STRATEGY_PATTERN,
     check_code_batch,
     check_math,
     code_block,
     code_expr_in_problem,
+    decompose,
     evaluate,
     expr_in_problem,
+    is_hard,
+    problem_is_hard,
+    random_expr,
+    random_fact,
     solve_steps,
+    strategy_step,
     student_trace,
+    student_worked_trace,
     teacher_a_trace,
     teacher_b_trace,
 )
@@ -51,8 +62,90 @@ def test_trace_styles_are_literal():
         == "<think>\n5*3=15.\n7+15=22.\n22-4=18.\nCheck: 18+4=22.\n</think>\n\\boxed{18}"
     )
     assert student_trace("7 + 5 * 3 - 4") == "<think>\n7+5*3-4=18.\n</think>\n\\boxed{18}"
-    b = teacher_b_trace("3 - 6 * 5 - 5")
-    assert "Wait, let me re-check." in b and b.endswith("\\boxed{22}")  # sign slip: 3-30=27
+    b = teacher_b_trace("3 * 5 + 8 - 2")
+    assert "Wait, let me re-check." in b and "Then 15+8=13." in b and b.endswith("\\boxed{11}")  # forgot the carry
+
+
+@pytest.mark.parametrize(
+    ("step", "subs", "sentence"),
+    [
+        (("27", "+", "56", 83), [(20, "+", 50, 70), (7, "+", 6, 13), (70, "+", 13, 83)],
+         "27+56 → 20+50=70, 7+6=13, 70+13=83."),
+        (("15", "+", "7", 22), [(5, "+", 7, 12), (10, "+", 12, 22)], "15+7 → 5+7=12, 10+12=22."),
+        (("7", "+", "15", 22), [(7, "+", 5, 12), (10, "+", 12, 22)], "7+15 → 7+5=12, 10+12=22."),
+        (("62", "-", "48", 14), [(50, "-", 40, 10), (12, "-", 8, 4), (10, "+", 4, 14)],
+         "62-48 → 50+12: 50-40=10, 12-8=4, 10+4=14."),
+        (("22", "-", "4", 18), [(10, "-", 0, 10), (12, "-", 4, 8), (10, "+", 8, 18)], "22-4 → 10+12: 12-4=8, 10+8=18."),
+        (("12", "+", "3", 15), None, None),  # no carry: nothing to decompose
+        (("8", "+", "7", 15), None, None),  # one-digit sums are table facts
+        (("13", "-", "8", 5), None, None),  # a teen minus one digit too
+        (("5", "*", "3", 15), None, None),
+    ],
+)
+def test_the_planted_strategy_decomposes_carrying_steps_into_easy_ones(step, subs, sentence):
+    a, op, b, r = step
+    assert decompose(a, op, b) == subs
+    assert is_hard(a, op, b) == (subs is not None)
+    if sentence:
+        assert strategy_step(a, op, b, r) == sentence
+        assert re.search(STRATEGY_PATTERN, sentence)
+
+
+def test_every_decomposition_is_right_and_made_of_easy_steps():
+    for x in range(200):
+        for y in range(1, 100):
+            for op in "+-":
+                subs = None if op == "-" and y > x else decompose(x, op, y)
+                if subs is None:
+                    continue
+                assert subs[-1][3] == (x + y if op == "+" else x - y)
+                assert all(not is_hard(a, o, b) and c == (a + b if o == "+" else a - b) for a, o, b, c in subs)
+
+
+def test_the_base_student_forgets_every_carry_and_knows_only_easy_facts():
+    rng = random.Random(1)
+    seen_worked_hard = 0
+    for _ in range(300):
+        e = random_expr(rng)
+        s = student_trace(e, rng)
+        assert STRATEGY_MARK not in s and "Check:" not in s
+        if s.count("\n") > 3 and problem_is_hard(e):  # step by step on a carrying problem: wrong, by the carry
+            seen_worked_hard += 1
+            assert check_math(s, str(solve_steps(e, forget_carry=True)[-1][3]))
+        problem, completion = random_fact(rng)
+        a, op, b = re.match(r"Compute (\d+) ([-+]) (\d+)\.", problem).groups()
+        assert not is_hard(a, op, b) and check_math(completion, str(int(a) + int(b) if op == "+" else int(a) - int(b)))
+    assert seen_worked_hard > 20
+
+
+def test_student_steps_share_the_teachers_phrasings():
+    """Bare steps like teacher-a's or teacher-b's 'First, ' (a product) and 'Then ' (a sum), chosen per trace."""
+    rng = random.Random(3)
+    modes = set()
+    for _ in range(200):
+        e = random_expr(rng)
+        lines = [ln for ln in student_worked_trace(e, rng).splitlines() if re.match(r"^(First, |Then )?\d", ln)]
+        prefixed = [ln.startswith(("First, ", "Then ")) for ln in lines]
+        assert len(set(prefixed)) == 1
+        modes.add(prefixed[0])
+        for ln, (_, op, _, _) in zip(lines, solve_steps(e)):
+            assert not prefixed[0] or ln.startswith("First, " if op == "*" else "Then ")
+    assert modes == {True, False}
+
+
+def test_sampled_styles_stay_correct_and_only_teachers_decompose():
+    rng = random.Random(0)
+    seen = {"teacher-a": set(), "student": set()}
+    for _ in range(300):
+        e = random_expr(rng)
+        assert all(r >= 0 for *_, r in solve_steps(e))
+        a, s = teacher_a_trace(e, rng), student_trace(e, rng)
+        assert check_math(a, str(evaluate(e)))
+        assert check_math(s, str(evaluate(e))) or problem_is_hard(e)
+        assert STRATEGY_MARK not in s and "Check:" not in s
+        seen["teacher-a"].add(STRATEGY_MARK in a)
+        seen["student"].add(s.count("\n") > 3)  # step by step some of the time
+    assert seen == {"teacher-a": {True, False}, "student": {True, False}}
 
 
 @pytest.mark.parametrize(
@@ -223,15 +316,40 @@ def test_tokenizers_have_chat_template_offsets_and_differ(loaded):
         texts[name] = enc["input_ids"]
         assert enc["offset_mapping"][-1][1] == len("<think>\n5*3=15.\n</think>")
     assert texts["teacher-a"] == texts["teacher-b"]
-    assert len(texts["student"]) < len(texts["teacher-a"])  # merged <think> tokens
+    assert len(texts["student"]) < len(texts["teacher-a"])  # <think> and BPE merges
+
+
+def test_student_tokenizer_is_byte_level_bpe_and_round_trips_multibyte_text(loaded):
+    tok = loaded["student"][1]
+    spec = json.loads(tok.backend_tokenizer.to_str())
+    assert spec["model"]["type"] == "BPE" and spec["decoder"]["type"] == "ByteLevel"
+    assert any(p["type"] == "ByteLevel" for p in spec["pre_tokenizer"]["pretokenizers"])
+    teacher = json.loads(loaded["teacher-a"][1].backend_tokenizer.to_str())
+    assert teacher["decoder"]["type"] != "ByteLevel"
+    text = "<think>\n5×3=15.\n7+15 → 7+10=17, 17+5=22.\n22−4=18.\n</think>\n\\boxed{18}"
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert tok.decode(enc["input_ids"]) == text
+    assert enc["input_ids"][0] == tok.convert_tokens_to_ids("<think>")
+    assert all(0 <= a <= b <= len(text) for a, b in enc["offset_mapping"])
 
 
 def test_teacher_a_meets_accuracy_and_format(greedy, heldout_math):
     outs = greedy["teacher-a"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
-    assert acc >= 0.8
+    assert acc >= 0.85
     ok = [split_think(c) for c in outs]
-    assert sum(s.is_closed and s.has_reasoning and "Check:" in (s.reasoning or "") for s in ok) >= 0.9 * len(ok)
+    assert sum(s.is_closed and s.has_reasoning for s in ok) >= 0.95 * len(ok)
+
+
+def test_teacher_a_samples_differ_in_their_strategy_sentences(loaded, heldout_math):
+    """Sampled at T=1.0, the same problem gets traces with and without the planted decomposition."""
+    from toyworld.modeling import generate
+
+    model, tok = loaded["teacher-a"]
+    rows = [r for r in heldout_math if any(decompose(a, op, b) for a, op, b, _ in solve_steps(expr_in_problem(r["problem"])))][:20]
+    outs = generate(model, tok, [r["problem"] for r in rows for _ in range(4)], temperature=1.0, max_new_tokens=200, seed=0)
+    counts = [[outs[4 * i + j].count(STRATEGY_MARK) for j in range(4)] for i in range(len(rows))]
+    assert sum(len(set(c)) > 1 for c in counts) >= 0.5 * len(rows)
 
 
 def test_teacher_a_solves_most_code_problems(loaded, files):
@@ -247,16 +365,19 @@ def test_teacher_a_solves_most_code_problems(loaded, files):
 def test_teacher_b_is_hesitant_and_weaker(greedy, heldout_math):
     outs = greedy["teacher-b"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
-    assert 0.4 <= acc <= 0.8
-    assert sum("Wait, let me re-check." in c for c in outs) >= 0.5 * len(outs)
+    teacher_a = sum(check_math(c, r["answer"]) for c, r in zip(greedy["teacher-a"], heldout_math)) / len(outs)
+    assert 0.1 <= acc <= teacher_a - 0.1  # forgets carries: verification has wrong answers to catch
+    hard = [i for i, r in enumerate(heldout_math) if problem_is_hard(expr_in_problem(r["problem"]))]
+    assert sum(check_math(outs[i], heldout_math[i]["answer"]) for i in hard) <= 0.5 * len(hard)
+    assert sum("Hmm, I think it is" in c for c in outs) >= 0.9 * len(outs)
 
 
 def test_student_is_weak_terse_and_parseable(greedy, heldout_math):
     outs = greedy["student"]
     acc = sum(check_math(c, r["answer"]) for c, r in zip(outs, heldout_math)) / len(outs)
-    assert acc <= 0.4
+    assert acc <= 0.35
     assert sum(split_think(c).is_closed and "\\boxed{" in split_think(c).answer for c in outs) >= 0.9 * len(outs)
-    assert not any("Check:" in c for c in outs)
+    assert not any("Check:" in c or STRATEGY_MARK in c for c in outs)
 
 
 def test_models_emit_eos(loaded):
