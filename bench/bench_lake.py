@@ -9,7 +9,8 @@ Writes bench/results/lake.json.
     session that attached the lake with the statements `potstill sql --attach-sql` prints. Both
     sides start from the same state: a lake freshly migrated by `Warehouse.ensure()` (every table,
     view and table statistic of the schema) holding the same `--existing` trace rows (0: an empty
-    table), loaded untimed by a plain insert. Each repetition runs both on fresh lakes, batch by
+    table), loaded untimed by a plain insert, and a session that has counted the table's rows once
+    (untimed). Each repetition runs both on fresh lakes, batch by
     batch in alternating order (keyed, bare, bare, keyed, ...: a busy machine's ups and downs fall
     on both); ratio = bare time / keyed time of that repetition (1.0 = no overhead), also for
     this process's CPU time. Reported: the
@@ -73,10 +74,12 @@ def paired_load(batches: list[pa.Table], keyed_root: Path, bare_root: Path, firs
     """Both loads of one repetition, batch by batch in alternating order (a busy machine's ups and
     downs fall on both): `Warehouse.load(..., key=["trace_id"])` into `keyed_root`, and a bare
     `insert ... select` of the same Arrow batch in a plain DuckDB session on `bare_root`, each batch
-    its own transaction on both sides. Then an idempotent keyed re-load of every batch.
+    its own transaction on both sides, after each side's session counted the table's rows (untimed).
+    Then an idempotent keyed re-load of every batch.
     Returns wall and CPU seconds (this process) per side, the re-load's wall seconds, rows inserted."""
     wh = Warehouse(keyed_root)
     wh.ensure()
+    keyed_before = wh.count_rows("raw.raw_traces")  # both sessions have read the table once before the clock
     con = plain_session(bare_root)
     before = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
 
@@ -103,6 +106,8 @@ def paired_load(batches: list[pa.Table], keyed_root: Path, bare_root: Path, firs
             if side == "keyed":
                 out["keyed_rows"] += rows
     out["bare_rows"] = con.execute("select count(*) from raw.raw_traces").fetchone()[0] - before
+    if wh.count_rows("raw.raw_traces") - keyed_before != out["keyed_rows"]:
+        raise RuntimeError("the keyed load's inserted count differs from the rows its table gained")
     con.close()
     t0 = time.perf_counter()
     again = sum(keyed(b) for b in batches)
