@@ -249,14 +249,16 @@ def test_resource_exhaustion_is_bounded_per_sandbox():
         "fill_dev_shm": "import os\nwith open('/dev/shm/big', 'wb') as fh:\n    while True:\n        fh.write(b'x' * (1 << 20))\n",
         "busy_loop": "def f(x):\n    while True:\n        pass\n",
     }
-    before = psutil.virtual_memory().available
+    shm_before = psutil.disk_usage("/dev/shm").used
     results = {name: run_tests(code, TESTS, CFG.sandbox) for name, code in programs.items()}
     limit = CFG.sandbox.memory_mb * 1024 * 1024
     for name, r in results.items():
         assert r.n_passed == 0, name
         assert r.peak_memory_bytes is not None and r.peak_memory_bytes <= limit + (8 << 20), (name, r.peak_memory_bytes)
     assert results["fill_scratch"].load_error == "OSError"  # ENOSPC / EFBIG at the tmpfs size, not the host disk
-    assert psutil.virtual_memory().available > before - (512 << 20)
+    # nothing the sandboxes wrote stays in the host's memory (a tmpfs file outlives its process); the
+    # host's free memory is not asserted on: other jobs on a shared machine move it by gigabytes
+    assert psutil.disk_usage("/dev/shm").used <= shm_before + (8 << 20)
     time.sleep(0.3)
     assert _sandbox_procs() == []
 
