@@ -56,19 +56,19 @@ def resolve_dataset(wh: Warehouse, spec: str) -> dict:
     return found.row(0, named=True)
 
 
-def training_run_id_for(dataset: dict, base_model: str, cfg: TrainConfig) -> str:
-    """Content-keyed id: same dataset content + base model + training config → same run. A local
-    base model counts by its weights (`model_id`), not its path: the same student in another
-    checkout or folder is the same run."""
-    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], model_id(base_model), str(cfg))
+def training_run_id_for(dataset: dict, base_model_id: str, cfg: TrainConfig) -> str:
+    """Content-keyed id: same dataset content + base model + training config → same run.
+    `base_model_id` is the base model's `model_id`: a local folder counts by its weights, not its
+    path, so the same student in another checkout or folder is the same run."""
+    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], base_model_id, str(cfg))
 
 
-def stage_run_id_for(dataset: dict, base_model: str, cfg: TrainConfig, method: str, stage: str, parent: str | None,
+def stage_run_id_for(dataset: dict, base_model_id: str, cfg: TrainConfig, method: str, stage: str, parent: str | None,
                      method_fingerprint: str) -> str:
     """A stage of a multi-stage method: keyed by its config, its method section and the stage it continues."""
     if method == "sft" and stage == "sft":
-        return training_run_id_for(dataset, base_model, cfg)  # plain SFT keeps the id it always had
-    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], model_id(base_model), str(cfg),
+        return training_run_id_for(dataset, base_model_id, cfg)  # plain SFT keeps the id it always had
+    return "tr_" + stable_hash(dataset["dataset_name"], dataset["version"], dataset["content_hash"], base_model_id, str(cfg),
                                method, stage, parent, method_fingerprint)
 
 
@@ -118,12 +118,12 @@ def plan_training(wh: Warehouse, spec: TrainRecipe, ds: dict, base: str, method:
     base_cfg = spec.train_config()
     counts = [rows.filter(pl.col("stage").is_in(list(s.row_stages))).height for s in stages]
     steps = split_steps(base_cfg.max_steps, counts) if method == "schedule" and base_cfg.max_steps > 0 else None
-    out, parent = [], None
+    out, parent, base_id = [], None, model_id(base)  # the weights are hashed once per plan
     for i, stage in enumerate(stages):
         cfg = spec.stage_config(stage.name)
         if steps:
             cfg = dataclasses.replace(cfg, max_steps=steps[i])
-        run_id = stage_run_id_for(ds, base, cfg, method, stage.name, parent, method_fp)
+        run_id = stage_run_id_for(ds, base_id, cfg, method, stage.name, parent, method_fp)
         out.append(StageRun(stage.name, run_id, parent, cfg, rows.filter(pl.col("stage").is_in(list(stage.row_stages)))))
         parent = run_id
     return TrainingPlan(method, ds, base, rows, bad, out)
