@@ -755,6 +755,29 @@ _QUESTION_START = frozenset({"what", "which", "who", "whom", "how", "when", "whe
 _WH_KIND = re.compile(r"(?:^|[.?!;:]\s*)(who|whom|where|why)\b|\b(who|whom|where)\s*\?|(?:^|[.?!;:]\s*)(when)\s+"
                       r"(?:does|do|did|is|are|was|were|will|can|would|should)\b"
                       r"|\bhow\s+(long|far|old|high|fast|tall|big|heavy|often|wide|deep|large|soon)\b")
+# A question word after a verb that asks for an explanation ("Explain why ...", "Describe how ...") names the kind
+# of answer as it does opening a question; "how" followed by a verb or "to" asks for a manner or a method ("How
+# does binary search work?", "Explain how to resize a hash table"), "what ... is" after such a verb or "What is
+# a ...?" for a definition, "in what year" / "what time" for a time.
+_EXPLAIN = r"\b(?:explain|describe|discuss|state|tell me|show|say)\s+"
+_DEGREE = r"many|much|long|far|old|often|likely|fast|big|large|high|tall|few"  # "how many": an amount, no manner
+_WH_EXPLAINED = re.compile(
+    r"(?P<how>(?:^|[.?!;:]\s*)how\s+(?:to|do|does|did|is|are|was|were|can|could|would|should|will|might|may)\b"
+    r"|" + _EXPLAIN + r"how\s+(?!(?:" + _DEGREE + r")\b))"
+    r"|" + _EXPLAIN + r"(?P<wh>why|where|when|who)\b"
+    r"|(?P<what>\bdefine\b|(?:^|[.?!;:]\s*|" + _EXPLAIN + r")what\s+(?:is|are)\s+(?:a|an)\s"
+    r"|" + _EXPLAIN + r"what\s+(?:a|an|the)?\s*[^\W\d][\w\s-]*?\s(?:is|are|means?)\s*(?:[.?!;:]|$))"
+    r"|\b(?:what|which)\s+(?P<when>year|month|day|date|time|century|decade)\b")
+# A question that wants yes or no: it opens with a verb ("Is 91 prime?", "Does 7 divide 91?"), or asks to check or
+# decide whether something holds, or for a function returning True when it does.
+_YES_NO = re.compile(r"(?:^|[.?!;:]\s*)(?:is|are|was|were|does|do|did|can|could|will|would|should|has|have|had)\s+(?!you\b)"
+                     r"[^.?!;]*\?"
+                     r"|\b(?:check|checks|checking|determine|determines|determining|decide|decides|deciding|test|tests|"
+                     r"testing|verify|verifies|verifying|tell|tells|telling|find out|say|says|saying)\s+(?:whether|if)\b"
+                     r"|\breturn(?:s|ing)?\s+(?:true|false|a boolean|a bool|whether)\b|\bis_[a-z]")
+# A request for a program (a function, a query, ...) and whether what it returns is a count.
+_CODE = re.compile(r"\b(?:function|query|program|script|method|procedure|class|sql|statement|python|javascript|js)\b")
+_COUNT = re.compile(r"\bcount(?:s|ing)?\b|\bhow many\b|\b(?:the|its|their) (?:number|count) of\b")
 
 
 def asked_of(text: str | None) -> frozenset[str]:
@@ -777,6 +800,13 @@ def asked_of(text: str | None) -> frozenset[str]:
     for m in _WH_KIND.finditer(text):
         kind = m[1] or m[2] or m[3] or "how " + m[4]  # a question word that opens a sentence or closes a question
         out.add("wh:" + ("who" if kind.startswith("who") else kind))
+    for m in _WH_EXPLAINED.finditer(text):
+        kind = "how" if m["how"] else m["wh"] or ("what is" if m["what"] else "when")
+        out.add("wh:" + ("who" if kind.startswith("who") else kind))
+    if _YES_NO.search(text):
+        out.add("yes/no")
+    if _CODE.search(text):
+        out.add("code:count" if _COUNT.search(text) else "code")
     for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
         names = token.split("|")
         if token.startswith("q:") and token[2:] not in _SHAPES:
@@ -812,6 +842,10 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     """
     if ("?of" in a) != ("?of" in b):
         return "asked_operand"
+    if ("yes/no" in a) != ("yes/no" in b):
+        return "asked_yes_no"  # "Is 143 divisible by 11?" / "What is 143 divided by 11?", "checks whether a list is sorted" / "sorts a list"
+    if {"code", "code:count"} <= a | b and {"code", "code:count"} & a and {"code", "code:count"} & b:
+        return "asked_count"  # two programs, one counting: "counts the vowels in a string" / "removes the vowels from a string"
     wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
     if wh_a and wh_b and not wh_a & wh_b:
         return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
@@ -913,7 +947,7 @@ class Guard:
                 ok[~both] = self.allows_pairs(pairs[~both], rests=False) if (~both).any() else ok[~both]
                 return ok
         if self.numbers is not None:  # equal signatures agree; unequal ones without worded numbers never do
-            ids = _codes(self.numbers)
+            ids = _codes([n[:2] for n in self.numbers])  # stated and worded numbers (not the words counted as one)
             worded = np.array([bool(n[1]) for n in self.numbers], dtype=bool)
             same = ids[a] == ids[b]
             ok &= same | worded[a] | worded[b]
