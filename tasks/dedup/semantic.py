@@ -645,6 +645,18 @@ def _resolve(tokens: Sequence[str], other: list[frozenset[str]]) -> tuple[str, .
     return tuple(out)
 
 
+def _adjacent(a: Sequence[str], other: Counter) -> bool:
+    """Whether the tokens of `a` that `other` lacks stand next to each other (one phrase)."""
+    left = other.copy()
+    where = []
+    for i, t in enumerate(a):
+        if left[t] > 0:
+            left[t] -= 1
+        else:
+            where.append(i)
+    return len(where) > 1 and where[-1] - where[0] == len(where) - 1
+
+
 def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
     row = [0] * (len(b) + 1)
     for x in a:
@@ -715,6 +727,9 @@ def content_conflict(a: Sequence[str], b: Sequence[str], max_substitution: int =
     if (1 <= only_a <= max_substitution and 1 <= only_b <= max_substitution and len(a) > only_a
             and _lcs(a, b) == len(a) - only_a):
         return "substitution"
+    if (only_a == only_b == 2 and len(a) > 2 and _lcs(a, b) == len(a) - 2 and _adjacent(a, cb) and _adjacent(b, ca)
+            and all(t.isalpha() and t.split("|")[0] not in _RELATION_NAMES for t in ((ca - cb) + (cb - ca)).elements())):
+        return "substitution"  # one two-word phrase for another: "a prime number" / "a perfect square"
     if near_identical < 1.0 and surface_a and surface_b:  # the same sentence with a few words changed, added or dropped
         changed = any(not (t[0].isdigit() or t == "%") for t in ((ca - cb) + (cb - ca)).elements())
         if not changed and ca == cb and a != b and not same_formula:  # the same words in another order: roles changed
@@ -805,6 +820,10 @@ def asked_of(text: str | None) -> frozenset[str]:
         out.add("wh:" + ("who" if kind.startswith("who") else kind))
     if _YES_NO.search(text):
         out.add("yes/no")
+    question, setup = _question_and_setup(text)
+    if question and setup:  # what the question names and what the rest gives, for `asked_conflict`'s roles
+        out.update("q:" + t for t in _plain_words(question))
+        out.update("g:" + t for t in _plain_words(setup))
     if _CODE.search(text):
         out.add("code:count" if _COUNT.search(text) else "code")
     for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
@@ -814,6 +833,27 @@ def asked_of(text: str | None) -> frozenset[str]:
         elif names[0] in _RELATION_NAMES:
             out.update("ask:" + name for name in names)
     return frozenset(out)
+
+
+_IF_FIRST = re.compile(r"^\s*(?:if|when|given that|given|suppose)\b([^,]*),(.*)$")
+_IF_LAST = re.compile(r"\s(?:if|given that|when)\s(.*)$")
+
+
+def _question_and_setup(text: str) -> tuple[str, str]:
+    """The question (`_question_sentence` without a leading or trailing "if ..." clause) and the rest of the text."""
+    question = _question_sentence(text).strip()
+    setup = text.replace(question, " ", 1) if question else text
+    if m := _IF_FIRST.match(question):
+        setup, question = setup + " " + m[1], m[2]
+    elif m := _IF_LAST.search(question):
+        setup, question = setup + " " + m[1], question[:m.start()]
+    return question, setup
+
+
+def _plain_words(text: str) -> set[str]:
+    """The content words of a text (`content_of`), without numbers, unknowns and relations."""
+    return {t for t in content_of(text)[0] if t[0].isalpha() and not re.fullmatch(r"v\d+", t) and "|" not in t
+            and t not in _RELATION_NAMES}
 
 
 def _question_sentence(text: str) -> str:
@@ -852,6 +892,11 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     ask_a, ask_b = {k for k in a if k.startswith("ask:")}, {k for k in b if k.startswith("ask:")}
     if ask_a and ask_b and not ask_a & ask_b:
         return "asked_quantity"  # "The sum of 5 numbers is 12. What is their average?" / "... a mean of 12. Find their total."
+    given_a, given_b = {k[2:] for k in a if k.startswith("g:")}, {k[2:] for k in b if k.startswith("g:")}
+    question_a, question_b = {k[2:] for k in a if k.startswith("q:")}, {k[2:] for k in b if k.startswith("q:")}
+    if (question_a & given_b) - given_a and (question_b & given_a) - given_b:
+        return "asked_role"  # each asks what the other gives: "215 tickets have been sold. How many seats are
+        # available?" / "215 seats are available. How many tickets have been sold?"
     for units, asked_other, units_other in ((units_a, b, units_b), (units_b, a, units_a)):
         if "%" in asked_other and any(unit == "%" and (number, unit) not in units_other for number, unit in units):
             return "asked_given"

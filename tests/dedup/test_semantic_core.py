@@ -266,6 +266,11 @@ def test_signature_guard(a, b, same):
          "asked_count"),
         ("Write a function that counts the words in a sentence.",
          "Implement a function returning the number of words a given sentence contains.", None),
+        ("Is 121 a perfect square?", "Is 121 a prime number?", "substitution"),  # one two-word phrase for another
+        ("A theater has 300 seats and 215 tickets have been sold. How many seats are still available?",
+         "A theater has 300 seats and 215 are still available. How many tickets have been sold?", "asked_role"),
+        ("A jacket costs 120 dollars and is discounted by 15%. What is the new price?",
+         "What does a 120 dollar jacket cost after a 15% price cut?", None),
     ],
 )
 def test_guard_reasons(a, b, why):
