@@ -14,7 +14,9 @@ Two texts agree on their numbers (`numbers_agree`) when, after cancelling equal 
 every stated number left on one side is a reading of a worded number left on the other, and not
 both sides keep worded numbers of their own ("3 cubed" / "3 squared": 3 against 2). So a changed
 number never agrees ("3 eggs" / "4 eggs", "two dice" / "three dice", "5" / "four"), and a number
-written in words agrees with its digits. A duration is stated in seconds, whatever its unit ("2 weeks" and
+written in words agrees with its digits. A count left on one side blocks when the other text has one
+of the counted thing ("two blue marbles" / "a blue marble"); a fraction in words also reads as its
+value and its percentage ("three quarters": 0.75 and 75, so "75%" agrees). A duration is stated in seconds, whatever its unit ("2 weeks" and
 "14 days" are '1209600s', "in a week" is '604800s'), so a paraphrase may choose another unit.
 """
 

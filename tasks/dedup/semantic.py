@@ -799,13 +799,17 @@ _COUNT = re.compile(r"\bcount(?:s|ing)?\b|\bhow many\b|\b(?:the|its|their) (?:nu
 
 def asked_of(text: str | None) -> frozenset[str]:
     """What a text asks for beyond a value: '?of' for an unknown operand ("20% of what number", "3 more than
-    which number"), '%' for a percentage ("what percent of 250 is 40"), and the kind of answer a question word
-    names ('wh:who', 'wh:where', 'wh:why', 'wh:when', 'wh:how long', ...).
+    which number"), '%' for a percentage ("what percent of 250 is 40"), the kind of answer a question word
+    names ('wh:who', 'wh:where', 'wh:why', 'wh:when', 'wh:how long', 'wh:how', 'wh:what is', ...), 'yes/no',
+    'code' or 'code:count' for a program (one that counts), the relations and quantities of the question
+    sentence ('ask:...'), and the words of the question ('q:...') and of the rest ('g:...').
 
     >>> sorted(asked_of("150 is 20% of what number?")), sorted(asked_of("What percent of 250 is 40?"))
     (['?of'], ['%'])
     >>> asked_of("What is 20% of 150?")
     frozenset()
+    >>> sorted(asked_of("Explain how to reverse a linked list.")), sorted(asked_of("Is 91 prime?"))
+    (['wh:how'], ['yes/no'])
     """
     text = prepare(text)
     out: set[str] = set()
@@ -823,7 +827,7 @@ def asked_of(text: str | None) -> frozenset[str]:
     if _YES_NO.search(text):
         out.add("yes/no")
     question, setup = _question_and_setup(text)
-    if question and setup:  # what the question names and what the rest gives, for `asked_conflict`'s roles
+    if question and _WORD.search(setup):  # what the question names and what the rest gives, for `asked_conflict`'s roles
         out.update("q:" + t for t in _plain_words(question))
         out.update("g:" + t for t in _plain_words(setup))
     if _CODE.search(text):
@@ -875,7 +879,11 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     - 'asked_kind': both name the kind of answer and no kind is shared ("Who painted the Mona Lisa?" / "Where is
       the Mona Lisa displayed?");
     - 'asked_given': one gives a number as a percentage ("40%", `units_a` from `content_of`) and the other asks
-      for the percentage while that number has no '%' there ("what percent of 250 is 40").
+      for the percentage while that number has no '%' there ("what percent of 250 is 40");
+    - 'asked_yes_no': one wants yes or no, the other not ("checks whether a list is sorted" / "sorts a list");
+    - 'asked_count': two programs, one counting ("counts the vowels" / "removes the vowels");
+    - 'asked_role': each question asks about words only the other text's setup holds ("215 tickets have been
+      sold. How many seats are available?" / "215 seats are available. How many tickets have been sold?").
 
     >>> asked_conflict(asked_of("What is 20% of 150?"), asked_of("150 is 20% of what number?"))
     'asked_operand'
