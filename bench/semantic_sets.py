@@ -11,6 +11,9 @@ Two figures per set, as in tests/dedup/test_semantic_acceptance.py:
 - end to end: every text of the set in one `semantic_clusters` run; recall = share of paraphrase pairs in
   one cluster, false = share of negatives whose second text shares a cluster with any other text.
 
+`--pool`: every distinct text of the chosen sets in one run (and the code prompts alone): paraphrase pairs
+together, and texts that share a cluster with a text of another problem (a problem: a text and its paraphrases).
+
 `--loso`: for each set, the (threshold, near_identical) on the grid that maximises the mean over the *other*
 sets of end-to-end (recall - false), ties to the higher values; the defaults are the medians of the choices.
 Needs the semantic extra (pip install -e '.[semantic]').
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 from dataclasses import replace
@@ -79,12 +83,46 @@ def end_to_end(vec: Vectors, paraphrases, negatives, cfg: SemanticConfig) -> tup
     return 1 - len(missed) / len(paraphrases), len(merged) / len(negatives), missed, merged
 
 
+def pool(vec: Vectors, names: list[str], cfg: SemanticConfig, code_only: bool = False) -> str:
+    """Every distinct text of the sets `names` in one `semantic_clusters` run; one line of figures."""
+    problem: dict[str, str] = {}
+
+    def find(t: str) -> str:
+        while problem.setdefault(t, t) != t:
+            t = problem[t]
+        return t
+
+    for name in names:
+        para, neg = SETS[name]
+        for a, b in para:
+            problem[find(a)] = find(b)
+        for a, b in neg:
+            find(a), find(b)
+    for a in SAME_PROBLEM:
+        problem[find(a)] = find("What is 3 less than 11?")
+    texts = sorted(t for t in problem if not code_only or re.search(r"\b(?:function|sql|query)\b", t, re.IGNORECASE))
+    keep = set(texts)
+    pairs = [(a, b) for name in names for a, b in SETS[name][0] if a in keep and b in keep]
+    rows = semantic_clusters(texts, texts, vec(texts), cfg).rows
+    cluster = dict(zip(rows["item_id"].to_list(), rows["cluster_id"].to_list()))
+    members: dict[str, list[str]] = {}
+    for t, c in cluster.items():
+        members.setdefault(c, []).append(t)
+    mixed = sum(any(find(u) != find(t) for u in members[cluster[t]]) for t in texts)
+    together = sum(cluster[a] == cluster[b] for a, b in pairs)
+    return (f"{'code prompts' if code_only else 'all texts'} ({len(texts)}, {len(pairs)} paraphrase pairs) | "
+            f"{cfg.threshold:.2f} | {cfg.near_identical:.2f} | pairs together {together / len(pairs):.3f} | texts in a "
+            f"cluster with another problem {mixed / len(texts):.3f} ({mixed}) | largest cluster "
+            f"{max(len(m) for m in members.values())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated set names (dev, 1, 2, ...)")
     parser.add_argument("--thresholds", default=None, help="comma-separated cosine thresholds (default: the config's)")
     parser.add_argument("--near-identical", default=None, help="comma-separated near_identical values (default: the config's)")
     parser.add_argument("--loso", action="store_true", help="leave-one-set-out choice over the grid (end to end)")
+    parser.add_argument("--pool", action="store_true", help="also every text of the sets in one run (and code prompts alone)")
     parser.add_argument("--show", default="", help="comma-separated sets whose failures to print (default config)")
     args = parser.parse_args()
     if (why := missing_extra()) is not None:
@@ -106,6 +144,9 @@ def main() -> None:
                 score.setdefault((threshold, near), {})[name] = e_recall - e_false
                 print(f"{name} ({len(para)} / {len(neg)}) | {threshold:.2f} | {near:.2f} | {recall:.3f} / {false:.3f} | "
                       f"{e_recall:.3f} / {e_false:.3f}", flush=True)
+            if args.pool:
+                print(pool(vec, names, cfg), flush=True)
+                print(pool(vec, names, cfg, code_only=True), flush=True)
     if args.loso:
         choices = []
         for out in names:
