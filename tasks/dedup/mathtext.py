@@ -14,7 +14,9 @@ Two texts agree on their numbers (`numbers_agree`) when, after cancelling equal 
 every stated number left on one side is a reading of a worded number left on the other, and not
 both sides keep worded numbers of their own ("3 cubed" / "3 squared": 3 against 2). So a changed
 number never agrees ("3 eggs" / "4 eggs", "two dice" / "three dice", "5" / "four"), and a number
-written in words agrees with its digits. A duration is stated in seconds, whatever its unit ("2 weeks" and
+written in words agrees with its digits. A count left on one side blocks when the other text has one
+of the counted thing ("two blue marbles" / "a blue marble"); a fraction in words also reads as its
+value and its percentage ("three quarters": 0.75 and 75, so "75%" agrees). A duration is stated in seconds, whatever its unit ("2 weeks" and
 "14 days" are '1209600s', "in a week" is '604800s'), so a paraphrase may choose another unit.
 """
 
@@ -37,6 +39,7 @@ _FRACTIONS = {"half": 2, "halves": 2, "quarter": 4, "quarters": 4, "third": 3, "
 _MULTIPLIERS = {"twice": 2, "double": 2, "doubled": 2, "doubles": 2, "triple": 3, "tripled": 3, "thrice": 3,
                 "squared": 2, "cubed": 3, "cube": 3, "cubic": 3, "dozen": 12, "dozens": 12}
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|%")
+_WORD_HYPHEN = re.compile(r"(\d+(?:\.\d+)?|[^\W\d_]+|%)(-(?=[^\W\d_]))?")  # (word, '-' when it opens a compound)
 # Time units in seconds: a number of them is stated as one duration ("2 weeks" and "14 days" are '1209600s').
 _TIME_UNITS = {"second": 1, "seconds": 1, "sec": 1, "secs": 1, "minute": 60, "minutes": 60, "min": 60, "mins": 60,
                "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "day": 86400, "days": 86400, "week": 604800,
@@ -52,8 +55,11 @@ def prepare(text: str | None) -> str:
 
     >>> prepare("A square of 64 m² has sides of 5²; 60° and 3 km/h.")
     'a square of 64 square m has sides of 5^2; 60 degrees and 3 km per hour.'
+    >>> prepare("The x-intercept of y = x-3.")
+    'the xintercept of y = x-3.'
     """
     text = text or ""
+    text = re.sub(r"(?<![\w-])([A-Za-z])-([A-Za-z]{3,})\b", r"\1\2", text)  # x-intercept, y-axis: one word, no unknown
     text = re.sub(r"\b([^\W\d_]{1,3})²", r"square \1", text)  # m², cm²: a unit of area
     text = re.sub(r"\b([^\W\d_]{1,3})³", r"cubic \1", text)
     text = text.replace("²", "^2").replace("³", "^3")  # 5²: a power
@@ -87,17 +93,22 @@ def duration(words: Sequence[str], i: int) -> str | None:
     return _canon(f"{float(w if w[0].isdigit() else CARDINALS.get(w, 1)) * seconds:.6f}") + "s"
 
 
-def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
-    """(stated numbers sorted, worded numbers as reading sets sorted) of a text.
+def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset[str], ...], frozenset[str]]:
+    """(stated numbers sorted, worded numbers as reading sets sorted, the words a text counts as one) of a text.
 
-    >>> number_signature("Twelve workers build a wall in 6 days.")  # 6 days: a duration, in seconds
-    (('518400s',), (frozenset({'12'}),))
+    A cardinal that counts ("two blue marbles") also reads '#2:blue:marbles' (the two words after it); the words
+    after "a", "an" or "one" ("a blue marble": 'blue', 'marble') are what the text has one of.
+
+    >>> stated, worded, one = number_signature("Twelve workers build a wall in 6 days.")  # 6 days: in seconds
+    >>> stated, [sorted(readings) for readings in worded], sorted(one)
+    (('518400s',), [['#12:workers:build', '12']], ['in', 'wall'])
     >>> number_signature("What is 2 to the fifth power minus 3 squared?")[0]
     ('2', '3')
     >>> sorted(number_signature("What is half of 90?")[1][0])
     ['0.5', '2', '50']
     """
-    words = _WORD.findall(prepare(text))
+    found = _WORD_HYPHEN.findall(prepare(text))
+    words = [w for w, _ in found]
     stated: list[str] = []
     worded: list[frozenset[str]] = []
     i = 0
@@ -110,16 +121,18 @@ def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset
         elif w[0].isdigit():
             stated.append(_canon(w))
         elif w in _TENS and nxt in CARDINALS and 0 < CARDINALS[nxt] < 10:  # twenty-five, twenty five
-            worded.append(frozenset({str(_TENS[w] + CARDINALS[nxt])}))
+            n = _TENS[w] + CARDINALS[nxt]
+            worded.append(frozenset({str(n)} if found[i + 1][1] else {str(n), _count(n, words, i + 1)}))
             i += 1
         elif w in CARDINALS and nxt in _FRACTIONS:
-            k = _FRACTIONS[nxt]  # "one quarter", "three fifths": the numerator and the fraction
-            if CARDINALS[w] != 1:
-                worded.append(frozenset({str(CARDINALS[w])}))
+            k, n = _FRACTIONS[nxt], CARDINALS[w]  # "one quarter", "three fifths": the numerator and the fraction
+            if n != 1:  # "three quarters" is also 0.75 and 75 percent
+                worded.append(frozenset({str(n), _canon(f"{n / k:.6f}"), _canon(f"{100 * n / k:.6f}")}))
             worded.append(_fraction_readings(k))
             i += 1
         elif w in CARDINALS and w != "one":  # "one" is also a pronoun ("which one")
-            worded.append(frozenset({str(CARDINALS[w])}))
+            n = CARDINALS[w]  # a count ("two marbles"), unless it qualifies a word ("a six-sided die")
+            worded.append(frozenset({str(n)} if found[i][1] else {str(n), _count(n, words, i)}))
         elif w in ("half", "halves", "quarter", "quarters"):
             worded.append(_fraction_readings(_FRACTIONS[w]))
         elif w in _FRACTIONS and nxt in ("power", "root"):  # the fifth power, the third root
@@ -129,10 +142,23 @@ def number_signature(text: str | None) -> tuple[tuple[str, ...], tuple[frozenset
         elif w in _MULTIPLIERS:
             worded.append(frozenset({str(_MULTIPLIERS[w])}))
         i += 1
-    return tuple(sorted(stated)), tuple(sorted(worded, key=sorted))
+    one = frozenset(words[k] for k in range(1, len(words)) for j in (1, 2)
+                    if k >= j and words[k - j] in ("a", "an", "one") and words[k][0].isalpha())
+    return tuple(sorted(stated)), tuple(sorted(worded, key=sorted)), one
 
 
-def numbers_agree(a: tuple[Sequence[str], Sequence[frozenset[str]]], b: tuple[Sequence[str], Sequence[frozenset[str]]]) -> bool:
+def _count(n: int, words: Sequence[str], i: int) -> str:
+    """The count reading of a cardinal at words[i]: '#n' and the two words after it."""
+    return ":".join([f"#{n}", *words[i + 1:i + 3]])
+
+
+def _counts_one(readings: frozenset[str], one: frozenset[str]) -> bool:
+    """Whether a count ("two blue marbles") is of a thing the other text has one of ("a blue marble")."""
+    counted = [w for r in readings if r.startswith("#") for w in r.split(":")[1:]]
+    return any(w in (s + "s", s + "es") or (w.endswith("ies") and w[:-3] + "y" == s) for w in counted for s in one)
+
+
+def numbers_agree(a: tuple, b: tuple) -> bool:
     """Whether two `number_signature`s may state the same numbers (see the module docstring).
 
     >>> numbers_agree(number_signature("Half of 64 is what number?"), number_signature("What is 64 divided by 2?"))
@@ -141,8 +167,12 @@ def numbers_agree(a: tuple[Sequence[str], Sequence[frozenset[str]]], b: tuple[Se
     False
     >>> numbers_agree(number_signature("Add 3 to 11."), number_signature("Add 4 to 11."))
     False
+    >>> numbers_agree(number_signature("Pick a blue marble."), number_signature("Pick two blue marbles."))
+    False
+    >>> numbers_agree(number_signature("Find the mean of 4, 8 and 12."), number_signature("Average the three numbers 12, 4, 8."))
+    True
     """
-    (stated_a, worded_a), (stated_b, worded_b) = a, b
+    (stated_a, worded_a, one_a), (stated_b, worded_b, one_b) = a, b
     if stated_a == stated_b and Counter(worded_a) == Counter(worded_b):
         return True
     left_a, left_b = Counter(stated_a) - Counter(stated_b), Counter(stated_b) - Counter(stated_a)
@@ -158,6 +188,8 @@ def numbers_agree(a: tuple[Sequence[str], Sequence[frozenset[str]]], b: tuple[Se
         if k is not None:
             worded_b.pop(k)
             worded_a.remove(readings)
+    if any(_counts_one(r, one_b) for r in worded_a) or any(_counts_one(r, one_a) for r in worded_b):
+        return False  # a count on one side of what the other has one of: "two blue marbles" / "a blue marble"
     return not (worded_a and worded_b)
 
 

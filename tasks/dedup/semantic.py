@@ -93,9 +93,10 @@ class SemanticConfig:
         metadata={"help": "sentence-transformers model: all-MiniLM-L6-v2 (bundled, offline), a local folder or a hub id"},
     )
     threshold: float = field(
-        default=0.55,
-        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.55: the median choice of a "
-                          "leave-one-set-out over the paraphrase sets (end to end), per-set figures in docs/semantic_dedup.md"},
+        default=0.45,
+        metadata={"help": "cosine at or above which two (guarded) items are duplicates; 0.45: the median choice of a "
+                          "leave-one-set-out over the paraphrase sets (end to end; the lowest value of its grid), per-set "
+                          "figures in docs/semantic_dedup.md"},
     )
     decontam_threshold: float = field(
         default=0.72, metadata={"help": "cosine to the nearest (guarded) benchmark item at or above which a prompt is contaminated"}
@@ -121,9 +122,10 @@ class SemanticConfig:
                                      "shared in order, is a substitution (different problems)"}
     )
     near_identical: float = field(
-        default=0.7, metadata={"help": "content guard: two texts that are the same sentence up to a few words (their longest "
-                                       "common word subsequence covers this share of the longer) are different problems "
-                                       "when a content word differs; 1.0 turns the rule off"}
+        default=0.75, metadata={"help": "content guard: two texts that are the same sentence up to a few words (their longest "
+                                        "common word subsequence covers this share of the longer) are different problems "
+                                        "when a content word differs; 1.0 turns the rule off; 0.75: leave-one-set-out "
+                                        "with the threshold"}
     )
     n_clusters: int | None = field(
         default=None, metadata={"help": "k-means clusters; None = sqrt(n), at most n/39 (faiss's minimum points per centroid)"}
@@ -645,6 +647,18 @@ def _resolve(tokens: Sequence[str], other: list[frozenset[str]]) -> tuple[str, .
     return tuple(out)
 
 
+def _adjacent(a: Sequence[str], other: Counter) -> bool:
+    """Whether the tokens of `a` that `other` lacks stand next to each other (one phrase)."""
+    left = other.copy()
+    where = []
+    for i, t in enumerate(a):
+        if left[t] > 0:
+            left[t] -= 1
+        else:
+            where.append(i)
+    return len(where) > 1 and where[-1] - where[0] == len(where) - 1
+
+
 def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
     row = [0] * (len(b) + 1)
     for x in a:
@@ -715,6 +729,9 @@ def content_conflict(a: Sequence[str], b: Sequence[str], max_substitution: int =
     if (1 <= only_a <= max_substitution and 1 <= only_b <= max_substitution and len(a) > only_a
             and _lcs(a, b) == len(a) - only_a):
         return "substitution"
+    if (only_a == only_b == 2 and len(a) > 2 and _lcs(a, b) == len(a) - 2 and _adjacent(a, cb) and _adjacent(b, ca)
+            and all(t.isalpha() and t.split("|")[0] not in _RELATION_NAMES for t in ((ca - cb) + (cb - ca)).elements())):
+        return "substitution"  # one two-word phrase for another: "a prime number" / "a perfect square"
     if near_identical < 1.0 and surface_a and surface_b:  # the same sentence with a few words changed, added or dropped
         changed = any(not (t[0].isdigit() or t == "%") for t in ((ca - cb) + (cb - ca)).elements())
         if not changed and ca == cb and a != b and not same_formula:  # the same words in another order: roles changed
@@ -755,17 +772,44 @@ _QUESTION_START = frozenset({"what", "which", "who", "whom", "how", "when", "whe
 _WH_KIND = re.compile(r"(?:^|[.?!;:]\s*)(who|whom|where|why)\b|\b(who|whom|where)\s*\?|(?:^|[.?!;:]\s*)(when)\s+"
                       r"(?:does|do|did|is|are|was|were|will|can|would|should)\b"
                       r"|\bhow\s+(long|far|old|high|fast|tall|big|heavy|often|wide|deep|large|soon)\b")
+# A question word after a verb that asks for an explanation ("Explain why ...", "Describe how ...") names the kind
+# of answer as it does opening a question; "how" followed by a verb or "to" asks for a manner or a method ("How
+# does binary search work?", "Explain how to resize a hash table"), "what ... is" after such a verb or "What is
+# a ...?" for a definition, "in what year" / "what time" for a time.
+_EXPLAIN = r"\b(?:explain|describe|discuss|state|tell me|show|say)\s+"
+_DEGREE = r"many|much|long|far|old|often|likely|fast|big|large|high|tall|few"  # "how many": an amount, no manner
+_WH_EXPLAINED = re.compile(
+    r"(?P<how>(?:^|[.?!;:]\s*)how\s+(?:to|do|does|did|is|are|was|were|can|could|would|should|will|might|may)\b"
+    r"|" + _EXPLAIN + r"how\s+(?!(?:" + _DEGREE + r")\b))"
+    r"|" + _EXPLAIN + r"(?P<wh>why|where|when|who)\b"
+    r"|(?P<what>\bdefine\b|(?:^|[.?!;:]\s*|" + _EXPLAIN + r")what\s+(?:is|are)\s+(?:a|an)\s"
+    r"|" + _EXPLAIN + r"what\s+(?:a|an|the)?\s*[^\W\d][\w\s-]*?\s(?:is|are|means?)\s*(?:[.?!;:]|$))"
+    r"|\b(?:what|which)\s+(?P<when>year|month|day|date|time|century|decade)\b")
+# A question that wants yes or no: it opens with a verb ("Is 91 prime?", "Does 7 divide 91?"), or asks to check or
+# decide whether something holds, or for a function returning True when it does.
+_YES_NO = re.compile(r"(?:^|[.?!;:]\s*)(?:is|are|was|were|does|do|did|can|could|will|would|should|has|have|had)\s+(?!you\b)"
+                     r"[^.?!;]*\?"
+                     r"|\b(?:check|checks|checking|determine|determines|determining|decide|decides|deciding|test|tests|"
+                     r"testing|verify|verifies|verifying|tell|tells|telling|find out|say|says|saying)\s+(?:whether|if)\b"
+                     r"|\breturn(?:s|ing)?\s+(?:true|false|a boolean|a bool|whether)\b|\bis_[a-z]")
+# A request for a program (a function, a query, ...) and whether what it returns is a count.
+_CODE = re.compile(r"\b(?:function|query|program|script|method|procedure|class|sql|statement|python|javascript|js)\b")
+_COUNT = re.compile(r"\bcount(?:s|ing)?\b|\bhow many\b|\b(?:the|its|their) (?:number|count) of\b")
 
 
 def asked_of(text: str | None) -> frozenset[str]:
     """What a text asks for beyond a value: '?of' for an unknown operand ("20% of what number", "3 more than
-    which number"), '%' for a percentage ("what percent of 250 is 40"), and the kind of answer a question word
-    names ('wh:who', 'wh:where', 'wh:why', 'wh:when', 'wh:how long', ...).
+    which number"), '%' for a percentage ("what percent of 250 is 40"), the kind of answer a question word
+    names ('wh:who', 'wh:where', 'wh:why', 'wh:when', 'wh:how long', 'wh:how', 'wh:what is', ...), 'yes/no',
+    'code' or 'code:count' for a program (one that counts), the relations and quantities of the question
+    sentence ('ask:...'), and the words of the question ('q:...') and of the rest ('g:...').
 
     >>> sorted(asked_of("150 is 20% of what number?")), sorted(asked_of("What percent of 250 is 40?"))
     (['?of'], ['%'])
     >>> asked_of("What is 20% of 150?")
     frozenset()
+    >>> sorted(asked_of("Explain how to reverse a linked list.")), sorted(asked_of("Is 91 prime?"))
+    (['wh:how'], ['yes/no'])
     """
     text = prepare(text)
     out: set[str] = set()
@@ -777,6 +821,17 @@ def asked_of(text: str | None) -> frozenset[str]:
     for m in _WH_KIND.finditer(text):
         kind = m[1] or m[2] or m[3] or "how " + m[4]  # a question word that opens a sentence or closes a question
         out.add("wh:" + ("who" if kind.startswith("who") else kind))
+    for m in _WH_EXPLAINED.finditer(text):
+        kind = "how" if m["how"] else m["wh"] or ("what is" if m["what"] else "when")
+        out.add("wh:" + ("who" if kind.startswith("who") else kind))
+    if _YES_NO.search(text):
+        out.add("yes/no")
+    question, setup = _question_and_setup(text)
+    if question and _WORD.search(setup):  # what the question names and what the rest gives, for `asked_conflict`'s roles
+        out.update("q:" + t for t in _plain_words(question))
+        out.update("g:" + t for t in _plain_words(setup))
+    if _CODE.search(text):
+        out.add("code:count" if _COUNT.search(text) else "code")
     for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
         names = token.split("|")
         if token.startswith("q:") and token[2:] not in _SHAPES:
@@ -784,6 +839,27 @@ def asked_of(text: str | None) -> frozenset[str]:
         elif names[0] in _RELATION_NAMES:
             out.update("ask:" + name for name in names)
     return frozenset(out)
+
+
+_IF_FIRST = re.compile(r"^\s*(?:if|when|given that|given|suppose)\b([^,]*),(.*)$")
+_IF_LAST = re.compile(r"\s(?:if|given that|when)\s(.*)$")
+
+
+def _question_and_setup(text: str) -> tuple[str, str]:
+    """The question (`_question_sentence` without a leading or trailing "if ..." clause) and the rest of the text."""
+    question = _question_sentence(text).strip()
+    setup = text.replace(question, " ", 1) if question else text
+    if m := _IF_FIRST.match(question):
+        setup, question = setup + " " + m[1], m[2]
+    elif m := _IF_LAST.search(question):
+        setup, question = setup + " " + m[1], question[:m.start()]
+    return question, setup
+
+
+def _plain_words(text: str) -> set[str]:
+    """The content words of a text (`content_of`), without numbers, unknowns and relations."""
+    return {t for t in content_of(text)[0] if t[0].isalpha() and not re.fullmatch(r"v\d+", t) and "|" not in t
+            and t not in _RELATION_NAMES}
 
 
 def _question_sentence(text: str) -> str:
@@ -803,7 +879,11 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     - 'asked_kind': both name the kind of answer and no kind is shared ("Who painted the Mona Lisa?" / "Where is
       the Mona Lisa displayed?");
     - 'asked_given': one gives a number as a percentage ("40%", `units_a` from `content_of`) and the other asks
-      for the percentage while that number has no '%' there ("what percent of 250 is 40").
+      for the percentage while that number has no '%' there ("what percent of 250 is 40");
+    - 'asked_yes_no': one wants yes or no, the other not ("checks whether a list is sorted" / "sorts a list");
+    - 'asked_count': two programs, one counting ("counts the vowels" / "removes the vowels");
+    - 'asked_role': each question asks about words only the other text's setup holds ("215 tickets have been
+      sold. How many seats are available?" / "215 seats are available. How many tickets have been sold?").
 
     >>> asked_conflict(asked_of("What is 20% of 150?"), asked_of("150 is 20% of what number?"))
     'asked_operand'
@@ -812,12 +892,21 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
     """
     if ("?of" in a) != ("?of" in b):
         return "asked_operand"
+    if ("yes/no" in a) != ("yes/no" in b):
+        return "asked_yes_no"  # "Is 143 divisible by 11?" / "What is 143 divided by 11?", "checks whether a list is sorted" / "sorts a list"
+    if {"code", "code:count"} <= a | b and {"code", "code:count"} & a and {"code", "code:count"} & b:
+        return "asked_count"  # two programs, one counting: "counts the vowels in a string" / "removes the vowels from a string"
     wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
     if wh_a and wh_b and not wh_a & wh_b:
         return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
     ask_a, ask_b = {k for k in a if k.startswith("ask:")}, {k for k in b if k.startswith("ask:")}
     if ask_a and ask_b and not ask_a & ask_b:
         return "asked_quantity"  # "The sum of 5 numbers is 12. What is their average?" / "... a mean of 12. Find their total."
+    given_a, given_b = {k[2:] for k in a if k.startswith("g:")}, {k[2:] for k in b if k.startswith("g:")}
+    question_a, question_b = {k[2:] for k in a if k.startswith("q:")}, {k[2:] for k in b if k.startswith("q:")}
+    if (question_a & given_b) - given_a and (question_b & given_a) - given_b:
+        return "asked_role"  # each asks what the other gives: "215 tickets have been sold. How many seats are
+        # available?" / "215 seats are available. How many tickets have been sold?"
     for units, asked_other, units_other in ((units_a, b, units_b), (units_b, a, units_a)):
         if "%" in asked_other and any(unit == "%" and (number, unit) not in units_other for number, unit in units):
             return "asked_given"
@@ -913,7 +1002,7 @@ class Guard:
                 ok[~both] = self.allows_pairs(pairs[~both], rests=False) if (~both).any() else ok[~both]
                 return ok
         if self.numbers is not None:  # equal signatures agree; unequal ones without worded numbers never do
-            ids = _codes(self.numbers)
+            ids = _codes([n[:2] for n in self.numbers])  # stated and worded numbers (not the words counted as one)
             worded = np.array([bool(n[1]) for n in self.numbers], dtype=bool)
             same = ids[a] == ids[b]
             ok &= same | worded[a] | worded[b]

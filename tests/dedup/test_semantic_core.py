@@ -251,6 +251,26 @@ def test_signature_guard(a, b, same):
         ("How many times does 7 go into 91?", "What is 7 times 91?", "relation"),
         ("Write a function that sorts a list without using recursion.", "Implement a list sort that does not use recursion.", None),
         ("Write a function that sorts a list using recursion.", "Implement a list sort that does not use recursion.", "negation"),
+        # this round: a count on one side only, letters joined to a word, what kind of answer is asked
+        ("What is the probability of picking a blue marble?", "What is the probability of picking two blue marbles?", "numbers"),
+        ("On a fair six-sided die, what is the chance of a 6?", "What is the probability of rolling a 6 on a fair die?", None),
+        ("Find the y-intercept of the line y = 2x + 7.", "Find the x-intercept of the line y = 2x + 7.", "substitution"),
+        ("Explain how a binary search works.", "Explain why a binary search needs a sorted list.", "asked_kind"),
+        ("Explain what a hash table is.", "Explain how to resize a hash table.", "asked_kind"),
+        ("Explain what a linked list is.", "What is a linked list? Explain.", None),
+        ("Who discovered penicillin?", "In what year was penicillin discovered?", "asked_kind"),
+        ("Write a Python function that checks whether a list is sorted.", "Write a Python function that sorts a list.",
+         "asked_yes_no"),
+        ("Is 91 a prime number?", "Determine if 91 is prime.", None),
+        ("Write a SQL query that lists all customers from Paris.", "Write a SQL query returning how many customers live in Paris.",
+         "asked_count"),
+        ("Write a function that counts the words in a sentence.",
+         "Implement a function returning the number of words a given sentence contains.", None),
+        ("Is 121 a perfect square?", "Is 121 a prime number?", "substitution"),  # one two-word phrase for another
+        ("A theater has 300 seats and 215 tickets have been sold. How many seats are still available?",
+         "A theater has 300 seats and 215 are still available. How many tickets have been sold?", "asked_role"),
+        ("A jacket costs 120 dollars and is discounted by 15%. What is the new price?",
+         "What does a 120 dollar jacket cost after a 15% price cut?", None),
     ],
 )
 def test_guard_reasons(a, b, why):
@@ -261,8 +281,12 @@ def test_guard_reasons(a, b, why):
 
 
 def test_number_signature_and_worded_math():
-    assert number_signature("What is 2.50 plus twenty-five?") == (("2.5",), (frozenset({"25"}),))
-    assert number_signature("A square of 64 m²") == (("64",), ())  # m² is a unit, not the number 2
+    # a count also reads '#25' and the words after it (so "two blue marbles" / "a blue marble" are told apart)
+    assert number_signature("What is 2.50 plus twenty-five?") == (("2.5",), (frozenset({"25", "#25"}),), frozenset())
+    assert number_signature("A square of 64 m²")[:2] == (("64",), ())  # m² is a unit, not the number 2
+    assert numbers_agree(number_signature("What is 75% of 160?"), number_signature("Compute three quarters of 160."))
+    assert numbers_agree(number_signature("What is 40% of 250?"), number_signature("Find two fifths of 250."))
+    assert not numbers_agree(number_signature("What is 60% of 250?"), number_signature("Find two fifths of 250."))
     assert numbers_agree(number_signature("What is 25% of 64?"), number_signature("Find a quarter of 64."))
     assert not numbers_agree(number_signature("What is 20% of 64?"), number_signature("Find a quarter of 64."))
     assert worded_math("Compute 5 raised to the third power.") == "compute 5^3."
