@@ -299,14 +299,20 @@ def _length_matched_random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl
 
 def _oracle(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:
     """Per prompt the trace with the most matches of `cfg.oracle_pattern` (a label the data's maker planted,
-    e.g. the toy world's strategy sentences; real data has none): the upper reference an ablation's score
-    arms are compared with. Ties: fewer tokens, then trace id, as every per-prompt rule."""
+    e.g. the toy world's strategy sentences; real data has none): what the label is worth to an ablation.
+
+    Ties are broken as the random policy draws at the same seed (not by length, as the score rules):
+    where the label does not tell a prompt's traces apart (on most prompts none has it) the oracle
+    keeps the random arm's trace, so oracle vs random measures the label and nothing else."""
     if not cfg.oracle_pattern:
         raise SelectionError("policy 'oracle' needs oracle_pattern (the recipe's select.oracle_pattern)")
     _need(pool, "oracle", "completion_text")
     hits = pl.col("completion_text").fill_null("").str.count_matches(cfg.oracle_pattern).alias("_oracle_hits")
-    res, _ = _best_per_prompt(pool.with_columns(hits), cfg, "oracle", ["_oracle_hits"], [True])
-    return res, {"oracle_pattern": cfg.oracle_pattern}
+    keyed = with_random_key(pool.with_columns(hits), cfg.seed)
+    best = _per_prompt(keyed, ["_oracle_hits", "_rand"], [True, False], cfg.max_per_prompt)
+    n_labelled = int(keyed.group_by("prompt_id").agg(pl.col("_oracle_hits").n_unique() > 1)["_oracle_hits"].sum())
+    return _ranked(take_budget(_random_prompts(best, cfg), cfg)), {"oracle_pattern": cfg.oracle_pattern,
+                                                                    "n_prompts_label_decides": n_labelled}
 
 
 def _random(pool: pl.DataFrame, cfg: SelectionConfig) -> tuple[pl.DataFrame, dict]:

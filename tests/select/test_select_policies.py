@@ -129,9 +129,17 @@ def test_every_policy_respects_the_budget_and_pool(policy):
 
 
 def test_oracle_keeps_per_prompt_the_trace_with_most_pattern_matches():
-    # A: a1/a2 have two "=" steps each (tie -> fewer tokens: a2), a3 none; B: b2 (two) over b1 (one); C: c2
-    res = select_traces(CANDIDATES, "oracle", SelectionConfig(budget=10, oracle_pattern=r"\d=\d"))
-    assert sorted(ids(res)) == ["a2", "b2", "c2"] and res.params["oracle_pattern"] == r"\d=\d"
+    # A: a1/a2 have two "=" steps each, a3 none; B: b2 (two) over b1 (one); C: c2
+    for seed in range(6):
+        cfg = SelectionConfig(budget=10, oracle_pattern=r"\d=\d", seed=seed)
+        res = select_traces(CANDIDATES, "oracle", cfg)
+        picked = ids(res)
+        assert {"b2", "c2"} <= set(picked) and len(picked) == 3 and res.params["oracle_pattern"] == r"\d=\d"
+        # the a1/a2 tie goes as the random policy draws at the same seed (not to the shorter one): oracle vs
+        # random differs only where the label tells traces apart
+        rand_a = [t for t in ids(select_traces(CANDIDATES.filter(pl.col("trace_id").is_in(["a1", "a2"])), "random", cfg))]
+        assert [t for t in picked if t.startswith("a")] == rand_a
+        assert res.params["n_prompts_label_decides"] == 2
     res = select_traces(CANDIDATES, "oracle", SelectionConfig(budget=10, oracle_pattern="Check:"))
     assert "a1" in ids(res)
     with pytest.raises(SelectionError, match="oracle_pattern"):
