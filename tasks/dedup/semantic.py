@@ -795,6 +795,38 @@ _YES_NO = re.compile(r"(?:^|[.?!;:]\s*)(?:is|are|was|were|does|do|did|can|could|
 # A request for a program (a function, a query, ...) and whether what it returns is a count.
 _CODE = re.compile(r"\b(?:function|query|program|script|method|procedure|class|sql|statement|python|javascript|js)\b")
 _COUNT = re.compile(r"\bcount(?:s|ing)?\b|\bhow many\b|\b(?:the|its|their) (?:number|count) of\b")
+# What a program gives back: the input changed (it removes, merges, sorts, ... or returns "it", "them", "a copy") or a
+# value derived from the input (it returns, finds, computes, counts ... something else). The task is the first verb after
+# "function that / which / to" (or "function computing"), past a leading "takes ... and".
+_TASK = re.compile(r"\b(?:function|query|program|script|method|procedure|statement)\b(?:\s+(?:in|for|using)\s+\w+)?"
+                   r"(?:\s+(?:that|which|to)\s+|\s+(?=\w+ing\b))"
+                   r"(?:(?:takes|accepts|receives|gets|is given)\b[^.?!;]*?\band\s+)?([a-z]+)\s+"
+                   r"((?:a|an|the)?\s*(?:(?!(?:of|from|in|into|with|to|that|which|where|whose|for|by|and|how|a|an|the|\d+|"
+                   r"one|two|three)\b)[a-z]+\s*)*)")
+_CHANGES_INPUT_VERBS = (
+    "remove delete strip drop merge combine join concatenate flatten sort reverse capitalize convert replace filter "
+    "split shuffle rotate insert append swap encode decode encrypt decrypt trim normalize transpose compress update "
+    "rename uppercase lowercase dedupe deduplicate pad truncate rearrange")
+_CHANGES_INPUT = frozenset(_stem(w) for w in _CHANGES_INPUT_VERBS.split())
+_GIVES_VALUE_VERBS = (
+    "return returning find finding compute computing calculate calculating get getting give giving output outputting "
+    "print printing produce producing count counting sum summing total add adding average averaging measure list "
+    "listing select selecting fetch fetching retrieve retrieving identify locate")
+_GIVES_VALUE = frozenset(_stem(w) for w in _GIVES_VALUE_VERBS.split())
+# The object of "returns ..." that is the input again, changed: a pronoun or a sequence ("returns them in capitals",
+# "returns a new list with ...", "returns the given string reversed"); a dictionary or a set returned is usually built
+# from the input ("returns a dictionary mapping every word to its count").
+_THE_INPUT = frozenset({"it", "them", "this", "these", "input", "copy", "list", "array", "string", "tuple", "sequence",
+                        "version"})
+# The precision a number is rounded to, in decimal places: "the nearest tenth" and "one decimal place" are 1, "the
+# nearest whole number" 0, "the nearest hundred" -2.
+_PLACES = {"whole": 0, "integer": 0, "unit": 0, "ten": -1, "tens": -1, "hundred": -2, "hundreds": -2, "thousand": -3,
+           "thousands": -3, "tenth": 1, "hundredth": 2, "thousandth": 3}
+_PRECISION = re.compile(r"\bnearest\s+(whole|integer|unit|tens?|hundreds?|thousands?|tenth|hundredth|thousandth)\b"
+                        r"|\b(\d+|one|two|three|four|five|six)\s+decimal\s+places?\b")
+# A question that asks for an amount in one part of a whole ("how many muffins are in each box?", "how far does she
+# cycle each week?"); "every" and "per" usually mean all of them or a rate ("every employee", "25 liters per minute").
+_EACH = re.compile(r"\bhow\s+(?:many|much|far)\b.*\beach\s+(?!of\b)[a-z]")
 
 
 def asked_of(text: str | None) -> frozenset[str]:
@@ -832,6 +864,16 @@ def asked_of(text: str | None) -> frozenset[str]:
         out.update("g:" + t for t in _plain_words(setup))
     if _CODE.search(text):
         out.add("code:count" if _COUNT.search(text) else "code")
+        if m := _TASK.search(text):
+            verb, obj = _stem(m[1]), set(m[2].split())
+            if verb in _CHANGES_INPUT or (verb in _GIVES_VALUE and obj & _THE_INPUT):
+                out.add("out:input")
+            elif verb in _GIVES_VALUE:
+                out.add("out:value")
+    for m in _PRECISION.finditer(text):
+        out.add(f"round:{_PLACES[m[1]] if m[1] else int(CARDINALS.get(m[2], m[2]))}")
+    if question and _EACH.search(question) and not _CODE.search(text):  # a word problem, not a program
+        out.add("each")
     for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
         names = token.split("|")
         if token.startswith("q:") and token[2:] not in _SHAPES:
@@ -882,6 +924,11 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
       for the percentage while that number has no '%' there ("what percent of 250 is 40");
     - 'asked_yes_no': one wants yes or no, the other not ("checks whether a list is sorted" / "sorts a list");
     - 'asked_count': two programs, one counting ("counts the vowels" / "removes the vowels");
+    - 'asked_output': two programs, one changing its input, the other deriving a value from it ("removes duplicate
+      values" / "returns the duplicate values", "merges two dictionaries" / "finds the keys they have in common");
+    - 'asked_precision': two roundings to another precision ("the nearest whole number" / "one decimal place");
+    - 'asked_each': one question asks for a part of the whole, the other not ("How many books are on the shelf?" /
+      "How many books are in each row?");
     - 'asked_role': each question asks about words only the other text's setup holds ("215 tickets have been
       sold. How many seats are available?" / "215 seats are available. How many tickets have been sold?").
 
@@ -896,6 +943,16 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
         return "asked_yes_no"  # "Is 143 divisible by 11?" / "What is 143 divided by 11?", "checks whether a list is sorted" / "sorts a list"
     if {"code", "code:count"} <= a | b and {"code", "code:count"} & a and {"code", "code:count"} & b:
         return "asked_count"  # two programs, one counting: "counts the vowels in a string" / "removes the vowels from a string"
+    if {"out:input", "out:value"} <= a | b and not {"out:input", "out:value"} <= a and not {"out:input", "out:value"} <= b \
+            and a & {"out:input", "out:value"} and b & {"out:input", "out:value"}:
+        return "asked_output"  # one program changes its input, the other derives a value: "removes duplicate values from
+        # a list" / "returns the duplicate values in a list", "flattens a nested list" / "computes its depth"
+    round_a, round_b = {k for k in a if k.startswith("round:")}, {k for k in b if k.startswith("round:")}
+    if round_a and round_b and round_a != round_b:
+        return "asked_precision"  # "Round 7.25 to the nearest whole number" / "... to the nearest tenth"
+    if ("each" in a) != ("each" in b):
+        return "asked_each"  # one question asks for a part of the whole: "How many apple trees does the farmer have?"
+        # / "How many apple trees are in each field?"
     wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
     if wh_a and wh_b and not wh_a & wh_b:
         return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"

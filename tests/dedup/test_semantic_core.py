@@ -271,6 +271,20 @@ def test_signature_guard(a, b, same):
          "A theater has 300 seats and 215 are still available. How many tickets have been sold?", "asked_role"),
         ("A jacket costs 120 dollars and is discounted by 15%. What is the new price?",
          "What does a 120 dollar jacket cost after a 15% price cut?", None),
+        # tenth round: what a program gives back, the precision of a rounding, a part of the whole asked
+        ("Write a Python function that removes the negative numbers from a list.",
+         "Implement a Python function which finds all negative values in a given list.", "asked_output"),
+        ("Write a Python function that sorts a list of names.",
+         "Implement a Python function that takes a list of names and returns it in alphabetical order.", None),
+        ("Write a function that reverses a list.", "Implement a function which returns a copy of the list in reverse order.", None),
+        ("Write a Python function that flattens a list of lists.", "Write a Python function that computes the length of a list of lists.",
+         "asked_output"),
+        ("Round 12.3456 to the nearest hundredth.", "Round 12.3456 to two decimal places.", None),
+        ("Round 12.3456 to the nearest hundredth.", "What is 12.3456 rounded to one decimal place?", "asked_precision"),
+        ("A school has 4 buses with 45 students on each bus. How many students ride the buses?",
+         "Altogether 45 students ride a school's 4 buses. How many students are on each bus?", "asked_each"),
+        ("A school has 4 buses with 45 students on each bus. How many students ride the buses?",
+         "How many students ride a school's 4 buses if 45 students are on each bus?", None),
     ],
 )
 def test_guard_reasons(a, b, why):
