@@ -476,6 +476,24 @@ _ABBREVIATIONS = {"gcd": ("greatest", "common", "divisor"), "gcf": ("greatest", 
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[%+\-*×/÷^]")
 
 
+# Irregular English verbs: the past and the participle read as the base form ("wrote" / "written" / "write"), as a
+# lemmatiser would (the dependencies have none). The regular ones are `_stem`'s suffixes; the relation words list
+# their own forms ("bought", "sold", "lost").
+_IRREGULAR_VERBS = {
+    "write": "wrote written", "take": "took taken", "eat": "ate eaten", "make": "made", "drive": "drove driven",
+    "ride": "rode ridden", "run": "ran", "see": "saw seen", "find": "found", "get": "got gotten", "go": "went gone",
+    "come": "came", "throw": "threw thrown", "draw": "drew drawn", "choose": "chose chosen", "break": "broke broken",
+    "speak": "spoke spoken", "begin": "began begun", "swim": "swam swum", "sing": "sang sung", "drink": "drank drunk",
+    "pay": "paid", "keep": "kept", "build": "built", "send": "sent", "hold": "held", "tell": "told", "think": "thought",
+    "bring": "brought", "catch": "caught", "teach": "taught", "fight": "fought", "stand": "stood", "lead": "led",
+    "feed": "fed", "meet": "met", "sit": "sat", "sleep": "slept", "feel": "felt", "fly": "flew flown", "know": "knew known",
+    "hide": "hid hidden", "bite": "bit bitten", "freeze": "froze frozen", "steal": "stole stolen", "wear": "wore worn",
+    "tear": "tore torn", "shake": "shook shaken", "forget": "forgot forgotten", "hang": "hung", "dig": "dug",
+    "spin": "spun", "win": "won", "shoot": "shot", "light": "lit", "grind": "ground", "lay": "laid", "say": "said",
+}
+_BASE_FORM = {form: base for base, forms in _IRREGULAR_VERBS.items() for form in forms.split()}
+
+
 def _stem(word: str) -> str:
     """A light English suffix strip (-ies, -es, -s, -ing, -ed, then a final -e), enough for
     'apples'/'apple' and 'reversed'/'reverses'/'reverse'."""
@@ -583,6 +601,7 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     units: list[tuple[str, str]] = []
     text = _NEGATION.sub(" not ", prepare(text).replace(" or not", "").replace("'s ", " "))
     text = _GOES_INTO.sub(r"\2 divided by \1", text)
+    text = re.sub(r"(\d)-(?=[^\W\d_]{2,})", r"\1 ", text)  # "a 52-card deck", "a 500-liter tank": a compound, no minus
     text = _TOTAL_FILLER.sub("", text)  # "a total of 7", "their total": a sum; "in total", "the total number": filler
     words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
     unknowns = _unknowns(words, text)
@@ -624,7 +643,7 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
             if w == "%" and previous[:1].isdigit():
                 units.append((previous, "%"))
         else:
-            out.append(_stem(w))
+            out.append(_stem(_BASE_FORM.get(w, w)))
             previous = _NUMBER_WORDS.get(words[i - 1], words[i - 1]) if i else ""
             if previous[:1].isdigit():
                 units.append((previous, out[-1]))
