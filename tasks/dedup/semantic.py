@@ -117,6 +117,10 @@ class SemanticConfig:
         default=True, metadata={"help": "complete linkage: every two members of a cluster must pass the guard (union-find "
                                         "alone chains '4*(x+6)' to '4*x+6' through a prompt whose formula is unreadable)"}
     )
+    cluster_cosine: bool = field(
+        default=True, metadata={"help": "with cluster_guard: every two members of a cluster must also reach `threshold` "
+                                        "(complete linkage on the cosine; off: one link of the chain is enough)"}
+    )
     max_substitution: int = field(
         default=1, metadata={"help": "content guard: a pair whose texts differ by 1..this many tokens each, the rest "
                                      "shared in order, is a substitution (different problems)"}
@@ -1263,7 +1267,8 @@ def _ranks(item_ids: Sequence[str], order_keys: Sequence | None) -> np.ndarray:
     return rank
 
 
-def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, sims: np.ndarray, guard: Guard) -> np.ndarray:
+def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, sims: np.ndarray, guard: Guard,
+                     emb: np.ndarray | None = None, threshold: float = -1.0) -> np.ndarray:
     """Split union-find components so that every two members of a cluster pass the guard.
 
     The guard is checked per linked pair, and it is not transitive: a prompt whose formula it cannot
@@ -1271,7 +1276,10 @@ def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, si
     it and union-find merges all three. Here the links are replayed most similar first, and two
     clusters merge only when every member of one passes the guard against every member of the
     other (agglomerative clustering with cannot-link constraints: the strongest links win a
-    chain's middle). Only items of one component are compared. Returns the new root of every
+    chain's middle), and, given `emb`, when every such pair also reaches cosine `threshold` (complete
+    linkage on the cosine too: two items meet in a cluster only if they would be linked as a pair,
+    so different tasks linked at 0.5 through a third text do not chain). Only items of one component
+    are compared. Returns the new root of every
     item: the best-ranked member of its cluster, the same representative rule as before.
 
     >>> g = Guard.of(["f returns 4*(x + 6)", "f adds six to x and multiplies the sum by four", "f returns 4*x + 6"], SemanticConfig())
@@ -1283,7 +1291,10 @@ def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, si
     cluster_of = {i: i for i in members}
     for k in np.argsort(-sims, kind="stable").tolist():
         ca, cb = cluster_of[int(pairs[k, 0])], cluster_of[int(pairs[k, 1])]
-        if ca == cb or not all(guard.allows(x, y) for x in members[ca] for y in members[cb]):
+        if ca == cb or (emb is not None and len(members[ca]) * len(members[cb]) > 1
+                        and float((emb[members[ca]] @ emb[members[cb]].T).min()) < threshold):
+            continue
+        if not all(guard.allows(x, y) for x in members[ca] for y in members[cb]):
             continue
         if len(members[ca]) < len(members[cb]):
             ca, cb = cb, ca
@@ -1331,7 +1342,7 @@ def semantic_clusters(
     roots = uf.roots() if n else np.zeros(0, dtype=np.int64)
     n_components = int((np.bincount(roots, minlength=n) > 1).sum()) if n else 0
     if cfg.cluster_guard and n_linked:
-        roots = complete_linkage(roots, ranks, pairs, sims, guard)
+        roots = complete_linkage(roots, ranks, pairs, sims, guard, emb if cfg.cluster_cosine else None, cfg.threshold)
     within = roots[pairs[:, 0]] == roots[pairs[:, 1]]  # links the split kept
     best = np.full(n, np.nan)
     np.fmax.at(best, pairs[within, 0], sims[within])
