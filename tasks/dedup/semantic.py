@@ -825,7 +825,7 @@ _TASK = re.compile(r"\b(?:function|query|program|script|method|procedure|stateme
                    r"(?:\s+(?:that|which|to)\s+|\s+(?=\w+ing\b))"
                    r"(?:(?:takes|accepts|receives|gets|is given)\b[^.?!;]*?\band\s+)?([a-z]+)\s+"
                    r"((?:a|an|the)?\s*(?:(?!(?:of|from|in|into|with|to|that|which|where|whose|for|by|and|how|a|an|the|\d+|"
-                   r"one|two|three)\b)[a-z]+\s*)*)")
+                   r"one|two|three)\b)[a-z]+(?:-[a-z]+)*\s*)*)")  # a compound is one word: "the next-to-largest value"
 _CHANGES_INPUT_VERBS = (
     "remove delete strip drop merge combine join concatenate flatten sort reverse capitalize convert replace filter "
     "split shuffle rotate insert append swap encode decode encrypt decrypt trim normalize transpose compress update "
@@ -888,11 +888,18 @@ def asked_of(text: str | None) -> frozenset[str]:
     if _CODE.search(text):
         out.add("code:count" if _COUNT.search(text) else "code")
         if m := _TASK.search(text):
-            verb, obj = _stem(m[1]), set(m[2].split())
-            if verb in _CHANGES_INPUT or (verb in _GIVES_VALUE and obj & _THE_INPUT):
+            verb, obj = _stem(m[1]), m[2].split()
+            head = [w for w in obj if w not in _FILLER and w != "back"][:1]  # "gives back its elements": a return
+            if verb in _CHANGES_INPUT or (verb in _GIVES_VALUE and (set(obj) & _THE_INPUT or {_stem(w) for w in head} & _CHANGES_INPUT
+                                                                   or obj[:1] in (["its"], ["their"]) or obj[1:2] in (["its"], ["their"]))):
                 out.add("out:input")
             elif verb in _GIVES_VALUE:
                 out.add("out:value")
+                if "code:count" not in out:  # what it returns: the object's words and a relation its verb names
+                    verb_names = [name for t in content_of(m[1])[0] for name in t.split("|") if name in _RELATION_NAMES]
+                    out.update("obj:" + name for t in content_of(m[2])[0] if t[0].isalpha() for name in t.split("|"))
+                    if any(k.startswith("obj:") for k in out):
+                        out.update("obj:" + name for name in verb_names)
     for m in _PRECISION.finditer(text):
         out.add(f"round:{_PLACES[m[1]] if m[1] else int(CARDINALS.get(m[2], m[2]))}")
     if question and _EACH.search(question) and not _CODE.search(text):  # a word problem, not a program
@@ -970,6 +977,10 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
             and a & {"out:input", "out:value"} and b & {"out:input", "out:value"}:
         return "asked_output"  # one program changes its input, the other derives a value: "removes duplicate values from
         # a list" / "returns the duplicate values in a list", "flattens a nested list" / "computes its depth"
+    object_a, object_b = {k for k in a if k.startswith("obj:")}, {k for k in b if k.startswith("obj:")}
+    if object_a and object_b and not object_a & object_b:
+        return "asked_object"  # two programs returning different things: "returns the second largest element of a
+        # list" / "returns the duplicate values in a list"
     round_a, round_b = {k for k in a if k.startswith("round:")}, {k for k in b if k.startswith("round:")}
     if round_a and round_b and round_a != round_b:
         return "asked_precision"  # "Round 7.25 to the nearest whole number" / "... to the nearest tenth"

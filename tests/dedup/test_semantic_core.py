@@ -279,6 +279,12 @@ def test_signature_guard(a, b, same):
         ("Write a function that reverses a list.", "Implement a function which returns a copy of the list in reverse order.", None),
         ("Write a Python function that flattens a list of lists.", "Write a Python function that computes the length of a list of lists.",
          "asked_output"),
+        ("Write a Python function that returns the median of a list.",
+         "Implement a Python function which finds the most frequent element in a given list.", "asked_object"),
+        ("Write a Python function that returns the highest score in a list.",
+         "Implement a Python function which finds the maximum of a given list of scores.", None),
+        ("Write a function that returns the reverse of a string.",
+         "Implement a function that takes a string and gives back its characters in reverse order.", None),
         ("Round 12.3456 to the nearest hundredth.", "Round 12.3456 to two decimal places.", None),
         ("Round 12.3456 to the nearest hundredth.", "What is 12.3456 rounded to one decimal place?", "asked_precision"),
         ("A school has 4 buses with 45 students on each bus. How many students ride the buses?",
@@ -369,3 +375,22 @@ def test_worded_steps_read_as_formulas_in_the_guard():
              "Write a Python function f(x) that returns 4*x - 6.", "Write a Python function f(x) that returns 4*(x - 6)."]
     g = Guard.of(texts, SemanticConfig())
     assert g.allows(0, 1) and not g.allows(0, 2)
+
+
+def test_complete_linkage_on_the_cosine_keeps_a_chain_apart():
+    """a-b and b-c reach the threshold, a-c does not: with cluster_cosine (the default) a and c never share a
+    cluster; with it off, the guard alone decides and the chain merges all three."""
+    from tasks.dedup.semantic import semantic_clusters
+
+    texts = ["Explain recursion.", "Explain what recursion is.", "Explain recursion with an example."]
+    emb = _unit([[1, 0, 0], [0.8, 0.6, 0], [0.3, 0.9, 0.3]])
+    sims = emb @ emb.T
+    assert sims[0, 1] >= 0.75 and sims[1, 2] >= 0.75 and sims[0, 2] < 0.75
+    g = Guard.of(texts, SemanticConfig())
+    assert g.allows(0, 1) and g.allows(1, 2) and g.allows(0, 2)
+    ids = ["a", "b", "c"]
+    chained = semantic_clusters(ids, texts, emb, SemanticConfig(threshold=0.75, cluster_cosine=False)).rows
+    assert chained["cluster_id"].n_unique() == 1
+    apart = semantic_clusters(ids, texts, emb, SemanticConfig(threshold=0.75)).rows["cluster_id"].to_list()
+    assert apart[0] != apart[2] and apart[1] in (apart[0], apart[2])
+    assert apart[1] == apart[0]  # b is closer to a (0.80) than to c (0.78): the strongest link wins
