@@ -651,6 +651,8 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
             previous = _NUMBER_WORDS.get(words[i - 1], words[i - 1]) if i else ""
             if previous[:1].isdigit():
                 units.append((previous, out[-1]))
+            elif i >= 2 and words[i - 1] not in _FILLER and _NUMBER_WORDS.get(words[i - 2], words[i - 2])[:1].isdigit():
+                units.append((_NUMBER_WORDS.get(words[i - 2], words[i - 2]), "~" + out[-1]))  # "2 already sorted lists"
     return tuple(out), tuple(sorted(units))
 
 
@@ -731,13 +733,14 @@ def content_conflict(a: Sequence[str], b: Sequence[str], max_substitution: int =
     if a.count("not") != b.count("not"):
         return "negation"  # one text negates what the other asks: "divisible by 7" / "not divisible by 7"
     rel_a, rel_b = _relations(a), _relations(b)
-    units_of_a, units_of_b = {}, {}
+    units_of_a, units_of_b, next_a, next_b = {}, {}, {}, {}  # the word after a number; the one after that ("~")
     for number, unit in units_a:
-        units_of_a.setdefault(number, set()).add(unit)
+        (next_a if unit[0] == "~" else units_of_a).setdefault(number, set()).add(unit.lstrip("~"))
     for number, unit in units_b:
-        units_of_b.setdefault(number, set()).add(unit)
-    if any(units_of_b.get(number, units) != units for number, units in units_of_a.items()):
-        return "unit"
+        (next_b if unit[0] == "~" else units_of_b).setdefault(number, set()).add(unit.lstrip("~"))
+    if any(units_of_b.get(number, units) != units and not units & next_b.get(number, set())
+           and not units_of_b[number] & next_a.get(number, set()) for number, units in units_of_a.items()):
+        return "unit"  # another unit, unless a word was put before it ("2 sorted lists" / "2 already sorted lists")
     extra_a = any(not any(r & s for s in rel_b) for r in rel_a)
     extra_b = any(not any(s & r for r in rel_a) for s in rel_b)
     q_a, q_b = {t for t in a if t.startswith("q:")}, {t for t in b if t.startswith("q:")}

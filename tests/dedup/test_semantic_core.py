@@ -285,6 +285,10 @@ def test_signature_guard(a, b, same):
          "Implement a Python function which finds the maximum of a given list of scores.", None),
         ("Write a function that returns the reverse of a string.",
          "Implement a function that takes a string and gives back its characters in reverse order.", None),
+        ("A crate holds 6 glass bottles. How many bottles fit in 4 crates?",
+         "How many bottles fit in 4 crates if a crate holds 6 bottles?", None),  # a word before the unit
+        ("A crate holds 6 glass bottles. How many bottles fit in 4 crates?",
+         "A crate holds 6 glass bottles. How many bottles fit in 4 boxes?", "unit"),
         ("Round 12.3456 to the nearest hundredth.", "Round 12.3456 to two decimal places.", None),
         ("Round 12.3456 to the nearest hundredth.", "What is 12.3456 rounded to one decimal place?", "asked_precision"),
         ("A school has 4 buses with 45 students on each bus. How many students ride the buses?",
