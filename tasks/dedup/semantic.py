@@ -894,8 +894,10 @@ def asked_of(text: str | None) -> frozenset[str]:
         if m := _TASK.search(text):
             verb, obj = _stem(m[1]), m[2].split()
             head = [w for w in obj if w not in _FILLER and w != "back"][:1]  # "gives back its elements": a return
-            if verb in _CHANGES_INPUT or (verb in _GIVES_VALUE and (set(obj) & _THE_INPUT or {_stem(w) for w in head} & _CHANGES_INPUT
-                                                                   or obj[:1] in (["its"], ["their"]) or obj[1:2] in (["its"], ["their"]))):
+            the_input = (set(obj) & _THE_INPUT  # "returns them in capitals", "returns a new list"
+                         or {_stem(w) for w in head} & _CHANGES_INPUT  # "returns the reverse of a list"
+                         or "its" in obj[:2] or "their" in obj[:2])  # "gives back its elements in reverse order"
+            if verb in _CHANGES_INPUT or (verb in _GIVES_VALUE and the_input):
                 out.add("out:input")
             elif verb in _GIVES_VALUE:
                 out.add("out:value")
