@@ -43,7 +43,7 @@ SETS = {
     "dev": (cases.PARAPHRASES, cases.NUMBER_NEGATIVES + cases.WORDING_NEGATIVES),
     **{str(k): (getattr(cases, f"HOLDOUT{'' if k == 1 else k}_PARAPHRASES"),
                 getattr(cases, f"HOLDOUT{'' if k == 1 else k}_NEGATIVES"))
-       for k in range(1, 10) if hasattr(cases, f"HOLDOUT{'' if k == 1 else k}_PARAPHRASES")},
+       for k in range(1, 20) if hasattr(cases, f"HOLDOUT{'' if k == 1 else k}_PARAPHRASES")},
 }
 SAME_PROBLEM = {"What number is 3 less than 11?"}  # a development negative that is a true duplicate of a paraphrase
 

@@ -4,8 +4,8 @@ SemDeDup (Abbas et al. 2023) at prompt level (traces optionally): embed every te
 sentence-transformers model (L2-normalised, batched, CPU or CUDA), cluster the embeddings with
 k-means (faiss), and within clusters link every pair whose cosine similarity reaches
 `threshold`. The clusters are the lists of a faiss IVF index: each item is compared with the
-members of its `n_probe` nearest centroids (`n_probe=1` is plain SemDeDup; the default 4 also
-catches pairs that a cluster boundary splits). Linked pairs go through union-find with the same representative
+members of its `n_probe` nearest centroids (`n_probe=1` is plain SemDeDup; the default 8 also
+catches pairs that a cluster boundary splits; a pair found from either side counts). Linked pairs go through union-find with the same representative
 rule as MinHash (first ingested, then lowest id).
 
 Embeddings cannot count: "3x+2=11" and "3x+2=12" have cosine ~0.95. A linked pair must also pass
@@ -117,6 +117,10 @@ class SemanticConfig:
         default=True, metadata={"help": "complete linkage: every two members of a cluster must pass the guard (union-find "
                                         "alone chains '4*(x+6)' to '4*x+6' through a prompt whose formula is unreadable)"}
     )
+    cluster_cosine: bool = field(
+        default=True, metadata={"help": "with cluster_guard: every two members of a cluster must also reach `threshold` "
+                                        "(complete linkage on the cosine; off: one link of the chain is enough)"}
+    )
     max_substitution: int = field(
         default=1, metadata={"help": "content guard: a pair whose texts differ by 1..this many tokens each, the rest "
                                      "shared in order, is a substitution (different problems)"}
@@ -131,8 +135,9 @@ class SemanticConfig:
         default=None, metadata={"help": "k-means clusters; None = sqrt(n), at most n/39 (faiss's minimum points per centroid)"}
     )
     n_probe: int = field(
-        default=4,
-        metadata={"help": "clusters searched per item: 1 = plain SemDeDup (0.89 of the pairs in tests/dedup), 4 = 0.99 (pairs split by a boundary)"},
+        default=8,
+        metadata={"help": "clusters searched per item: 1 = plain SemDeDup; 8 finds 0.938 of brute force's pairs at cosine 0.45 "
+                          "on 10k synthetic vectors (4: 0.876) and 0.972 on 50k (docs/semantic_dedup.md)"},
     )
     kmeans_iter: int = field(default=20, metadata={"help": "k-means iterations"})
     batch_size: int = field(default=64, metadata={"help": "texts per encode batch"})
@@ -476,6 +481,24 @@ _ABBREVIATIONS = {"gcd": ("greatest", "common", "divisor"), "gcf": ("greatest", 
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[%+\-*×/÷^]")
 
 
+# Irregular English verbs: the past and the participle read as the base form ("wrote" / "written" / "write"), as a
+# lemmatiser would (the dependencies have none). The regular ones are `_stem`'s suffixes; the relation words list
+# their own forms ("bought", "sold", "lost").
+_IRREGULAR_VERBS = {
+    "write": "wrote written", "take": "took taken", "eat": "ate eaten", "make": "made", "drive": "drove driven",
+    "ride": "rode ridden", "run": "ran", "see": "saw seen", "find": "found", "get": "got gotten", "go": "went gone",
+    "come": "came", "throw": "threw thrown", "draw": "drew drawn", "choose": "chose chosen", "break": "broke broken",
+    "speak": "spoke spoken", "begin": "began begun", "swim": "swam swum", "sing": "sang sung", "drink": "drank drunk",
+    "pay": "paid", "keep": "kept", "build": "built", "send": "sent", "hold": "held", "tell": "told", "think": "thought",
+    "bring": "brought", "catch": "caught", "teach": "taught", "fight": "fought", "stand": "stood", "lead": "led",
+    "feed": "fed", "meet": "met", "sit": "sat", "sleep": "slept", "feel": "felt", "fly": "flew flown", "know": "knew known",
+    "hide": "hid hidden", "bite": "bit bitten", "freeze": "froze frozen", "steal": "stole stolen", "wear": "wore worn",
+    "tear": "tore torn", "shake": "shook shaken", "forget": "forgot forgotten", "hang": "hung", "dig": "dug",
+    "spin": "spun", "win": "won", "shoot": "shot", "light": "lit", "grind": "ground", "lay": "laid", "say": "said",
+}
+_BASE_FORM = {form: base for base, forms in _IRREGULAR_VERBS.items() for form in forms.split()}
+
+
 def _stem(word: str) -> str:
     """A light English suffix strip (-ies, -es, -s, -ing, -ed, then a final -e), enough for
     'apples'/'apple' and 'reversed'/'reverses'/'reverse'."""
@@ -583,6 +606,7 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     units: list[tuple[str, str]] = []
     text = _NEGATION.sub(" not ", prepare(text).replace(" or not", "").replace("'s ", " "))
     text = _GOES_INTO.sub(r"\2 divided by \1", text)
+    text = re.sub(r"(\d)-(?=[^\W\d_]{2,})", r"\1 ", text)  # "a 52-card deck", "a 500-liter tank": a compound, no minus
     text = _TOTAL_FILLER.sub("", text)  # "a total of 7", "their total": a sum; "in total", "the total number": filler
     words = [x for w in _WORD.findall(text) for x in _ABBREVIATIONS.get(w, (w,))]
     unknowns = _unknowns(words, text)
@@ -624,10 +648,12 @@ def content_of(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
             if w == "%" and previous[:1].isdigit():
                 units.append((previous, "%"))
         else:
-            out.append(_stem(w))
+            out.append(_stem(_BASE_FORM.get(w, w)))
             previous = _NUMBER_WORDS.get(words[i - 1], words[i - 1]) if i else ""
             if previous[:1].isdigit():
                 units.append((previous, out[-1]))
+            elif i >= 2 and words[i - 1] not in _FILLER and _NUMBER_WORDS.get(words[i - 2], words[i - 2])[:1].isdigit():
+                units.append((_NUMBER_WORDS.get(words[i - 2], words[i - 2]), "~" + out[-1]))  # "2 already sorted lists"
     return tuple(out), tuple(sorted(units))
 
 
@@ -708,13 +734,14 @@ def content_conflict(a: Sequence[str], b: Sequence[str], max_substitution: int =
     if a.count("not") != b.count("not"):
         return "negation"  # one text negates what the other asks: "divisible by 7" / "not divisible by 7"
     rel_a, rel_b = _relations(a), _relations(b)
-    units_of_a, units_of_b = {}, {}
+    units_of_a, units_of_b, next_a, next_b = {}, {}, {}, {}  # the word after a number; the one after that ("~")
     for number, unit in units_a:
-        units_of_a.setdefault(number, set()).add(unit)
+        (next_a if unit[0] == "~" else units_of_a).setdefault(number, set()).add(unit.lstrip("~"))
     for number, unit in units_b:
-        units_of_b.setdefault(number, set()).add(unit)
-    if any(units_of_b.get(number, units) != units for number, units in units_of_a.items()):
-        return "unit"
+        (next_b if unit[0] == "~" else units_of_b).setdefault(number, set()).add(unit.lstrip("~"))
+    if any(units_of_b.get(number, units) != units and not units & next_b.get(number, set())
+           and not units_of_b[number] & next_a.get(number, set()) for number, units in units_of_a.items()):
+        return "unit"  # another unit, unless a word was put before it ("2 sorted lists" / "2 already sorted lists")
     extra_a = any(not any(r & s for s in rel_b) for r in rel_a)
     extra_b = any(not any(s & r for r in rel_a) for s in rel_b)
     q_a, q_b = {t for t in a if t.startswith("q:")}, {t for t in b if t.startswith("q:")}
@@ -795,6 +822,38 @@ _YES_NO = re.compile(r"(?:^|[.?!;:]\s*)(?:is|are|was|were|does|do|did|can|could|
 # A request for a program (a function, a query, ...) and whether what it returns is a count.
 _CODE = re.compile(r"\b(?:function|query|program|script|method|procedure|class|sql|statement|python|javascript|js)\b")
 _COUNT = re.compile(r"\bcount(?:s|ing)?\b|\bhow many\b|\b(?:the|its|their) (?:number|count) of\b")
+# What a program gives back: the input changed (it removes, merges, sorts, ... or returns "it", "them", "a copy") or a
+# value derived from the input (it returns, finds, computes, counts ... something else). The task is the first verb after
+# "function that / which / to" (or "function computing"), past a leading "takes ... and".
+_TASK = re.compile(r"\b(?:function|query|program|script|method|procedure|statement)\b(?:\s+(?:in|for|using)\s+\w+)?"
+                   r"(?:\s+(?:that|which|to)\s+|\s+(?=\w+ing\b))"
+                   r"(?:(?:takes|accepts|receives|gets|is given)\b[^.?!;]*?\band\s+)?([a-z]+)\s+"
+                   r"((?:a|an|the)?\s*(?:(?!(?:of|from|in|into|with|to|that|which|where|whose|for|by|and|how|a|an|the|\d+|"
+                   r"one|two|three)\b)[a-z]+(?:-[a-z]+)*\s*)*)")  # a compound is one word: "the next-to-largest value"
+_CHANGES_INPUT_VERBS = (
+    "remove delete strip drop merge combine join concatenate flatten sort reverse capitalize convert replace filter "
+    "split shuffle rotate insert append swap encode decode encrypt decrypt trim normalize transpose compress update "
+    "rename uppercase lowercase dedupe deduplicate pad truncate rearrange")
+_CHANGES_INPUT = frozenset(_stem(w) for w in _CHANGES_INPUT_VERBS.split())
+_GIVES_VALUE_VERBS = (
+    "return returning find finding compute computing calculate calculating get getting give giving output outputting "
+    "print printing produce producing count counting sum summing total add adding average averaging measure list "
+    "listing select selecting fetch fetching retrieve retrieving identify locate")
+_GIVES_VALUE = frozenset(_stem(w) for w in _GIVES_VALUE_VERBS.split())
+# The object of "returns ..." that is the input again, changed: a pronoun or a sequence ("returns them in capitals",
+# "returns a new list with ...", "returns the given string reversed"); a dictionary or a set returned is usually built
+# from the input ("returns a dictionary mapping every word to its count").
+_THE_INPUT = frozenset({"it", "them", "this", "these", "input", "copy", "list", "array", "string", "tuple", "sequence",
+                        "version"})
+# The precision a number is rounded to, in decimal places: "the nearest tenth" and "one decimal place" are 1, "the
+# nearest whole number" 0, "the nearest hundred" -2.
+_PLACES = {"whole": 0, "integer": 0, "unit": 0, "ten": -1, "tens": -1, "hundred": -2, "hundreds": -2, "thousand": -3,
+           "thousands": -3, "tenth": 1, "hundredth": 2, "thousandth": 3}
+_PRECISION = re.compile(r"\bnearest\s+(whole|integer|unit|tens?|hundreds?|thousands?|tenth|hundredth|thousandth)\b"
+                        r"|\b(\d+|one|two|three|four|five|six)\s+decimal\s+places?\b")
+# A question that asks for an amount in one part of a whole ("how many muffins are in each box?", "how far does she
+# cycle each week?"); "every" and "per" usually mean all of them or a rate ("every employee", "25 liters per minute").
+_EACH = re.compile(r"\bhow\s+(?:many|much|far)\b.*\beach\s+(?!of\b)[a-z]")
 
 
 def asked_of(text: str | None) -> frozenset[str]:
@@ -832,6 +891,25 @@ def asked_of(text: str | None) -> frozenset[str]:
         out.update("g:" + t for t in _plain_words(setup))
     if _CODE.search(text):
         out.add("code:count" if _COUNT.search(text) else "code")
+        if m := _TASK.search(text):
+            verb, obj = _stem(m[1]), m[2].split()
+            head = [w for w in obj if w not in _FILLER and w != "back"][:1]  # "gives back its elements": a return
+            the_input = (set(obj) & _THE_INPUT  # "returns them in capitals", "returns a new list"
+                         or {_stem(w) for w in head} & _CHANGES_INPUT  # "returns the reverse of a list"
+                         or "its" in obj[:2] or "their" in obj[:2])  # "gives back its elements in reverse order"
+            if verb in _CHANGES_INPUT or (verb in _GIVES_VALUE and the_input):
+                out.add("out:input")
+            elif verb in _GIVES_VALUE:
+                out.add("out:value")
+                if "code:count" not in out:  # what it returns: the object's words and a relation its verb names
+                    verb_names = [name for t in content_of(m[1])[0] for name in t.split("|") if name in _RELATION_NAMES]
+                    out.update("obj:" + name for t in content_of(m[2])[0] if t[0].isalpha() for name in t.split("|"))
+                    if any(k.startswith("obj:") for k in out):
+                        out.update("obj:" + name for name in verb_names)
+    for m in _PRECISION.finditer(text):
+        out.add(f"round:{_PLACES[m[1]] if m[1] else int(CARDINALS.get(m[2], m[2]))}")
+    if question and _EACH.search(question) and not _CODE.search(text):  # a word problem, not a program
+        out.add("each")
     for token in content_of(_question_sentence(text))[0]:  # the relations and quantities the question names
         names = token.split("|")
         if token.startswith("q:") and token[2:] not in _SHAPES:
@@ -882,6 +960,11 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
       for the percentage while that number has no '%' there ("what percent of 250 is 40");
     - 'asked_yes_no': one wants yes or no, the other not ("checks whether a list is sorted" / "sorts a list");
     - 'asked_count': two programs, one counting ("counts the vowels" / "removes the vowels");
+    - 'asked_output': two programs, one changing its input, the other deriving a value from it ("removes duplicate
+      values" / "returns the duplicate values", "merges two dictionaries" / "finds the keys they have in common");
+    - 'asked_precision': two roundings to another precision ("the nearest whole number" / "one decimal place");
+    - 'asked_each': one question asks for a part of the whole, the other not ("How many books are on the shelf?" /
+      "How many books are in each row?");
     - 'asked_role': each question asks about words only the other text's setup holds ("215 tickets have been
       sold. How many seats are available?" / "215 seats are available. How many tickets have been sold?").
 
@@ -896,6 +979,20 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
         return "asked_yes_no"  # "Is 143 divisible by 11?" / "What is 143 divided by 11?", "checks whether a list is sorted" / "sorts a list"
     if {"code", "code:count"} <= a | b and {"code", "code:count"} & a and {"code", "code:count"} & b:
         return "asked_count"  # two programs, one counting: "counts the vowels in a string" / "removes the vowels from a string"
+    if {"out:input", "out:value"} <= a | b and not {"out:input", "out:value"} <= a and not {"out:input", "out:value"} <= b \
+            and a & {"out:input", "out:value"} and b & {"out:input", "out:value"}:
+        return "asked_output"  # one program changes its input, the other derives a value: "removes duplicate values from
+        # a list" / "returns the duplicate values in a list", "flattens a nested list" / "computes its depth"
+    object_a, object_b = {k for k in a if k.startswith("obj:")}, {k for k in b if k.startswith("obj:")}
+    if object_a and object_b and not object_a & object_b:
+        return "asked_object"  # two programs returning different things: "returns the second largest element of a
+        # list" / "returns the duplicate values in a list"
+    round_a, round_b = {k for k in a if k.startswith("round:")}, {k for k in b if k.startswith("round:")}
+    if round_a and round_b and round_a != round_b:
+        return "asked_precision"  # "Round 7.25 to the nearest whole number" / "... to the nearest tenth"
+    if ("each" in a) != ("each" in b):
+        return "asked_each"  # one question asks for a part of the whole: "How many apple trees does the farmer have?"
+        # / "How many apple trees are in each field?"
     wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
     if wh_a and wh_b and not wh_a & wh_b:
         return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
@@ -1167,13 +1264,16 @@ def similar_pairs(emb: np.ndarray, threshold: float, cfg: SemanticConfig, chunk:
     for lo in range(0, n, chunk):
         lims, dist, labels = index.range_search(emb[lo : lo + chunk], radius)
         rows = np.repeat(np.arange(lo, min(lo + chunk, n)), np.diff(lims.astype(np.int64)))
-        keep = (labels > rows) & (dist >= threshold - 1e-6)
-        parts_i.append(rows[keep])
-        parts_j.append(labels[keep])
+        keep = (labels != rows) & (labels >= 0) & (dist >= threshold - 1e-6)
+        parts_i.append(np.minimum(rows[keep], labels[keep]))
+        parts_j.append(np.maximum(rows[keep], labels[keep]))
         parts_s.append(dist[keep])
     pairs = np.stack([np.concatenate(parts_i), np.concatenate(parts_j)], axis=1).astype(np.int64)
     sims = np.concatenate(parts_s).astype(np.float32)
-    # each item sits in one cluster, so a pair (i < j) comes back once: from i's query
+    # the search is not symmetric: i's probed clusters may miss j's while j's hold i. A pair found from either side
+    # counts, once (its cosine is the same both ways, up to float rounding: the first one found is kept)
+    pairs, first = np.unique(pairs, axis=0, return_index=True)
+    sims = sims[first]
     stats["n_candidate_pairs"] = len(pairs)
     return pairs, sims, stats
 
@@ -1187,7 +1287,8 @@ def _ranks(item_ids: Sequence[str], order_keys: Sequence | None) -> np.ndarray:
     return rank
 
 
-def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, sims: np.ndarray, guard: Guard) -> np.ndarray:
+def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, sims: np.ndarray, guard: Guard,
+                     emb: np.ndarray | None = None, threshold: float = -1.0) -> np.ndarray:
     """Split union-find components so that every two members of a cluster pass the guard.
 
     The guard is checked per linked pair, and it is not transitive: a prompt whose formula it cannot
@@ -1195,7 +1296,10 @@ def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, si
     it and union-find merges all three. Here the links are replayed most similar first, and two
     clusters merge only when every member of one passes the guard against every member of the
     other (agglomerative clustering with cannot-link constraints: the strongest links win a
-    chain's middle). Only items of one component are compared. Returns the new root of every
+    chain's middle), and, given `emb`, when every such pair also reaches cosine `threshold` (complete
+    linkage on the cosine too: two items meet in a cluster only if they would be linked as a pair,
+    so different tasks linked at 0.5 through a third text do not chain). Only items of one component
+    are compared. Returns the new root of every
     item: the best-ranked member of its cluster, the same representative rule as before.
 
     >>> g = Guard.of(["f returns 4*(x + 6)", "f adds six to x and multiplies the sum by four", "f returns 4*x + 6"], SemanticConfig())
@@ -1207,7 +1311,10 @@ def complete_linkage(roots: np.ndarray, ranks: np.ndarray, pairs: np.ndarray, si
     cluster_of = {i: i for i in members}
     for k in np.argsort(-sims, kind="stable").tolist():
         ca, cb = cluster_of[int(pairs[k, 0])], cluster_of[int(pairs[k, 1])]
-        if ca == cb or not all(guard.allows(x, y) for x in members[ca] for y in members[cb]):
+        if ca == cb or (emb is not None and len(members[ca]) * len(members[cb]) > 1
+                        and float((emb[members[ca]] @ emb[members[cb]].T).min()) < threshold):
+            continue
+        if not all(guard.allows(x, y) for x in members[ca] for y in members[cb]):
             continue
         if len(members[ca]) < len(members[cb]):
             ca, cb = cb, ca
@@ -1255,7 +1362,7 @@ def semantic_clusters(
     roots = uf.roots() if n else np.zeros(0, dtype=np.int64)
     n_components = int((np.bincount(roots, minlength=n) > 1).sum()) if n else 0
     if cfg.cluster_guard and n_linked:
-        roots = complete_linkage(roots, ranks, pairs, sims, guard)
+        roots = complete_linkage(roots, ranks, pairs, sims, guard, emb if cfg.cluster_cosine else None, cfg.threshold)
     within = roots[pairs[:, 0]] == roots[pairs[:, 1]]  # links the split kept
     best = np.full(n, np.nan)
     np.fmax.at(best, pairs[within, 0], sims[within])

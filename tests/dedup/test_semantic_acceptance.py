@@ -9,9 +9,11 @@ round's signature guard; its failures were then analysed, so it is no longer cle
 HOLDOUT5_* (written after the guard was final, measured once), HOLDOUT6_* (written at the start of the next round
 before any change and measured then; its failures were analysed with sets 3 and 4, so it is no longer clean) and
 HOLDOUT7_* (written after that round's guard and threshold were final, measured once), HOLDOUT8_* (written at the
-start of the ninth round before any change, measured then, analysed since) and HOLDOUT9_* (written after the ninth
-round's guard was final, measured once with the final defaults: the honest figure). The default threshold (0.45)
-and near_identical (0.75) are the medians of a leave-one-set-out choice over the development set and sets 1-8
+start of the ninth round before any change, measured then, analysed since), HOLDOUT9_* (written after the ninth
+round's guard was final, measured once; analysed in the tenth round), HOLDOUT10_* (written at the start of the tenth
+round before any change, measured then, analysed since) and HOLDOUT11_* (written after the tenth round's code was
+final, measured once with the final defaults: the honest figure). The default threshold (0.45) and near_identical
+(0.75) are the medians of a leave-one-set-out choice over the development set and sets 1-10
 (docs/semantic_dedup.md; bench/semantic_sets.py --loso).
 """
 
@@ -40,6 +42,10 @@ from tests.dedup.semantic_cases import (
     HOLDOUT8_PARAPHRASES,
     HOLDOUT9_NEGATIVES,
     HOLDOUT9_PARAPHRASES,
+    HOLDOUT10_NEGATIVES,
+    HOLDOUT10_PARAPHRASES,
+    HOLDOUT11_NEGATIVES,
+    HOLDOUT11_PARAPHRASES,
     HOLDOUT_NEGATIVES,
     HOLDOUT_PARAPHRASES,
     NUMBER_NEGATIVES,
@@ -90,26 +96,30 @@ def test_semantic_dedup_finds_paraphrases_not_hard_negatives(embedder):
 
 
 @pytest.mark.parametrize(("name", "paraphrases", "negatives", "min_recall", "max_false"), [
-    # measured this round at threshold 0.45, near_identical 0.75 (the round before, at 0.55 and 0.7, in parentheses):
+    # measured in the tenth round at threshold 0.45, near_identical 0.75 (the ninth round's code, same defaults, in
+    # parentheses):
     # set 1: 19/20 and 0/27 (19/20, 0/27)
     ("held out 1", HOLDOUT_PARAPHRASES, HOLDOUT_NEGATIVES, 0.9, 0.05),
-    # set 2: 14/15 and 1/20, "Round 7.25 to the nearest whole number" / "... tenth" (13/15, 1/20)
+    # set 2: 14/15 and 0/20 (14/15, 1/20: "Round 7.25 to the nearest whole number" / "... tenth", now asked_precision)
     ("held out 2", HOLDOUT2_PARAPHRASES, HOLDOUT2_NEGATIVES, 0.9, 0.05),
-    # set 3: 39/46 and 5/46 (38/46, 2/46): near_identical 0.75 lets three more edited sentences through; not clean
+    # set 3: 39/46 and 5/46 (39/46, 5/46); not clean
     ("held out 3", HOLDOUT3_PARAPHRASES, HOLDOUT3_NEGATIVES, 0.8, 0.12),
-    # set 4: 38/42 and 3/43 (37/42, 4/43); analysed
-    ("held out 4", HOLDOUT4_PARAPHRASES, HOLDOUT4_NEGATIVES, 0.9, 0.08),
-    # set 5: 37/40 and 0/40 (37/40, 1/40)
+    # set 4: 38/42 and 2/43 (38/42, 3/43); analysed
+    ("held out 4", HOLDOUT4_PARAPHRASES, HOLDOUT4_NEGATIVES, 0.9, 0.05),
+    # set 5: 38/40 and 0/40 (37/40, 0/40)
     ("held out 5", HOLDOUT5_PARAPHRASES, HOLDOUT5_NEGATIVES, 0.9, 0.05),
-    # set 6: 42/44 and 2/44 (41/44, 5/44); analysed
+    # set 6: 42/44 and 0/44 (42/44, 2/44); analysed
     ("held out 6", HOLDOUT6_PARAPHRASES, HOLDOUT6_NEGATIVES, 0.9, 0.05),
-    # set 7: 41/44 and 2/44 (40/44, 4/44); analysed this round
+    # set 7: 42/44 and 1/44 (41/44, 2/44); analysed
     ("held out 7", HOLDOUT7_PARAPHRASES, HOLDOUT7_NEGATIVES, 0.9, 0.05),
-    # set 8, written before this round's changes: 43/46 and 2/46 (43/46, 8/46); analysed
+    # set 8: 43/46 and 0/46 (43/46, 2/46); analysed
     ("held out 8", HOLDOUT8_PARAPHRASES, HOLDOUT8_NEGATIVES, 0.9, 0.05),
-    # set 9, written after this round's guard was final, measured once with the final defaults: 42/46 and 3/46
-    # (the round before's code: 43/46 and 9/46)
-    ("held out 9", HOLDOUT9_PARAPHRASES, HOLDOUT9_NEGATIVES, 0.9, 0.07),
+    # set 9: 42/46 and 1/46 (42/46, 3/46); analysed in the tenth round
+    ("held out 9", HOLDOUT9_PARAPHRASES, HOLDOUT9_NEGATIVES, 0.9, 0.05),
+    # set 10, written at the start of the tenth round before any change: 36/44 and 0/44 (34/44, 2/44); analysed
+    ("held out 10", HOLDOUT10_PARAPHRASES, HOLDOUT10_NEGATIVES, 0.8, 0.05),
+    # set 11, written after the tenth round's code was final, measured once: 41/44 and 2/44 (41/44, 4/44)
+    ("held out 11", HOLDOUT11_PARAPHRASES, HOLDOUT11_NEGATIVES, 0.9, 0.05),
 ])
 def test_held_out_cases(embedder, name, paraphrases, negatives, min_recall, max_false):
     """Reported apart from the development set; the bounds only catch a regression from the measured values."""
@@ -161,8 +171,8 @@ def test_end_to_end_clusters_on_the_paraphrase_set(embedder, cluster_guard):
     if cluster_guard:
         assert inconsistent == 0
         assert found >= 0.85  # measured 0.927 = 51/55 (0.945 pairwise: one pair loses its chain's middle)
-        # measured 6/76 = 0.079 at threshold 0.45 and 0.55 (2/76 at 0.62, 3/76 at 0.58): code prompts worded apart pass the
-        # guard ("returns the square of n" with "computes the nth Fibonacci number"); docs/semantic_dedup.md
-        assert len(merged) / len(negatives) <= 0.08
+        # measured 4/76 = 0.053 at threshold 0.45 (6/76 the round before, without complete linkage on the cosine and
+        # the guard's program rules): code prompts worded apart still pass the guard; docs/semantic_dedup.md
+        assert len(merged) / len(negatives) <= 0.06
     else:
         assert inconsistent > 0  # measured: union-find alone leaves guard-rejected pairs inside clusters
