@@ -949,6 +949,11 @@ def _question_sentence(text: str) -> str:
     return (asking or [part for part, _ in sentences] or [""])[-1]
 
 
+def _tagged(asked: frozenset[str], prefix: str) -> set[str]:
+    """The values `asked_of` recorded under one prefix ('wh:', 'obj:', ...), prefix removed."""
+    return {k[len(prefix):] for k in asked if k.startswith(prefix)}
+
+
 def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple[str, str]] = (),
                    units_b: Sequence[tuple[str, str]] = ()) -> str | None:
     """Why two texts with the same numbers ask different things (a reason code), or None:
@@ -983,24 +988,24 @@ def asked_conflict(a: frozenset[str], b: frozenset[str], units_a: Sequence[tuple
             and a & {"out:input", "out:value"} and b & {"out:input", "out:value"}:
         return "asked_output"  # one program changes its input, the other derives a value: "removes duplicate values from
         # a list" / "returns the duplicate values in a list", "flattens a nested list" / "computes its depth"
-    object_a, object_b = {k for k in a if k.startswith("obj:")}, {k for k in b if k.startswith("obj:")}
+    object_a, object_b = _tagged(a, "obj:"), _tagged(b, "obj:")
     if object_a and object_b and not object_a & object_b:
         return "asked_object"  # two programs returning different things: "returns the second largest element of a
         # list" / "returns the duplicate values in a list"
-    round_a, round_b = {k for k in a if k.startswith("round:")}, {k for k in b if k.startswith("round:")}
+    round_a, round_b = _tagged(a, "round:"), _tagged(b, "round:")
     if round_a and round_b and round_a != round_b:
         return "asked_precision"  # "Round 7.25 to the nearest whole number" / "... to the nearest tenth"
     if ("each" in a) != ("each" in b):
         return "asked_each"  # one question asks for a part of the whole: "How many apple trees does the farmer have?"
         # / "How many apple trees are in each field?"
-    wh_a, wh_b = {k for k in a if k.startswith("wh:")}, {k for k in b if k.startswith("wh:")}
+    wh_a, wh_b = _tagged(a, "wh:"), _tagged(b, "wh:")
     if wh_a and wh_b and not wh_a & wh_b:
         return "asked_kind"  # "Who painted ...?" / "Where is ... displayed?", "How long is the journey?" / "When does it arrive?"
-    ask_a, ask_b = {k for k in a if k.startswith("ask:")}, {k for k in b if k.startswith("ask:")}
+    ask_a, ask_b = _tagged(a, "ask:"), _tagged(b, "ask:")
     if ask_a and ask_b and not ask_a & ask_b:
         return "asked_quantity"  # "The sum of 5 numbers is 12. What is their average?" / "... a mean of 12. Find their total."
-    given_a, given_b = {k[2:] for k in a if k.startswith("g:")}, {k[2:] for k in b if k.startswith("g:")}
-    question_a, question_b = {k[2:] for k in a if k.startswith("q:")}, {k[2:] for k in b if k.startswith("q:")}
+    given_a, given_b = _tagged(a, "g:"), _tagged(b, "g:")
+    question_a, question_b = _tagged(a, "q:"), _tagged(b, "q:")
     if (question_a & given_b) - given_a and (question_b & given_a) - given_b:
         return "asked_role"  # each asks what the other gives: "215 tickets have been sold. How many seats are
         # available?" / "215 seats are available. How many tickets have been sold?"
