@@ -685,21 +685,25 @@ class Warehouse:
             return self.write(lambda own: self.load(table, arrow, key=key, mode=mode, con=own))
         view = f"_incoming_{threading.get_ident()}"
         keyed = bool(key) and mode != "append"
+        cols = ", ".join(_q(c) for c in arrow.column_names)
         if keyed:
             arrow = _first_occurrences(table, arrow, key)
         try:
             if keyed and mode == "ignore":
-                stored = _stored_rows(con, table, arrow, key)
+                # one registration serves the key check (its key columns and row positions: DuckDB's
+                # Arrow scan reads only the columns a query names) and, when no key is stored, the insert
+                con.register(view, key_probe(arrow))
+                stored = _stored_rows(con, table, view, arrow, key)
                 if len(stored) == arrow.num_rows:
                     return 0  # a re-load: nothing to insert, no insert statement
                 if len(stored):
                     keep = np.ones(arrow.num_rows, dtype=bool)
                     keep[stored] = False
-                    arrow = arrow.filter(pa.array(keep))
-            con.register(view, arrow)
+                    con.register(view, arrow.filter(pa.array(keep)))
+            else:
+                con.register(view, arrow)
             if keyed and mode == "replace":
                 con.execute(_delete_stored_sql(table, view, arrow, key))
-            cols = ", ".join(_q(c) for c in arrow.column_names)
             inserted = con.execute(f"insert into {table} by name select {cols} from {view}").fetchone()
             return int(inserted[0]) if inserted else 0
         except duckdb.Error as exc:
@@ -748,10 +752,10 @@ def _first_occurrences(table: str, arrow: pa.Table, key: Sequence[str]) -> pa.Ta
     return arrow.take(first.get_column(_ROW).to_arrow())
 
 
-def _key_match(arrow: pa.Table, key: Sequence[str]) -> str:
-    """SQL condition: stored row `t` has the key of incoming row `s`, NULL key parts matching NULL
-    (`=` for the parts without a NULL in `arrow`)."""
-    return " and ".join(f"t.{_q(k)} {'=' if arrow.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
+def _key_match(arrow: pa.Table, key: Sequence[str], stored: str = "t") -> str:
+    """SQL condition: stored row `stored` (alias) has the key of incoming row `s`, NULL key parts
+    matching NULL (`=` for the parts without a NULL in `arrow`)."""
+    return " and ".join(f"{stored}.{_q(k)} {'=' if arrow.column(k).null_count == 0 else 'is not distinct from'} s.{_q(k)}"
                         for k in key)
 
 
@@ -759,47 +763,56 @@ def _has_null(arrow: pa.Table, key: Sequence[str]) -> bool:
     return any(arrow.column(k).null_count for k in key)
 
 
-def key_probe(arrow: pa.Table, key: Sequence[str]) -> pa.Table:
-    """The key columns of `arrow` and each row's position: all of the incoming rows that the key
-    check sends into DuckDB (the wide columns stay out of its hash tables)."""
-    return arrow.select(list(key)).append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
+def key_probe(arrow: pa.Table) -> pa.Table:
+    """`arrow` with each row's position appended (a zero-copy column): what the key check reads
+    from (its key columns and the positions only; the wide columns stay out of its hash tables)."""
+    return arrow.append_column(_ROW, pa.array(np.arange(arrow.num_rows, dtype=np.int64)))
 
 
-def stored_rows_sql(table: str, probe_view: str, probe: pa.Table, key: Sequence[str]) -> str:
-    """The query of the positions of the incoming rows (`key_probe`, registered as `probe_view`)
-    whose key `table` already stores; key columns only.
+def stored_keys_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str]) -> str:
+    """The query of the keys of `table` that are among the incoming rows' (`view`); key columns only.
 
-    Keys without NULL: `(s.key) in (the stored keys among the incoming ones)`. DuckDB plans the
-    inner part as a semi join that filters the scan of `table` by the incoming keys' range, which
-    DuckLake checks against each data file's min/max statistics, so files outside it are not read
-    (keys that grow with time, or a batch of one dataset version, skip the older files; a join
-    of the incoming rows against `table` read every file). A key part with a NULL, which matches
-    a stored NULL, is joined with `is not distinct from` (every file read).
+    Keys without NULL: a semi join of `table` with the incoming keys, which DuckDB plans with the
+    incoming rows as its build side and filters the scan of `table` by their range; DuckLake
+    checks that range against each data file's min/max statistics, so files outside it are not
+    read (keys that grow with time, or a batch of one dataset version, skip the older files). A
+    key part with a NULL, which matches a stored NULL, is joined with `is not distinct from`.
+    Usually none is stored (new data): the check is this one join, with nothing to map back.
     """
-    if _has_null(probe, key):
-        return f"select s.{_q(_ROW)} from {probe_view} s semi join {table} t on {_key_match(probe, key)}"
-    incoming = ", ".join(f"s.{_q(k)}" for k in key)
     stored = ", ".join(f"t.{_q(k)}" for k in key)
-    on = " and ".join(f"t.{_q(k)} = i.{_q(k)}" for k in key)
-    return (f"select s.{_q(_ROW)} from {probe_view} s where ({incoming}) in "
-            f"(select {stored} from {table} t semi join {probe_view} i on {on})")
+    return f"select {stored} from {table} t semi join {view} s on {_key_match(arrow, key)}"
 
 
-def _stored_rows(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, key: Sequence[str]) -> np.ndarray:
-    """Positions of the rows of `arrow` whose key is in `table` (see `stored_rows_sql`)."""
-    probe = key_probe(arrow, key)
-    view = f"_incoming_keys_{threading.get_ident()}"
-    con.register(view, probe)
+def incoming_rows_sql(view: str, found_view: str, arrow: pa.Table, key: Sequence[str]) -> str:
+    """The positions of the incoming rows (`view`, see `key_probe`) whose key is among `found_view`
+    (the stored keys `stored_keys_sql` returned); the same comparison as the check's."""
+    return f"select s.{_q(_ROW)} from {view} s semi join {found_view} f on {_key_match(arrow, key, 'f')}"
+
+
+def _stored_rows(con: duckdb.DuckDBPyConnection, table: str, view: str, arrow: pa.Table,
+                 key: Sequence[str]) -> np.ndarray:
+    """Positions of the rows of `arrow` (registered with their positions as `view`; no key
+    repeats in it) whose key is in `table`: the stored keys among the incoming ones
+    (`stored_keys_sql`); none (new data): no positions; as many distinct ones as incoming rows
+    (a re-load): every position; else the positions of the incoming rows that carry them
+    (`incoming_rows_sql`)."""
+    found = con.execute(stored_keys_sql(table, view, arrow, key)).to_arrow_table()
+    if found.num_rows == 0:
+        return np.empty(0, dtype=np.int64)
+    if found.num_rows >= arrow.num_rows and found.group_by(found.column_names).aggregate([]).num_rows == arrow.num_rows:
+        return np.arange(arrow.num_rows, dtype=np.int64)
+    found_view = f"_stored_keys_{threading.get_ident()}"
+    con.register(found_view, found)
     try:
-        found = con.execute(stored_rows_sql(table, view, probe, key)).fetchnumpy()[_ROW]
+        rows = con.execute(incoming_rows_sql(view, found_view, arrow, key)).fetchnumpy()[_ROW]
     finally:
-        con.unregister(view)
-    return np.asarray(found, dtype=np.int64)
+        con.unregister(found_view)
+    return np.asarray(rows, dtype=np.int64)
 
 
 def _delete_stored_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str]) -> str:
     """The statement that deletes the rows of `table` whose key is among the incoming ones (`view`):
-    `(t.key) in (...)`, whose key range prunes files by their statistics (as in `stored_rows_sql`;
+    `(t.key) in (...)`, whose key range prunes files by their statistics (as in `stored_keys_sql`;
     a correlated `exists` read every file); `exists` where NULL matches NULL."""
     if _has_null(arrow, key):
         return f"delete from {table} t where exists (select 1 from {view} s where {_key_match(arrow, key)})"

@@ -290,13 +290,26 @@ def test_keyed_load_of_null_free_keys_is_exact(wh):
     assert rows == {("x", 1): "first", ("x", 2): "swapped", ("y", 1): "z", ("x", 3): "new", ("z", 9): "added"}
 
 
+def test_keyed_load_maps_stored_keys_back_to_incoming_rows(wh):
+    """The key check returns the stored keys among the incoming ones; as many as incoming rows is
+    a re-load only when they are distinct (a key stored twice by a plain insert counts once)."""
+    wh.execute("create table meta.test_twice (k varchar not null, v varchar)")
+    wh.execute("insert into meta.test_twice values ('a', 'plain'), ('a', 'plain again')")
+    incoming = pl.DataFrame({"k": ["a", "b"], "v": ["keyed", "keyed"]})
+    assert wh.load("meta.test_twice", incoming, key=["k"]) == 1
+    assert wh.load("meta.test_twice", incoming, key=["k"]) == 0
+    assert wh.load("meta.test_twice", pl.DataFrame({"k": ["c", "b", "d", "a"], "v": "x"}), key=["k"]) == 2
+    rows = sorted(wh.query("select k, v from meta.test_twice").iter_rows())
+    assert rows == [("a", "plain"), ("a", "plain again"), ("b", "keyed"), ("c", "x"), ("d", "x")]
+
+
 def test_keyed_load_reads_only_the_files_its_key_range_overlaps(wh):
     """The key check of a keyed load (and the delete of a `replace`) is filtered by the incoming
     keys' range, which DuckLake checks against each data file's min/max: files outside it are not
     read. Measured on the statements `load` runs, with EXPLAIN ANALYZE."""
     import pyarrow as pa
 
-    from warehouse.db import _delete_stored_sql, key_probe, stored_rows_sql
+    from warehouse.db import _delete_stored_sql, key_probe, stored_keys_sql
 
     wh.execute("create table meta.test_ranges (k bigint not null, v varchar)")
     for i in range(4):  # one data file per load: keys [1000 i, 1000 i + 1000)
@@ -305,8 +318,8 @@ def test_keyed_load_reads_only_the_files_its_key_range_overlaps(wh):
     cases = {"a new range": (range(9000, 9500), 0), "inside the third file": (range(2100, 2200), 1)}
     for name, (keys, files) in cases.items():
         incoming = pa.table({"k": pa.array(keys, pa.int64()), "v": ["y"] * len(keys)})
-        probe = key_probe(incoming, ["k"])
-        for statement in (stored_rows_sql("meta.test_ranges", "probe", probe, ["k"]),
+        probe = key_probe(incoming)
+        for statement in (stored_keys_sql("meta.test_ranges", "probe", probe, ["k"]),
                           _delete_stored_sql("meta.test_ranges", "incoming", incoming, ["k"])):
             with wh.connect() as con:
                 con.execute("begin transaction")
