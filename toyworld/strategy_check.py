@@ -4,7 +4,7 @@ A pipeline-free check of the provenance world (no teachers' generation, no wareh
 N math train prompts (and N/6 code prompts) it draws 8 samples of the teachers' *styles* (the
 training distributions of toyworld.problems, so every sample is what a perfect teacher would
 write), keeps the correct ones, and builds two datasets of one trace per prompt: `oracle` (most
-strategy markers, then shortest) and `random`. The student is fine-tuned on each (same steps, lr,
+strategy markers, ties as the random pick falls, as the pipeline's `oracle` policy breaks them) and `random`. The student is fine-tuned on each (same steps, lr,
 seed) and scored at T 0.8 and greedy on eval.jsonl.
 
     python -m toyworld.strategy_check toyworld/models/student 300 1000 1e-3 ab   # teachers a+b
@@ -53,11 +53,15 @@ def sample_pool(n_prompts: int, teachers: tuple, rng: random.Random) -> dict[str
 
 
 def pick(pool: dict[str, list[str]], rng: random.Random) -> dict[str, list[tuple[str, str]]]:
-    """One trace per prompt: a random one, and the oracle's (most strategy markers, then shortest)."""
+    """One trace per prompt: a random one, and the oracle's (most strategy markers; the random pick when
+    it has as many, else one drawn among those that do)."""
     sel: dict[str, list[tuple[str, str]]] = {"random": [], "oracle": []}
     for p, cands in pool.items():
-        sel["random"].append((p, rng.choice(cands)))
-        sel["oracle"].append((p, max(cands, key=lambda c: (c.count(STRATEGY_MARK), -len(c)))))
+        drawn = rng.choice(cands)
+        most = max(c.count(STRATEGY_MARK) for c in cands)
+        sel["random"].append((p, drawn))
+        sel["oracle"].append((p, drawn if drawn.count(STRATEGY_MARK) == most
+                              else rng.choice([c for c in cands if c.count(STRATEGY_MARK) == most])))
     return sel
 
 
