@@ -36,11 +36,12 @@ from tasks.experiment.ablation import (
     parse_arm,
     parse_seeds,
     plot_results,
+    render_by_domain,
     render_markdown,
     selection_seed,
     shared_pool,
 )
-from tasks.experiment.stats import StatsConfig, compare_arms
+from tasks.experiment.stats import StatsConfig, compare_arms, compare_by_domain
 from tasks.train.recipe import load_train_recipe, resolve_model_or_path
 from warehouse import Warehouse
 from warehouse.runs import stage_run, utcnow
@@ -203,10 +204,11 @@ def experiment_flow(
             (f"intervals: {stats_cfg.confidence:.0%} bootstrap over problems x seeds ({n_bootstrap} resamples); Δ is paired "
             f"(same problem and seed) against {reference}; verdict 'no detectable difference' when its interval contains 0"),
         ]
-        markdown = render_markdown(summary, title=title, notes=notes)
+        by_domain = compare_by_domain(outcomes, reference=reference, cfg=stats_cfg)
+        markdown = render_markdown(summary, title=title, notes=notes) + render_by_domain(by_domain)
         out_dir, png = write_results(wh, output_dir, experiment_id, markdown, table, summary, title)
         _artifacts(markdown, summary, png, experiment_id)
-        stats = {"experiment_id": experiment_id, "pool": pool_report, "summary": summary.to_dicts(),
+        stats = {"experiment_id": experiment_id, "pool": pool_report, "summary": summary.to_dicts(), "by_domain": by_domain.to_dicts(),
                  "markdown": str(out_dir / "results.md"), "plot": str(png)}
         run.n_out, run.n_rejected, run.stats = len(results), 0, stats
     return {"run_id": run_id, "stage": "experiment", "n_in": len(arms) * len(seeds), "n_out": len(results), "n_rejected": 0, **stats}

@@ -201,6 +201,24 @@ def render_markdown(summary: pl.DataFrame, *, title: str, notes: list[str] = ())
     return "\n".join(lines) + "\n"
 
 
+def render_by_domain(by_domain: pl.DataFrame) -> str:
+    """Markdown: the arms' pass@1 and paired difference within each domain (`compare_by_domain`); empty
+    when there is only one domain."""
+    if by_domain.height == 0:
+        return ""
+    lines = ["", "## By domain", "", "| domain | arm | problems | pass@1 % [95% CI] | Δ vs reference (pts) [95% CI] | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in by_domain.to_dicts():
+        p1 = f"{_pct(r['pass_at_1'])} [{_pct(r['pass_at_1_low'])}, {_pct(r['pass_at_1_high'])}]"
+        if r["diff_vs_reference"] is None:
+            diff, verdict = "(reference)" if r["arm"] == r["reference_arm"] else "", ""
+        else:
+            diff = f"{100 * r['diff_vs_reference']:+.1f} [{100 * r['diff_low']:+.1f}, {100 * r['diff_high']:+.1f}]"
+            verdict = r["verdict"]
+        lines.append(f"| {r['domain']} | {r['arm']} | {r['n_problems']} | {p1} | {diff} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_results(summary: pl.DataFrame, path: str | Path, *, title: str) -> Path:
     """pass@1 per arm with its 95% interval as error bars (PNG)."""
     import matplotlib

@@ -135,3 +135,25 @@ def compare_arms(outcomes: pl.DataFrame, reference: str = REFERENCE_ARM, cfg: St
             row.update(diff_vs_reference=float(diff.mean()), diff_low=d_low, diff_high=d_high, verdict=verdict(d_low, d_high))
         rows.append(row)
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
+
+
+def compare_by_domain(outcomes: pl.DataFrame, reference: str = REFERENCE_ARM, cfg: StatsConfig = StatsConfig()) -> pl.DataFrame:
+    """`compare_arms` within each domain of the problems (column `domain`, e.g. math and code), one
+    row per domain and arm; empty when the outcomes have no `domain` column or only one domain (the
+    overall comparison then says it all). A mix of domains can hide where a difference comes from:
+    fine-tuning on math that costs code accuracy, or an effect confined to one kind of problem.
+
+    >>> rows = [{"arm": a, "seed": 0, "problem_id": f"{d}{i}", "domain": d, "correct": int(a == "random" or d == "math")}
+    ...         for a in ("random", "b") for d in ("math", "code") for i in range(40)]
+    >>> by = compare_by_domain(pl.DataFrame(rows))
+    >>> by.filter(pl.col("arm") == "b").select("domain", "verdict").rows()
+    [('code', 'worse'), ('math', 'no detectable difference')]
+    """
+    if "domain" not in outcomes.columns:
+        return pl.DataFrame(schema={"domain": pl.String, **COMPARISON_SCHEMA})
+    domains = sorted(d for d in outcomes["domain"].unique().to_list() if d is not None)
+    if len(domains) < 2:
+        return pl.DataFrame(schema={"domain": pl.String, **COMPARISON_SCHEMA})
+    return pl.concat([compare_arms(outcomes.filter(pl.col("domain") == d), reference, cfg).select(pl.lit(d).alias("domain"), pl.all())
+                      for d in domains])
+

@@ -14,10 +14,11 @@ from tasks.experiment.ablation import (
     parse_arm,
     parse_seeds,
     plot_results,
+    render_by_domain,
     render_markdown,
     shared_pool,
 )
-from tasks.experiment.stats import compare_arms
+from tasks.experiment.stats import compare_arms, compare_by_domain
 from tasks.select.policies import SelectionConfig, select_traces
 
 # trace, prompt, tokens, verdict, n_teacher, n_sentences, text; t_imp* are imported without teacher log-probs or token counts
@@ -130,3 +131,19 @@ def test_markdown_and_plot_carry_intervals_and_verdicts(tmp_path):
     assert line.endswith("| worse |") and "[-" in line
     png = plot_results(summary, tmp_path / "r.png", title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_by_domain_shows_where_a_difference_comes_from():
+    """An arm that loses code and gains nothing on math: overall it is one number, by domain the two differ."""
+    rng = np.random.default_rng(1)
+    rows = [{"arm": arm, "seed": s, "problem_id": f"{d}{i}", "domain": d,
+             "correct": int(rng.random() < (0.2 if (arm, d) == ("math_only", "code") else 0.6))}
+            for arm in ("random", "math_only") for s in (0, 1) for d in ("math", "code") for i in range(150)]
+    by = compare_by_domain(pl.DataFrame(rows))
+    assert by.filter(pl.col("arm") == "math_only").select("domain", "verdict").rows() == [
+        ("code", "worse"), ("math", "no detectable difference")]
+    md = render_by_domain(by)
+    assert "## By domain" in md and "| code | math_only | 150 |" in md and md.count("(reference)") == 2
+    one = pl.DataFrame(rows).filter(pl.col("domain") == "math")
+    assert compare_by_domain(one).height == 0 and render_by_domain(compare_by_domain(one)) == ""
+    assert compare_by_domain(pl.DataFrame(rows).drop("domain")).height == 0

@@ -81,6 +81,7 @@ def test_compare_selections_equal_arms_seeds_intervals_and_reproduces(prefect_ha
     assert per_row.filter(pl.col("arm") != "random")["verdict"].is_not_null().all()
     md = (tmp_path / "exp" / "results.md").read_text()
     assert "| random#1 | 2 | 6 |" in md and "(reference)" in md
+    assert out["by_domain"] == [] and "## By domain" not in md  # one domain: the overall table says it all
     assert (tmp_path / "exp" / "results.png").is_file()
 
     again = compare_selections(wh, arms=["longest", "random", "random#1"], budget=6, seeds=[1, 0], recipe=str(recipe),
