@@ -180,6 +180,15 @@ def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.1f}"
 
 
+def _comparison_cells(r: dict) -> tuple[str, str, str]:
+    """The pass@1 [interval], paired difference [interval] and verdict cells of one `compare_arms` row."""
+    p1 = f"{_pct(r['pass_at_1'])} [{_pct(r['pass_at_1_low'])}, {_pct(r['pass_at_1_high'])}]"
+    if r["diff_vs_reference"] is None:
+        return p1, "(reference)" if r["arm"] == r["reference_arm"] else "", ""
+    diff = f"{100 * r['diff_vs_reference']:+.1f} [{100 * r['diff_low']:+.1f}, {100 * r['diff_high']:+.1f}]"
+    return p1, diff, r["verdict"]
+
+
 def render_markdown(summary: pl.DataFrame, *, title: str, notes: list[str] = ()) -> str:
     """Markdown: one row per arm with size, length, steps, pass@1 and its interval, the paired difference
     against the reference arm with its interval, and the verdict."""
@@ -187,12 +196,7 @@ def render_markdown(summary: pl.DataFrame, *, title: str, notes: list[str] = ())
     lines += ["| arm | seeds | rows | tokens | mean trace tokens | steps | pass@1 % [95% CI] | Δ vs reference (pts) [95% CI] | verdict |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in summary.to_dicts():
-        p1 = f"{_pct(r['pass_at_1'])} [{_pct(r['pass_at_1_low'])}, {_pct(r['pass_at_1_high'])}]"
-        if r["diff_vs_reference"] is None:
-            diff, verdict = "(reference)" if r["arm"] == r["reference_arm"] else "", ""
-        else:
-            diff = f"{100 * r['diff_vs_reference']:+.1f} [{100 * r['diff_low']:+.1f}, {100 * r['diff_high']:+.1f}]"
-            verdict = r["verdict"]
+        p1, diff, verdict = _comparison_cells(r)
         rows = "" if r["n_rows"] is None else f"{r['n_rows']:.0f}"
         tokens = "" if r["n_tokens"] is None else f"{r['n_tokens']:.0f}"
         mtt = "" if r["mean_trace_tokens"] is None else f"{r['mean_trace_tokens']:.0f}"
@@ -209,12 +213,7 @@ def render_by_domain(by_domain: pl.DataFrame) -> str:
     lines = ["", "## By domain", "", "| domain | arm | problems | pass@1 % [95% CI] | Δ vs reference (pts) [95% CI] | verdict |",
              "|---|---|---|---|---|---|"]
     for r in by_domain.to_dicts():
-        p1 = f"{_pct(r['pass_at_1'])} [{_pct(r['pass_at_1_low'])}, {_pct(r['pass_at_1_high'])}]"
-        if r["diff_vs_reference"] is None:
-            diff, verdict = "(reference)" if r["arm"] == r["reference_arm"] else "", ""
-        else:
-            diff = f"{100 * r['diff_vs_reference']:+.1f} [{100 * r['diff_low']:+.1f}, {100 * r['diff_high']:+.1f}]"
-            verdict = r["verdict"]
+        p1, diff, verdict = _comparison_cells(r)
         lines.append(f"| {r['domain']} | {r['arm']} | {r['n_problems']} | {p1} | {diff} | {verdict} |")
     return "\n".join(lines) + "\n"
 
