@@ -30,6 +30,7 @@ from tasks.experiment.ablation import (
     PRESETS,
     REFERENCE_ARM,
     ExperimentError,
+    candidates_fingerprint,
     check_equal_data,
     check_equal_training,
     experiment_id_for,
@@ -129,15 +130,17 @@ def experiment_flow(
     wh = Warehouse(warehouse)
     train_fp = f"{train_cfg}-steps{steps}"
     eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend", "cpu_threads"))
-    experiment_id = experiment_id_for(arms, budget, budget_unit, seeds, base, train_fp, eval_fp, set_hash)
-    config = {"experiment_id": experiment_id, "arms": arms, "budget": budget, "budget_unit": budget_unit, "seeds": seeds,
+    config = {"arms": arms, "budget": budget, "budget_unit": budget_unit, "seeds": seeds,
               "preset": preset, "max_steps": steps, "recipe": spec.model_dump(mode="json"), "base_model": base,
-              "eval_set": set_path, "n_problems": problems.height, "reference": reference}
+              "eval_set": set_path, "n_problems": problems.height, "reference": reference, "split": split,
+              "student": student, "student_model_id": student_model_id, "oracle_pattern": oracle_pattern}
     with stage_run(wh, "experiment", config) as run:
         run_id, run.n_in = run.run_id, len(arms) * len(seeds)
         cfg = SelectionConfig(budget=budget, budget_unit=budget_unit)
         sid = _student_id(wh, student, student_model_id)
         candidates, skipped = build_candidates(wh, student_model_id=sid, split=split, beta=cfg.beta)
+        experiment_id = experiment_id_for(arms, budget, budget_unit, seeds, base, train_fp, eval_fp, set_hash,
+                                          candidates_fingerprint(candidates, sid, split, oracle_pattern))
         pool, pool_report = shared_pool(candidates, arms, cfg, count_tokens=_token_counter(base))
         pool_report["signals_skipped"] = skipped
         log.info("shared pool: %s", pool_report)

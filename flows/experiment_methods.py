@@ -26,7 +26,13 @@ from flows.evaluate import evaluate_flow
 from flows.experiment import write_results
 from flows.finetune import finetune_flow
 from tasks.evaluate.problems import eval_set_hash, load_eval_set
-from tasks.experiment.ablation import ExperimentError, check_equal_training, parse_seeds, render_markdown
+from tasks.experiment.ablation import (
+    ExperimentError,
+    candidates_fingerprint,
+    check_equal_training,
+    parse_seeds,
+    render_markdown,
+)
 from tasks.experiment.methods import (
     DATASET_OF,
     POLICY_OF,
@@ -121,15 +127,16 @@ def methods_experiment_flow(
     set_path = resolve_model_or_path(eval_set) if eval_set else spec.eval_set_path()
     problems = load_eval_set(set_path, limit=limit)
     eval_fp = "-".join(f"{k}={v}" for k, v in sorted(eval_params.items()) if k not in ("batch_size", "device", "shard_size", "backend", "cpu_threads"))
-    experiment_id = methods_experiment_id(arms, budget, seeds, teacher_id, base, spec.fingerprint(), total, second, eval_fp,
-                                          eval_set_hash(problems))
     wh = Warehouse(warehouse)
-    config = {"experiment_id": experiment_id, "arms": arms, "budget": budget, "seeds": seeds, "preset": preset, "total_steps": total,
+    config = {"arms": arms, "budget": budget, "seeds": seeds, "preset": preset, "total_steps": total,
               "second_stage_steps": second, "step_plans": plans, "recipe": spec.model_dump(mode="json"), "teacher": teacher_id,
-              "base_model": base, "eval_set": set_path, "n_problems": problems.height, "reference": REFERENCE_METHOD}
+              "base_model": base, "eval_set": set_path, "n_problems": problems.height, "reference": REFERENCE_METHOD,
+              "split": split, "temperature_split": temperature_split}
     with stage_run(wh, "experiment-methods", config, flow_name="experiment-methods") as run:
         run_id, run.n_in = run.run_id, len(arms) * len(seeds)
         candidates, _ = build_candidates(wh, student_model_id=None, split=split)
+        experiment_id = methods_experiment_id(arms, budget, seeds, teacher_id, base, spec.fingerprint(), total, second, eval_fp,
+                                              eval_set_hash(problems), candidates_fingerprint(candidates, split, temperature_split))
         results: list[dict] = []
         reports = {}
         for seed in seeds:

@@ -8,7 +8,7 @@ problems under each seed. A comparison that breaks any of these is refused with 
 
 >>> parse_arm("random#1")
 ('random', 1)
->>> experiment_id_for(["provenance", "random"], 200, "traces", [0], "student", "sft-full-x", "eval-y", "evalhash")[:3]
+>>> experiment_id_for(["provenance", "random"], 200, "traces", [0], "student", "sft-full-x", "eval-y", "evalhash", "data")[:3]
 'ex_'
 """
 
@@ -81,10 +81,20 @@ def parse_seeds(text: str | list[int] | tuple[int, ...]) -> list[int]:
 
 
 def experiment_id_for(arms: list[str], budget: int, budget_unit: str, seeds: list[int], base_model: str,
-                      train_fingerprint: str, eval_fingerprint: str, eval_set_hash: str) -> str:
-    """Same arms, budget, seeds, student, training and eval → same experiment id (results are replaced)."""
+                      train_fingerprint: str, eval_fingerprint: str, eval_set_hash: str, data_fingerprint: str) -> str:
+    """Same arms, budget, seeds, student, training, eval and data (`data_fingerprint`: the candidates
+    the arms draw from and the selection settings, see `candidates_fingerprint`) → same experiment id:
+    a re-run replaces its results; a run on grown or re-scored data is another experiment, and the
+    earlier one's results stay."""
     return "ex_" + stable_hash(sorted(arms), budget, budget_unit, sorted(seeds), base_model, train_fingerprint,
-                               eval_fingerprint, eval_set_hash)
+                               eval_fingerprint, eval_set_hash, data_fingerprint)
+
+
+def candidates_fingerprint(candidates: pl.DataFrame, *settings: object) -> str:
+    """A content fingerprint of the selection candidates (every row and value, in trace order) and of
+    the `settings` that decide what the arms draw from them (student, split, oracle pattern, ...)."""
+    rows = candidates.sort("trace_id").write_csv() if "trace_id" in candidates.columns else candidates.write_csv()
+    return stable_hash(rows, *settings)
 
 
 def shared_pool(candidates: pl.DataFrame, arms: list[str], cfg: SelectionConfig,

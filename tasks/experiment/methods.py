@@ -105,9 +105,11 @@ def step_plan(arm: str, total_steps: int, second_stage_steps: int) -> dict[str, 
 
 
 def methods_experiment_id(arms: list[str], budget: int, seeds: list[int], teacher: str, base_model: str, train_fingerprint: str,
-                          total_steps: int, second_stage_steps: int, eval_fingerprint: str, eval_set_hash: str) -> str:
+                          total_steps: int, second_stage_steps: int, eval_fingerprint: str, eval_set_hash: str,
+                          data_fingerprint: str) -> str:
+    """As `experiment_id_for`: the same settings on the same candidates (`data_fingerprint`) → the same id."""
     return "exm_" + stable_hash(sorted(arms), budget, sorted(seeds), teacher, base_model, train_fingerprint, total_steps,
-                                second_stage_steps, eval_fingerprint, eval_set_hash)
+                                second_stage_steps, eval_fingerprint, eval_set_hash, data_fingerprint)
 
 
 def method_datasets(candidates: pl.DataFrame, *, teacher_model_id: str, budget: int, seed: int, temperature_split: float = 0.8,

@@ -8,6 +8,7 @@ from tasks.experiment.ablation import (
     PAPER_ARMS,
     PRESETS,
     ExperimentError,
+    candidates_fingerprint,
     check_equal_data,
     check_equal_training,
     experiment_id_for,
@@ -114,9 +115,21 @@ def test_arms_seeds_presets():
         parse_seeds("0,0")
     assert set(PAPER_ARMS) == {"random", "provenance", "teacher_ratio", "min_teacher", "longest", "grape", "rsr", "length_matched_random"}
     assert PRESETS["paper"].seeds == (0, 1, 2) and PRESETS["quick"].seeds == (0,) and "random" in PRESETS["quick"].arms
-    a = experiment_id_for(["random", "provenance"], 100, "traces", [0, 1], "s", "t", "e", "h")
-    assert a == experiment_id_for(["provenance", "random"], 100, "traces", [1, 0], "s", "t", "e", "h")
-    assert a != experiment_id_for(["provenance", "random"], 100, "traces", [0], "s", "t", "e", "h")
+    a = experiment_id_for(["random", "provenance"], 100, "traces", [0, 1], "s", "t", "e", "h", "d")
+    assert a == experiment_id_for(["provenance", "random"], 100, "traces", [1, 0], "s", "t", "e", "h", "d")
+    assert a != experiment_id_for(["provenance", "random"], 100, "traces", [0], "s", "t", "e", "h", "d")
+    assert a != experiment_id_for(["random", "provenance"], 100, "traces", [0, 1], "s", "t", "e", "h", "grown")
+
+
+def test_candidates_fingerprint_follows_the_data_and_settings_not_row_order():
+    """Another pool (a trace more, a re-scored trace) or another oracle pattern is another experiment;
+    the same rows in another order are the same one."""
+    c = pl.DataFrame({"trace_id": ["t2", "t1", "t3"], "n_teacher": [3, 1, 2], "teacher_ratio": [0.5, 0.25, None]})
+    fp = candidates_fingerprint(c, "student", "train", "→")
+    assert fp == candidates_fingerprint(c.reverse(), "student", "train", "→")
+    assert fp != candidates_fingerprint(c.head(2), "student", "train", "→")
+    assert fp != candidates_fingerprint(c.with_columns(n_teacher=pl.Series([3, 1, 4])), "student", "train", "→")
+    assert fp != candidates_fingerprint(c, "student", "train", None)
 
 
 def test_markdown_and_plot_carry_intervals_and_verdicts(tmp_path):

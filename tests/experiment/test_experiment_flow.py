@@ -88,6 +88,12 @@ def test_compare_selections_equal_arms_seeds_intervals_and_reproduces(prefect_ha
                                output_dir=str(tmp_path / "exp2"), n_bootstrap=200)
     assert again["experiment_id"] == out["experiment_id"] and again["summary"] == out["summary"]
     assert wh.scalar("select count(*) from meta.training_runs") == 6
+    # other selection settings on the same data: another experiment; the first one's results stay
+    other = compare_selections(wh, arms=["random", "longest"], budget=6, seeds=[0], recipe=str(recipe), include_base=False,
+                               oracle_pattern="→", output_dir=str(tmp_path / "exp3"), n_bootstrap=200)
+    assert other["experiment_id"] != out["experiment_id"]
+    assert wh.scalar("select count(*) from meta.experiment_results where experiment_id = ?", [out["experiment_id"]]) == 8
+    assert wh.scalar("select count(*) from meta.experiment_results where experiment_id = ?", [other["experiment_id"]]) == 2
 
 
 @pytest.mark.slow
