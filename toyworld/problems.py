@@ -5,9 +5,11 @@ operands multiplied in a row, no negative partial result ("Compute 7 + 5 * 3 - 4
 results are often two-digit, so many sum steps carry or borrow, which a tiny model gets wrong
 when it computes them in one go.
 
-The planted strategy: a carrying or borrowing sum step can be *decomposed* ("7+15 → 7+10=17,
-17+5=22.": tens then ones; "22-4 → 22-2=20, 20-2=18.": through the ten). Teachers write it on
-some steps and not on others (sampled), the base student never writes it. Code: "Write a Python function f(x) that returns 3*x + 2." with asserts.
+The planted strategy: a carrying or borrowing sum step can be written as column arithmetic
+("27+56 → 20+50=70, 7+6=13, 70+13=83.": tens and ones apart, then together; "62-48 → 50+12:
+50-40=10, 12-8=4, 10+4=14.": a ten borrowed first; see `decompose`). Teachers write it in some of
+their traces (sampled), the base student never writes it. Code: "Write a Python function f(x)
+that returns 3*x + 2." with asserts.
 
 Every trace function takes an optional `rng`: without it the canonical trace (first phrasing, no
 optional sentence but teacher-a's check); with it, one sample of the style's distribution.
