@@ -5,10 +5,16 @@ N math train prompts (and N/6 code prompts) it draws 8 samples of the teachers' 
 training distributions of toyworld.problems, so every sample is what a perfect teacher would
 write), keeps the correct ones, and builds two datasets of one trace per prompt: `oracle` (most
 strategy markers, ties as the random pick falls, as the pipeline's `oracle` policy breaks them) and `random`. The student is fine-tuned on each (same steps, lr,
-seed) and scored at T 0.8 and greedy on eval.jsonl.
+seed) and scored at T 0.8 and greedy on eval.jsonl. With `--seeds 0,1,2` the whole check (samples,
+picks, fine-tunes) runs once per seed, and the greedy outcomes are compared as the selection
+ablation compares arms (`tasks.experiment.stats`): pass@1 per arm and the paired oracle − random
+difference with its 95% bootstrap interval over problems × seeds, overall and per domain. One seed
+on 250 problems leaves that difference a standard error of about 4 points: read a single-seed
+check as a screen, not a result.
 
     python -m toyworld.strategy_check toyworld/models/student 300 1000 1e-3 ab   # teachers a+b
     python -m toyworld.strategy_check toyworld/models/student 300 1000 1e-3 a    # teacher-a only
+    python -m toyworld.strategy_check toyworld/models/student 350 800 1e-3 ab --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import json
 import random
 from pathlib import Path
 
+import polars as pl
+
+from tasks.experiment.stats import compare_arms
 from toyworld.build import DATA_DIR, load_model, read_jsonl
 from toyworld.modeling import TrainSpec, generate, train
 from toyworld.problems import (
@@ -65,14 +74,25 @@ def pick(pool: dict[str, list[str]], rng: random.Random) -> dict[str, list[tuple
     return sel
 
 
-def score(model, tok, temperature: float) -> tuple[float, float, list[str]]:
-    """(math accuracy, code pass rate, completions) on eval.jsonl."""
+def outcomes(model, tok, temperature: float, seed: int = 0) -> tuple[list[dict], list[str]]:
+    """Per eval.jsonl problem: {problem_id, domain, correct}; and the completions (math first, then code)."""
     ev = read_jsonl(DATA_DIR / "eval.jsonl")
     em, ec = [r for r in ev if r["domain"] == "math"], [r for r in ev if r["domain"] == "code"]
-    outs = generate(model, tok, [r["problem"] for r in em + ec], temperature=temperature, max_new_tokens=160, seed=0)
-    m = sum(check_math(o, r["answer"]) for o, r in zip(outs, em))
-    c = sum(check_code_batch(outs[len(em):], [r["tests"] for r in ec]))
-    return round(m / len(em), 3), round(c / len(ec), 3), outs
+    outs = generate(model, tok, [r["problem"] for r in em + ec], temperature=temperature, max_new_tokens=160, seed=seed)
+    right = [check_math(o, r["answer"]) for o, r in zip(outs, em)] + check_code_batch(outs[len(em):], [r["tests"] for r in ec])
+    return [{"problem_id": r["id"], "domain": r["domain"], "correct": int(ok)} for r, ok in zip(em + ec, right)], outs
+
+
+def rates(rows: list[dict]) -> tuple[float, float]:
+    """(math accuracy, code pass rate) of `outcomes` rows."""
+    by = {d: [r["correct"] for r in rows if r["domain"] == d] for d in ("math", "code")}
+    return tuple(round(sum(v) / len(v), 3) if v else float("nan") for v in (by["math"], by["code"]))  # type: ignore[return-value]
+
+
+def score(model, tok, temperature: float) -> tuple[float, float, list[str]]:
+    """(math accuracy, code pass rate, completions) on eval.jsonl."""
+    rows, outs = outcomes(model, tok, temperature)
+    return (*rates(rows), outs)
 
 
 def batches(data: list[tuple[str, str]], seed: int = 0):
@@ -90,27 +110,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("steps", type=int, nargs="?", default=300, help="fine-tuning steps of 16 per arm")
     ap.add_argument("lr", type=float, nargs="?", default=1e-3, help="peak learning rate")
     ap.add_argument("teachers", nargs="?", default="ab", choices=("ab", "a"), help="the styles sampled")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds: one whole check per seed (samples, picks, fine-tunes)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     teachers = (teacher_a_trace, teacher_b_trace) if args.teachers == "ab" else (teacher_a_trace,)
-    rng = random.Random(0)
-    sel = pick(sample_pool(args.n_prompts, teachers, rng), rng)
-    for k, v in sel.items():
-        print(k, len(v), f"with {STRATEGY_MARK}:", sum(STRATEGY_MARK in c for _, c in v), flush=True)
     base, tok = load_model(args.model_dir)
     res: dict = {"base": score(base, tok, 0.8)[:2]}
     print("base", res["base"], flush=True)
-    for arm in ("random", "oracle"):
-        model = copy.deepcopy(base)
-        spec = TrainSpec(steps=args.steps, batch_size=16, lr=args.lr, warmup=15, min_lr_ratio=0.0, seed=0)
-        train(model, tok, batches(sel[arm]), spec, log_every=100)
-        m, c, outs = score(model, tok, 0.8)
-        res[arm] = (m, c, score(model, tok, 0.0)[:2])
-        print(arm, "T0.8 math", m, "code", c, "greedy", res[arm][2], flush=True)
-        for o in outs[:3]:
-            print("   ", o.replace("\n", " | "))
+    greedy: list[dict] = []
+    for seed in (int(x) for x in args.seeds.split(",")):
+        rng = random.Random(seed)
+        sel = pick(sample_pool(args.n_prompts, teachers, rng), rng)
+        for k, v in sel.items():
+            print(f"seed {seed}", k, len(v), f"with {STRATEGY_MARK}:", sum(STRATEGY_MARK in c for _, c in v), flush=True)
+        for arm in ("random", "oracle"):
+            model = copy.deepcopy(base)
+            spec = TrainSpec(steps=args.steps, batch_size=16, lr=args.lr, warmup=15, min_lr_ratio=0.0, seed=seed)
+            train(model, tok, batches(sel[arm], seed), spec, log_every=100)
+            m, c, outs = score(model, tok, 0.8)
+            rows, _ = outcomes(model, tok, 0.0)
+            greedy += [{"arm": arm, "seed": seed, **r} for r in rows]
+            res[f"{arm}-s{seed}"] = (m, c, rates(rows))
+            print(f"seed {seed}", arm, "T0.8 math", m, "code", c, "greedy", rates(rows), flush=True)
+            for o in outs[:3]:
+                print("   ", o.replace("\n", " | "))
     print(json.dumps(res))
+    print(paired_report(pl.DataFrame(greedy)))
     return 0
+
+
+def paired_report(greedy: pl.DataFrame) -> str:
+    """Greedy pass@1 per arm and oracle − random with its paired 95% bootstrap interval over problems
+    × seeds (the selection ablation's statistics), over all problems and per domain."""
+    lines = []
+    for scope, frame in [("all", greedy)] + [(d, greedy.filter(pl.col("domain") == d)) for d in ("math", "code")]:
+        if frame.is_empty():
+            continue
+        row = compare_arms(frame.select("arm", "seed", "problem_id", "correct"), reference="random").filter(pl.col("arm") == "oracle").row(0, named=True)
+        ref = frame.filter(pl.col("arm") == "random")["correct"].mean()
+        lines.append(f"{scope}: random {ref:.3f}, oracle {row['pass_at_1']:.3f}, oracle − random "
+                     f"{100 * row['diff_vs_reference']:+.1f} [{100 * row['diff_low']:+.1f}, {100 * row['diff_high']:+.1f}] pts, "
+                     f"{row['verdict']} ({row['n_problems']} problems × {row['n_seeds']} seeds)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

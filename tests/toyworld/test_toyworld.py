@@ -389,3 +389,20 @@ def test_models_emit_eos(loaded):
         ids = torch.tensor([prompt_ids(tok, "Compute 1 + 2 * 3 - 4.")])
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=200, do_sample=False)
         assert out[0, -1].item() == tok.eos_token_id, name
+
+
+def test_strategy_check_reports_the_paired_difference_with_its_interval_per_domain():
+    """The pipeline-free check compares its arms as the selection ablation does: a clear gain on math
+    comes out `better` with an interval above 0, equal code comes out `no detectable difference`."""
+    import polars as pl
+
+    from toyworld.strategy_check import paired_report
+
+    rows = [{"arm": arm, "seed": seed, "problem_id": f"{d}-{i}", "domain": d,
+             "correct": int(i % 2 == 0 if arm == "random" or d == "code" else i % 10 < 8)}
+            for arm in ("random", "oracle") for seed in (0, 1) for d, n in (("math", 100), ("code", 50)) for i in range(n)]
+    report = dict(line.split(": ", 1) for line in paired_report(pl.DataFrame(rows)).splitlines())
+    assert report["math"].startswith("random 0.500, oracle 0.800, oracle − random +30.0 [") and "better" in report["math"]
+    assert report["code"].startswith("random 0.500, oracle 0.500, oracle − random +0.0 [")
+    assert "no detectable difference" in report["code"] and "(50 problems × 2 seeds)" in report["code"]
+    assert "(150 problems × 2 seeds)" in report["all"]
