@@ -141,6 +141,7 @@ def experiment_flow(
         candidates, skipped = build_candidates(wh, student_model_id=sid, split=split, beta=cfg.beta)
         experiment_id = experiment_id_for(arms, budget, budget_unit, seeds, base, train_fp, eval_fp, set_hash,
                                           candidates_fingerprint(candidates, sid, split, oracle_pattern))
+        run.stats["experiment_id"] = experiment_id  # in meta.runs even if the run fails
         pool, pool_report = shared_pool(candidates, arms, cfg, count_tokens=_token_counter(base))
         pool_report["signals_skipped"] = skipped
         log.info("shared pool: %s", pool_report)

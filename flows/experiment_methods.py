@@ -137,6 +137,7 @@ def methods_experiment_flow(
         candidates, _ = build_candidates(wh, student_model_id=None, split=split)
         experiment_id = methods_experiment_id(arms, budget, seeds, teacher_id, base, spec.fingerprint(), total, second, eval_fp,
                                               eval_set_hash(problems), candidates_fingerprint(candidates, split, temperature_split))
+        run.stats["experiment_id"] = experiment_id  # in meta.runs even if the run fails
         results: list[dict] = []
         reports = {}
         for seed in seeds:
