@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.experiment.stats import compare_arms
+from tasks.experiment.stats import compare_arms, compare_by_domain
 from toyworld.build import DATA_DIR, load_model, read_jsonl
 from toyworld.modeling import TrainSpec, generate, train
 from toyworld.problems import (
@@ -142,18 +142,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def paired_report(greedy: pl.DataFrame) -> str:
     """Greedy pass@1 per arm and oracle − random with its paired 95% bootstrap interval over problems
-    × seeds (the selection ablation's statistics), over all problems and per domain."""
+    × seeds (the selection ablation's `compare_arms` / `compare_by_domain`), over all problems and per domain."""
+    overall = compare_arms(greedy, reference="random").select(pl.lit("all").alias("domain"), pl.all())
     lines = []
-    for scope, frame in [("all", greedy)] + [(d, greedy.filter(pl.col("domain") == d)) for d in ("math", "code")]:
-        if frame.is_empty():
-            continue
-        row = compare_arms(frame.select("arm", "seed", "problem_id", "correct"), reference="random").filter(pl.col("arm") == "oracle").row(0, named=True)
-        ref = frame.filter(pl.col("arm") == "random")["correct"].mean()
-        lines.append(f"{scope}: random {ref:.3f}, oracle {row['pass_at_1']:.3f}, oracle − random "
+    for (scope,), frame in pl.concat([overall, compare_by_domain(greedy, reference="random")]).group_by("domain", maintain_order=True):
+        ref, row = (frame.filter(pl.col("arm") == arm).row(0, named=True) for arm in ("random", "oracle"))
+        lines.append(f"{scope}: random {ref['pass_at_1']:.3f}, oracle {row['pass_at_1']:.3f}, oracle − random "
                      f"{100 * row['diff_vs_reference']:+.1f} [{100 * row['diff_low']:+.1f}, {100 * row['diff_high']:+.1f}] pts, "
                      f"{row['verdict']} ({row['n_problems']} problems × {row['n_seeds']} seeds)")
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

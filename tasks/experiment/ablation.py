@@ -93,8 +93,7 @@ def experiment_id_for(arms: list[str], budget: int, budget_unit: str, seeds: lis
 def candidates_fingerprint(candidates: pl.DataFrame, *settings: object) -> str:
     """A content fingerprint of the selection candidates (every row and value, in trace order) and of
     the `settings` that decide what the arms draw from them (student, split, oracle pattern, ...)."""
-    rows = candidates.sort("trace_id").write_csv() if "trace_id" in candidates.columns else candidates.write_csv()
-    return stable_hash(rows, *settings)
+    return stable_hash(candidates.sort("trace_id").write_csv(), *settings)
 
 
 def shared_pool(candidates: pl.DataFrame, arms: list[str], cfg: SelectionConfig,
