@@ -8,7 +8,9 @@ strategy markers, ties as the random pick falls, as the pipeline's `oracle` poli
 seed) and scored at T 0.8 and greedy on eval.jsonl. With `--seeds 0,1,2` the whole check (samples,
 picks, fine-tunes) runs once per seed, and the greedy outcomes are compared as the selection
 ablation compares arms (`tasks.experiment.stats`): pass@1 per arm and the paired oracle − random
-difference with its 95% bootstrap interval over problems × seeds, overall and per domain. One seed
+difference with its 95% bootstrap interval over problems × seeds, overall, per domain and per kind of
+math problem (`hard`: a step carries or borrows, the steps the strategy rewrites; `plain`: none),
+with the share of each arm's answers that use the strategy (`--out` keeps every greedy answer). One seed
 on 250 problems leaves that difference a standard error of about 4 points: read a single-seed
 check as a screen, not a result.
 
@@ -38,6 +40,7 @@ from toyworld.problems import (
     evaluate,
     expr_in_problem,
     extract_boxed,
+    problem_is_hard,
     teacher_a_code,
     teacher_a_trace,
     teacher_b_code,
@@ -74,13 +77,22 @@ def pick(pool: dict[str, list[str]], rng: random.Random) -> dict[str, list[tuple
     return sel
 
 
+def problem_kind(row: dict) -> str:
+    """`code`; `hard` for a math problem with a step the strategy rewrites (a carry or borrow); else `plain`."""
+    if row["domain"] != "math":
+        return "code"
+    return "hard" if problem_is_hard(expr_in_problem(row["problem"])) else "plain"
+
+
 def outcomes(model, tok, temperature: float, seed: int = 0) -> tuple[list[dict], list[str]]:
-    """Per eval.jsonl problem: {problem_id, domain, correct}; and the completions (math first, then code)."""
+    """Per eval.jsonl problem: {problem_id, domain, kind, correct, uses_strategy}; and the completions
+    (math first, then code)."""
     ev = read_jsonl(DATA_DIR / "eval.jsonl")
     em, ec = [r for r in ev if r["domain"] == "math"], [r for r in ev if r["domain"] == "code"]
     outs = generate(model, tok, [r["problem"] for r in em + ec], temperature=temperature, max_new_tokens=160, seed=seed)
     right = [check_math(o, r["answer"]) for o, r in zip(outs, em)] + check_code_batch(outs[len(em):], [r["tests"] for r in ec])
-    return [{"problem_id": r["id"], "domain": r["domain"], "correct": int(ok)} for r, ok in zip(em + ec, right)], outs
+    return [{"problem_id": r["id"], "domain": r["domain"], "kind": problem_kind(r), "correct": int(ok),
+             "uses_strategy": int(STRATEGY_MARK in o)} for r, o, ok in zip(em + ec, outs, right)], outs
 
 
 def rates(rows: list[dict]) -> tuple[float, float]:
@@ -112,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("teachers", nargs="?", default="ab", choices=("ab", "a"), help="the styles sampled")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds: one whole check per seed (samples, picks, fine-tunes)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--out", type=Path, help="write every greedy answer (arm, seed, problem, kind, correct, completion) here as JSON lines")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     teachers = (teacher_a_trace, teacher_b_trace) if args.teachers == "ab" else (teacher_a_trace,)
@@ -129,28 +142,45 @@ def main(argv: list[str] | None = None) -> int:
             spec = TrainSpec(steps=args.steps, batch_size=16, lr=args.lr, warmup=15, min_lr_ratio=0.0, seed=seed)
             train(model, tok, batches(sel[arm], seed), spec, log_every=100)
             m, c, outs = score(model, tok, 0.8)
-            rows, _ = outcomes(model, tok, 0.0)
-            greedy += [{"arm": arm, "seed": seed, **r} for r in rows]
+            rows, gouts = outcomes(model, tok, 0.0)
+            greedy += [{"arm": arm, "seed": seed, **r, "completion": o} for r, o in zip(rows, gouts)]
             res[f"{arm}-s{seed}"] = (m, c, rates(rows))
             print(f"seed {seed}", arm, "T0.8 math", m, "code", c, "greedy", rates(rows), flush=True)
             for o in outs[:3]:
                 print("   ", o.replace("\n", " | "))
     print(json.dumps(res))
-    print(paired_report(pl.DataFrame(greedy)))
+    if args.out:
+        args.out.write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in greedy))
+    frame = pl.DataFrame(greedy).drop("completion")
+    print(paired_report(frame))
+    print(paired_report(frame.filter(pl.col("domain") == "math"), by="kind", overall=False))
+    print(strategy_use(frame))
     return 0
 
 
-def paired_report(greedy: pl.DataFrame) -> str:
+def paired_report(greedy: pl.DataFrame, by: str = "domain", overall: bool = True) -> str:
     """Greedy pass@1 per arm and oracle − random with its paired 95% bootstrap interval over problems
-    × seeds (the selection ablation's `compare_arms` / `compare_by_domain`), over all problems and per domain."""
-    overall = compare_arms(greedy, reference="random").select(pl.lit("all").alias("domain"), pl.all())
+    × seeds (the selection ablation's `compare_arms` / `compare_by_domain`), over all problems (with
+    `overall`) and per value of the column `by` (the domain, or the kind of problem)."""
+    parts = [compare_by_domain(greedy.with_columns(pl.col(by).alias("domain")), reference="random")]
+    if overall:
+        parts.insert(0, compare_arms(greedy, reference="random").select(pl.lit("all").alias("domain"), pl.all()))
     lines = []
-    for (scope,), frame in pl.concat([overall, compare_by_domain(greedy, reference="random")]).group_by("domain", maintain_order=True):
+    for (scope,), frame in pl.concat(parts).group_by("domain", maintain_order=True):
         ref, row = (frame.filter(pl.col("arm") == arm).row(0, named=True) for arm in ("random", "oracle"))
         lines.append(f"{scope}: random {ref['pass_at_1']:.3f}, oracle {row['pass_at_1']:.3f}, oracle − random "
                      f"{100 * row['diff_vs_reference']:+.1f} [{100 * row['diff_low']:+.1f}, {100 * row['diff_high']:+.1f}] pts, "
                      f"{row['verdict']} ({row['n_problems']} problems × {row['n_seeds']} seeds)")
     return "\n".join(lines)
+
+
+def strategy_use(greedy: pl.DataFrame) -> str:
+    """Per kind of problem and arm: the share of greedy answers that use the strategy and their pass@1."""
+    table = (greedy.group_by("kind", "arm", maintain_order=True)
+             .agg(pl.len().alias("n"), pl.col("uses_strategy").mean().alias("use"), pl.col("correct").mean().alias("acc"))
+             .sort("kind", "arm", descending=[False, True]))
+    return "\n".join(f"{r['kind']} {r['arm']}: {r['use']:.0%} of {r['n']} answers use {STRATEGY_MARK}, pass@1 {r['acc']:.3f}"
+                     for r in table.iter_rows(named=True))
 
 if __name__ == "__main__":
     raise SystemExit(main())

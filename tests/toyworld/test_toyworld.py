@@ -406,3 +406,33 @@ def test_strategy_check_reports_the_paired_difference_with_its_interval_per_doma
     assert report["code"].startswith("random 0.500, oracle 0.500, oracle − random +0.0 [")
     assert "no detectable difference" in report["code"] and "(50 problems × 2 seeds)" in report["code"]
     assert "(150 problems × 2 seeds)" in report["all"]
+
+
+def test_strategy_check_breaks_math_down_by_kind_of_problem_with_the_strategy_share():
+    """Per kind of math problem (`hard`: a step the strategy rewrites; `plain`) the same paired comparison,
+    and per kind and arm the share of answers that use the strategy: a gain confined to the hard
+    problems shows there, with how often each arm wrote the strategy."""
+    import polars as pl
+
+    from toyworld.strategy_check import paired_report, strategy_use
+
+    rows = [{"arm": arm, "seed": seed, "problem_id": f"m-{i}", "domain": "math", "kind": "hard" if i < 40 else "plain",
+             "correct": int(i % 2 == 0 if arm == "random" or i >= 40 else i % 10 < 9),
+             "uses_strategy": int(i < 40 and (arm == "oracle" or i % 4 == 0))}
+            for arm in ("random", "oracle") for seed in (0, 1) for i in range(100)]
+    frame = pl.DataFrame(rows)
+    report = dict(line.split(": ", 1) for line in paired_report(frame, by="kind", overall=False).splitlines())
+    assert set(report) == {"hard", "plain"}
+    assert report["hard"].startswith("random 0.500, oracle 0.900, oracle − random +40.0 [") and "better" in report["hard"]
+    assert "no detectable difference" in report["plain"] and "(60 problems × 2 seeds)" in report["plain"]
+    use = strategy_use(frame).splitlines()
+    assert use == ["hard random: 25% of 80 answers use →, pass@1 0.500", "hard oracle: 100% of 80 answers use →, pass@1 0.900",
+                   "plain random: 0% of 120 answers use →, pass@1 0.500", "plain oracle: 0% of 120 answers use →, pass@1 0.500"]
+
+
+def test_strategy_check_kinds_follow_the_steps_the_strategy_rewrites():
+    from toyworld.strategy_check import problem_kind
+
+    assert problem_kind({"domain": "math", "problem": "Compute 8 + 6 * 8 + 4."}) == "hard"  # 8+48 carries
+    assert problem_kind({"domain": "math", "problem": "Compute 1 + 2 * 3 - 4."}) == "plain"
+    assert problem_kind({"domain": "code", "problem": "Write a Python function f(x) that returns 3*x + 2."}) == "code"
