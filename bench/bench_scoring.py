@@ -71,8 +71,9 @@ def random_model_dir(hidden: int = 256, layers: int = 4, vocab: int = 0) -> str:
     return path
 
 
-def bare_forward(scorer: TeacherForcedScorer, batches) -> float:
-    """Seconds for plain padded forward passes over the same batches (inputs prepared beforehand)."""
+def padded_inputs(scorer: TeacherForcedScorer, batches) -> list:
+    """The baseline's inputs: each of the scorer's batches as (input_ids, attention_mask), right-padded
+    with the scorer's pad id and already on its device, so the baseline times only the forward passes."""
     import torch
 
     prepared = []
@@ -85,6 +86,14 @@ def bare_forward(scorer: TeacherForcedScorer, batches) -> float:
             ids[b, : len(seq)] = torch.tensor(seq)
             mask[b, : len(seq)] = 1
         prepared.append((ids.to(scorer.device), mask.to(scorer.device)))
+    return prepared
+
+
+def bare_forward(scorer: TeacherForcedScorer, batches) -> float:
+    """Seconds for plain padded forward passes over the same batches (inputs prepared beforehand)."""
+    import torch
+
+    prepared = padded_inputs(scorer, batches)
     _sync(scorer.device)
     t0 = time.perf_counter()
     with torch.inference_mode():

@@ -265,6 +265,7 @@ def check_generation(model, tok, shape: Shape, args, report: dict, bandwidth: di
 def check_scoring(model, tok, shape: Shape, args, report: dict) -> None:
     import torch
 
+    from bench.bench_scoring import padded_inputs
     from tasks.divergence.scoring import ScoringConfig, ScoringItem, TeacherForcedScorer
 
     cfg = ScoringConfig(device=args.device, max_batch_size=args.score_batch, max_batch_tokens=args.score_batch_tokens)
@@ -273,16 +274,7 @@ def check_scoring(model, tok, shape: Shape, args, report: dict) -> None:
     comps = completions(args.score_traces, shape.vocab, args.completion_words // 4, args.completion_words)
     items = [ScoringItem(f"t{i}", p, c) for i, (p, c) in enumerate(zip(texts, comps))]
     batches = scorer.batches([e for e in scorer.encode_many(items) if e.completion_ids])
-    prepared = []  # the baseline's inputs: padded, already on the device
-    for batch in batches:
-        width = max(e.length for e in batch)
-        ids = torch.full((len(batch), width), scorer.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for b, e in enumerate(batch):
-            seq = e.prompt_ids + e.completion_ids
-            ids[b, : len(seq)] = torch.tensor(seq)
-            mask[b, : len(seq)] = 1
-        prepared.append((ids.to(scorer.device), mask.to(scorer.device)))
+    prepared = padded_inputs(scorer, batches)
     n_tokens = sum(len(e.completion_ids) for b in batches for e in b)
 
     def bare() -> float:
