@@ -10,7 +10,8 @@ Writes bench/results/lake.json.
     sides start from the same state: a lake freshly migrated by `Warehouse.ensure()` (every table,
     view and table statistic of the schema) holding the same `--existing` trace rows (0: an empty
     table), loaded untimed by a plain insert, and a session that has counted the table's rows once
-    (untimed). Each repetition runs both on fresh lakes, batch by
+    and written one Parquet file outside the lake (untimed: an instance's first write costs more).
+    Each repetition runs both on fresh lakes, batch by
     batch in alternating order (keyed, bare, bare, keyed, ...: a busy machine's ups and downs fall
     on both); ratio = bare time / keyed time of that repetition (1.0 = no overhead), also for
     this process's CPU time. Reported: the
@@ -70,6 +71,16 @@ def plain_session(root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def warm_writer(con: duckdb.DuckDBPyConnection, batch: pa.Table, scratch: Path) -> None:
+    """One untimed Parquet write of `batch` to `scratch` (outside the lake) in `con`'s DuckDB
+    instance: the first write of an instance costs ~10 ms more than the next (its threads and
+    buffers start cold), which would fall on whichever side loads first."""
+    con.register("warm_batch", batch)
+    con.execute(f"copy (select * from warm_batch) to '{scratch}' (format parquet)")
+    con.unregister("warm_batch")
+    scratch.unlink()
+
+
 def paired_load(batches: list[pa.Table], keyed_root: Path, bare_root: Path, first: str) -> dict[str, float]:
     """Both loads of one repetition, batch by batch in alternating order (a busy machine's ups and
     downs fall on both): `Warehouse.load(..., key=["trace_id"])` into `keyed_root`, and a bare
@@ -82,6 +93,9 @@ def paired_load(batches: list[pa.Table], keyed_root: Path, bare_root: Path, firs
     keyed_before = wh.count_rows("raw.raw_traces")  # both sessions have read the table once before the clock
     con = plain_session(bare_root)
     before = con.execute("select count(*) from raw.raw_traces").fetchone()[0]
+    with wh.connect() as own:  # ... and written one Parquet file outside the lake (see `warm_writer`)
+        warm_writer(own, batches[0], keyed_root.parent / f"{keyed_root.name}-warm.parquet")
+    warm_writer(con, batches[0], bare_root.parent / f"{bare_root.name}-warm.parquet")
 
     def keyed(b: pa.Table) -> int:
         return wh.load("raw.raw_traces", b, key=["trace_id"])

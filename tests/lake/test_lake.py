@@ -292,6 +292,17 @@ def test_keyed_load_of_null_free_keys_is_exact(wh):
     assert rows == {("x", 1): "first", ("x", 2): "swapped", ("y", 1): "z", ("x", 3): "new", ("z", 9): "added"}
 
 
+def test_keyed_load_on_one_key_column_counts_null_as_one_key(wh):
+    """A one-column key (its repeat check counts the column's distinct values): a repeated NULL
+    key keeps its first row, and a stored NULL matches an incoming one."""
+    wh.execute("create table meta.test_one (k varchar, v varchar)")
+    rows = pl.DataFrame({"k": [None, "a", None], "v": ["first", "x", "dup"]})
+    assert wh.load("meta.test_one", rows, key=["k"]) == 2
+    assert wh.load("meta.test_one", pl.DataFrame({"k": [None, "b"], "v": ["again", "new"]}), key=["k"]) == 1
+    stored = dict(wh.query("select coalesce(k, '-') as k, v from meta.test_one").iter_rows())
+    assert stored == {"-": "first", "a": "x", "b": "new"}
+
+
 def test_keyed_load_maps_stored_keys_back_to_incoming_rows(wh):
     """The key check returns the stored keys among the incoming ones; as many as incoming rows is
     a re-load only when they are distinct (a key stored twice by a plain insert counts once)."""
