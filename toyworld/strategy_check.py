@@ -16,7 +16,13 @@ check as a screen, not a result.
 
     python -m toyworld.strategy_check toyworld/models/student 300 1000 1e-3 ab   # teachers a+b
     python -m toyworld.strategy_check toyworld/models/student 300 1000 1e-3 a    # teacher-a only
-    python -m toyworld.strategy_check toyworld/models/student 350 800 1e-3 ab --seeds 0,1,2
+    python -m toyworld.strategy_check toyworld/models/student 350 800 1e-3 ab --seeds 0,1,2 --out s.jsonl
+    python -m toyworld.strategy_check --report s0.jsonl s1.jsonl   # the reports of kept answers, seeds together
+
+Where wrong answers go wrong (`first_errors`): each wrong math answer's written steps are compared
+with the world's solution step by step, and the first that differs says why — other numbers than the
+solution's step (a number carried wrong between steps), or the right numbers with a wrong result on a
+carrying/borrowing step written directly, on a step in the strategy's form, or on another step.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import copy
 import json
 import random
+import re
 from pathlib import Path
 
 import polars as pl
@@ -40,7 +47,9 @@ from toyworld.problems import (
     evaluate,
     expr_in_problem,
     extract_boxed,
+    is_hard,
     problem_is_hard,
+    solve_steps,
     teacher_a_code,
     teacher_a_trace,
     teacher_b_code,
@@ -84,6 +93,72 @@ def problem_kind(row: dict) -> str:
     return "hard" if problem_is_hard(expr_in_problem(row["problem"])) else "plain"
 
 
+_ASCII_OP = {"×": "*", "−": "-"}
+_HEAD = re.compile(r"(\d+)\s*([-+*×−])\s*(\d+)\s*$")  # the one operation a step line ends its left side with
+FIRST_ERRORS = {
+    "operands": "a step computes on other numbers than the solution's step (a number carried wrong, a step skipped or reordered)",
+    "hard": "right numbers, wrong result, on a carrying or borrowing step written directly",
+    "strategy": "right numbers, wrong result, on a step written in the strategy's form",
+    "other": "right numbers, wrong result, on any other step",
+    "one line": "several operations written as one line",
+    "answer": "every step written is the solution's, the answer is not (boxed wrong, steps missing)",
+}
+
+
+def written_steps(completion: str) -> list[tuple[int, str, int, int, bool] | None]:
+    """The steps an answer's reasoning writes, in order: (a, op, b, result, in the strategy's form),
+    from each line with a result ('37 - 9 = 28.', 'Then 8+48 → 8+8=16, then 40+16=56.': its head's
+    operation and its last result); None for a line that computes several operations at once. A
+    step written again right after itself (a re-check) counts once; a check of the result
+    ('Check: 18+4=22.', 'Verify: …') is not a step."""
+    steps: list[tuple[int, str, int, int, bool] | None] = []
+    for line in completion.split("</think>")[0].splitlines():
+        if line.lstrip().startswith(("Check:", "Verify:")):
+            continue
+        strategic = STRATEGY_MARK in line
+        head, sep, rest = line.partition(STRATEGY_MARK if strategic else "=")
+        results = re.findall(r"=\s*(-?\d+)", sep + rest)
+        match = _HEAD.search(head)
+        if not sep or not results or match is None:
+            continue
+        if re.search(r"\d\s*[-+*×−]\s*$", head[:match.start()]):
+            steps.append(None)
+            continue
+        step = (int(match[1]), _ASCII_OP.get(match[2], match[2]), int(match[3]), int(results[-1]), strategic)
+        if not (steps and steps[-1] is not None and steps[-1][:3] == step[:3]):
+            steps.append(step)
+    return steps
+
+
+def first_error(problem: str, completion: str) -> str:
+    """Where a wrong answer first leaves the world's solution of `problem` (`solve_steps`, step by
+    step): a key of FIRST_ERRORS."""
+    for written, (a, op, b, result) in zip(written_steps(completion), solve_steps(expr_in_problem(problem))):
+        if written is None:
+            return "one line"
+        if written[:3] != (int(a), op, int(b)):
+            return "operands"
+        if written[3] != result:
+            return "strategy" if written[4] else "hard" if is_hard(a, op, b) else "other"
+    return "answer"
+
+
+def first_errors(greedy: pl.DataFrame, problems: dict[str, str]) -> str:
+    """Per arm: the share of its greedy math answers (columns arm, problem_id, domain, correct,
+    completion) that are wrong, by where each first leaves the solution (`first_error`; `problems`
+    maps problem ids to their text)."""
+    math = greedy.filter(pl.col("domain") == "math")
+    wrong = math.filter(pl.col("correct") == 0)
+    where = wrong.with_columns(pl.struct("problem_id", "completion").map_elements(
+        lambda r: first_error(problems[r["problem_id"]], r["completion"] or ""), return_dtype=pl.String).alias("first_error"))
+    lines = []
+    for (arm,), frame in math.group_by("arm", maintain_order=True):
+        counts = dict(where.filter(pl.col("arm") == arm).group_by("first_error").len().iter_rows())
+        shares = ", ".join(f"{key} {counts.get(key, 0) / frame.height:.1%}" for key in FIRST_ERRORS)
+        lines.append(f"{arm}: wrong {sum(counts.values()) / frame.height:.1%} of {frame.height} math answers; first error: {shares}")
+    return "\n".join(lines)
+
+
 def outcomes(model, tok, temperature: float, seed: int = 0) -> tuple[list[dict], list[str]]:
     """Per eval.jsonl problem: {problem_id, domain, kind, correct, uses_strategy}; and the completions
     (math first, then code)."""
@@ -117,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model_dir", type=Path, help="the student to fine-tune")
+    ap.add_argument("model_dir", type=Path, nargs="?", help="the student to fine-tune")
     ap.add_argument("n_prompts", type=int, nargs="?", default=300, help="math train prompts (code: a sixth of it)")
     ap.add_argument("steps", type=int, nargs="?", default=300, help="fine-tuning steps of 16 per arm")
     ap.add_argument("lr", type=float, nargs="?", default=1e-3, help="peak learning rate")
@@ -125,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0", help="comma-separated seeds: one whole check per seed (samples, picks, fine-tunes)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--out", type=Path, help="write every greedy answer (arm, seed, problem, kind, correct, completion) here as JSON lines")
+    ap.add_argument("--report", type=Path, nargs="+", metavar="FILE",
+                    help="no fine-tuning: the reports of the greedy answers earlier checks kept with --out (their seeds together)")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report([json.loads(line) for path in args.report for line in path.read_text().splitlines() if line]))
+        return 0
+    if args.model_dir is None:
+        ap.error("model_dir is required (or --report FILE ...)")
     torch.set_num_threads(args.threads)
     teachers = (teacher_a_trace, teacher_b_trace) if args.teachers == "ab" else (teacher_a_trace,)
     base, tok = load_model(args.model_dir)
@@ -151,11 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(res))
     if args.out:
         args.out.write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in greedy))
-    frame = pl.DataFrame(greedy).drop("completion")
-    print(paired_report(frame))
-    print(paired_report(frame.filter(pl.col("domain") == "math"), by="kind", overall=False))
-    print(strategy_use(frame))
+    print(report(greedy))
     return 0
+
+
+def report(greedy: list[dict]) -> str:
+    """Every report of the greedy answers (`outcomes` rows with arm, seed and completion): the paired
+    comparison overall, per domain and per kind of math problem, the strategy's use, the first errors."""
+    problems = {r["id"]: r["problem"] for r in read_jsonl(DATA_DIR / "eval.jsonl")}
+    frame = pl.DataFrame([{"kind": problem_kind({"domain": g["domain"], "problem": problems[g["problem_id"]]}),
+                           "uses_strategy": int(STRATEGY_MARK in g["completion"]), **g} for g in greedy])
+    return "\n".join([paired_report(frame), paired_report(frame.filter(pl.col("domain") == "math"), by="kind", overall=False),
+                      strategy_use(frame), first_errors(frame, problems)])
 
 
 def paired_report(greedy: pl.DataFrame, by: str = "domain", overall: bool = True) -> str:

@@ -436,3 +436,63 @@ def test_strategy_check_kinds_follow_the_steps_the_strategy_rewrites():
     assert problem_kind({"domain": "math", "problem": "Compute 8 + 6 * 8 + 4."}) == "hard"  # 8+48 carries
     assert problem_kind({"domain": "math", "problem": "Compute 1 + 2 * 3 - 4."}) == "plain"
     assert problem_kind({"domain": "code", "problem": "Write a Python function f(x) that returns 3*x + 2."}) == "code"
+
+
+def test_strategy_check_reads_the_steps_an_answer_writes():
+    """Direct and spaced steps, the multi-byte operators, a strategy line as one step (its head and
+    last result), a re-check written once, a check of the result skipped, a one-line chain as None."""
+    from toyworld.strategy_check import written_steps
+
+    answer = ("<think>\nLet me compute 8 + 6 * 8 + 4.\nFirst, 6 × 8 = 48.\nWait, let me re-check. 6*8=48.\n"
+              "Then 8+48 → 8+8=16, then 40+16=56.\n56 − 4 = 52.\nCheck: 52+4=56.\n3+4*5=23.\n</think>\n\\boxed{52}")
+    assert written_steps(answer) == [(6, "*", 8, 48, False), (8, "+", 48, 56, True), (56, "-", 4, 52, False), None]
+
+
+@pytest.mark.parametrize(("reasoning", "where"), [
+    ("6*8=48.\n8+84=92.\n92+4=96.", "operands"),            # 48 carried into the next step as 84
+    ("6*8=48.\n8+48=46.\n46+4=50.", "hard"),                # the carry forgotten, written directly
+    ("6*8=48.\n8+48 → 8+8=16, then 40+16=66.", "strategy"), # the column arithmetic added wrong
+    ("6*8=42.\n8+42=50.", "other"),                         # a times-table slip
+    ("8 + 6 * 8 + 4 = 61.", "one line"),
+    ("6*8=48.\n8+48=56.\n56+4=60.\nSo it is 66.", "answer"),  # every step right, the answer not
+])
+def test_strategy_check_finds_where_a_wrong_answer_leaves_the_solution(reasoning, where):
+    from toyworld.strategy_check import FIRST_ERRORS, first_error
+
+    assert where in FIRST_ERRORS
+    assert first_error("Compute 8 + 6 * 8 + 4.", f"<think>\n{reasoning}\n</think>\n\\boxed{{0}}") == where
+
+
+def test_strategy_check_first_errors_are_shares_of_each_arms_math_answers():
+    import polars as pl
+
+    from toyworld.strategy_check import first_errors
+
+    problems = {"m1": "Compute 8 + 6 * 8 + 4.", "m2": "Compute 1 + 2 * 3 - 4."}
+    right, carry_lost = "<think>\n6*8=48.\n8+48=56.\n56+4=60.\n</think>", "<think>\n6*8=48.\n8+48=46.\n</think>"
+    in_strategy = "<think>\n6*8=48.\n8+48 → 8+8=16, then 40+16=66.\n</think>"
+    rows = [("random", "m1", 0, carry_lost), ("random", "m2", 1, right), ("oracle", "m1", 0, in_strategy),
+            ("oracle", "m2", 1, right), ("oracle", "c1", 0, "def f(x): pass")]
+    frame = pl.DataFrame([{"arm": a, "problem_id": p, "domain": "code" if p == "c1" else "math", "correct": c, "completion": t}
+                          for a, p, c, t in rows])
+    lines = first_errors(frame, problems).splitlines()
+    assert lines[0].startswith("random: wrong 50.0% of 2 math answers; first error: operands 0.0%, hard 50.0%, strategy 0.0%")
+    assert lines[1].startswith("oracle: wrong 50.0% of 2 math answers; first error: operands 0.0%, hard 0.0%, strategy 50.0%")
+
+
+def test_strategy_check_reports_kept_answers_without_fine_tuning(tmp_path, capsys):
+    """`--report FILE ...` reads the greedy answers earlier checks kept (`--out`) and prints every
+    report, the kind of each problem and the strategy's use found from the world's eval set."""
+    from toyworld.build import DATA_DIR, read_jsonl
+    from toyworld.problems import evaluate, expr_in_problem
+    from toyworld.strategy_check import main
+
+    math = [r for r in read_jsonl(DATA_DIR / "eval.jsonl") if r["domain"] == "math"][:6]
+    kept = [{"arm": arm, "seed": 0, "problem_id": r["id"], "domain": "math", "correct": int(arm == "oracle" or i % 2 == 0),
+             "completion": f"<think>\nIt is {evaluate(expr_in_problem(r['problem'])) + (0 if arm == 'oracle' or i % 2 == 0 else 1)}.\n</think>"}
+            for arm in ("random", "oracle") for i, r in enumerate(math)]
+    (tmp_path / "kept.jsonl").write_text("".join(json.dumps(k) + "\n" for k in kept))
+    assert main(["--report", str(tmp_path / "kept.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "all: random 0.500, oracle 1.000" in out and "(6 problems × 1 seeds)" in out
+    assert "random: wrong 50.0% of 6 math answers; first error:" in out and "answer 50.0%" in out
