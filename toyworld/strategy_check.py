@@ -160,14 +160,12 @@ def first_errors(greedy: pl.DataFrame, problems: dict[str, str]) -> str:
 
 
 def outcomes(model, tok, temperature: float, seed: int = 0) -> tuple[list[dict], list[str]]:
-    """Per eval.jsonl problem: {problem_id, domain, kind, correct, uses_strategy}; and the completions
-    (math first, then code)."""
+    """Per eval.jsonl problem: {problem_id, domain, correct}; and the completions (math first, then code)."""
     ev = read_jsonl(DATA_DIR / "eval.jsonl")
     em, ec = [r for r in ev if r["domain"] == "math"], [r for r in ev if r["domain"] == "code"]
     outs = generate(model, tok, [r["problem"] for r in em + ec], temperature=temperature, max_new_tokens=160, seed=seed)
     right = [check_math(o, r["answer"]) for o, r in zip(outs, em)] + check_code_batch(outs[len(em):], [r["tests"] for r in ec])
-    return [{"problem_id": r["id"], "domain": r["domain"], "kind": problem_kind(r), "correct": int(ok),
-             "uses_strategy": int(STRATEGY_MARK in o)} for r, o, ok in zip(em + ec, outs, right)], outs
+    return [{"problem_id": r["id"], "domain": r["domain"], "correct": int(ok)} for r, ok in zip(em + ec, right)], outs
 
 
 def rates(rows: list[dict]) -> tuple[float, float]:
@@ -199,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("teachers", nargs="?", default="ab", choices=("ab", "a"), help="the styles sampled")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds: one whole check per seed (samples, picks, fine-tunes)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--out", type=Path, help="write every greedy answer (arm, seed, problem, kind, correct, completion) here as JSON lines")
+    ap.add_argument("--out", type=Path, help="write every greedy answer (arm, seed, problem, domain, correct, completion) here as JSON lines")
     ap.add_argument("--report", type=Path, nargs="+", metavar="FILE",
                     help="no fine-tuning: the reports of the greedy answers earlier checks kept with --out (their seeds together)")
     args = ap.parse_args(argv)
@@ -239,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(greedy: list[dict]) -> str:
     """Every report of the greedy answers (`outcomes` rows with arm, seed and completion): the paired
-    comparison overall, per domain and per kind of math problem, the strategy's use, the first errors."""
+    comparison overall, per domain and per kind of math problem (`problem_kind`), the strategy's use,
+    the first errors."""
     problems = {r["id"]: r["problem"] for r in read_jsonl(DATA_DIR / "eval.jsonl")}
-    frame = pl.DataFrame([{"kind": problem_kind({"domain": g["domain"], "problem": problems[g["problem_id"]]}),
-                           "uses_strategy": int(STRATEGY_MARK in g["completion"]), **g} for g in greedy])
+    frame = pl.DataFrame([{**g, "kind": problem_kind({"domain": g["domain"], "problem": problems[g["problem_id"]]}),
+                           "uses_strategy": int(STRATEGY_MARK in g["completion"])} for g in greedy])
     return "\n".join([paired_report(frame), paired_report(frame.filter(pl.col("domain") == "math"), by="kind", overall=False),
                       strategy_use(frame), first_errors(frame, problems)])
 
@@ -270,6 +269,7 @@ def strategy_use(greedy: pl.DataFrame) -> str:
              .sort("kind", "arm", descending=[False, True]))
     return "\n".join(f"{r['kind']} {r['arm']}: {r['use']:.0%} of {r['n']} answers use {STRATEGY_MARK}, pass@1 {r['acc']:.3f}"
                      for r in table.iter_rows(named=True))
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -824,8 +824,6 @@ def _delete_stored_sql(table: str, view: str, arrow: pa.Table, key: Sequence[str
 def _keys_unique(arrow: pa.Table, key: Sequence[str]) -> bool:
     """Whether no key repeats within `arrow` (then the load needs no first-occurrence pass)."""
     try:
-        if len(key) == 1:  # the usual case: a Series' count of distinct values (NULL counts once)
-            return pl.from_arrow(arrow.column(key[0])).n_unique() == arrow.num_rows  # type: ignore[union-attr]
         frame = pl.from_arrow(arrow.select(list(key)))
     except (KeyError, pa.ArrowInvalid):
         return False
